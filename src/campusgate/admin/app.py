@@ -1,0 +1,48 @@
+"""The admin API application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import campusgate
+from campusgate.admin.context import AdminContext
+from campusgate.admin.endpoints import config, plugins, routes, services, status, upstreams
+from campusgate.admin.errors import install_error_handlers
+from campusgate.admin.runtime import RuntimeInfo
+from campusgate.store import ConfigStore
+
+__all__ = ["create_admin_app"]
+
+_DESCRIPTION = """\
+Manage a campusgate gateway: upstreams, services, routes and global plugins, the
+whole configuration with its revisions, and the runtime status.
+
+Every endpoint except `/healthz` needs an admin token, as `Authorization: Bearer
+<token>` or `Campusgate-Admin-Token: <token>`. Each write creates a new configuration
+revision (header `X-Campusgate-Revision`) and is applied at once. Errors are
+`{"error": {"code", "message", "details"?}}`.
+"""
+
+_TAGS = [
+    {"name": "status", "description": "Liveness and runtime status."},
+    {"name": "config", "description": "The whole configuration, revisions and diffs."},
+    {"name": "upstreams", "description": "Named sets of targets with load balancing."},
+    {"name": "services", "description": "Upstream APIs and the routes leading to them."},
+    {"name": "routes", "description": "Request matching rules, by name across services."},
+    {"name": "plugins", "description": "Plugins enabled globally."},
+]
+
+
+def create_admin_app(store: ConfigStore, runtime: RuntimeInfo) -> FastAPI:
+    """The admin API over ``store``; ``runtime`` reports status and applies writes."""
+    app = FastAPI(
+        title="campusgate admin API",
+        version=campusgate.__version__,
+        description=_DESCRIPTION,
+        openapi_tags=_TAGS,
+    )
+    app.state.admin = AdminContext(store=store, runtime=runtime)
+    install_error_handlers(app)
+    for module in (status, config, upstreams, services, routes, plugins):
+        app.include_router(module.build_router())
+    return app

@@ -1,0 +1,80 @@
+"""What changed between two revisions of the entities, named the way operators name things.
+
+Pure code over two :class:`~campusgate.config.model.Entities`.  Upstreams, services
+and routes are compared by name (route names are unique across services); global
+plugins by plugin name.  A service counts as updated when any of its own fields or
+plugins changed; routes added to, changed in or removed from it are reported as routes
+alone.  A route that moved to another service is an updated route.  A change of order
+only (of services, routes or plugins) is not listed, though the store still records it
+as a new revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from campusgate.config.model import Entities
+
+__all__ = ["Change", "ChangeAction", "ChangeKind", "diff_entities"]
+
+ChangeAction = Literal["created", "updated", "deleted"]
+ChangeKind = Literal["upstream", "service", "route", "plugin"]
+
+_ACTION_ORDER: dict[str, int] = {"deleted": 0, "updated": 1, "created": 2}
+_KIND_ORDER: dict[str, int] = {"upstream": 0, "service": 1, "route": 2, "plugin": 3}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entity created, updated or deleted."""
+
+    action: ChangeAction
+    kind: ChangeKind
+    name: str
+
+
+def diff_entities(old: Entities, new: Entities) -> list[Change]:
+    """List the changes from ``old`` to ``new``: deletions, updates, creations, then by
+    kind (upstream, service, route, plugin) and name."""
+    changes: list[Change] = []
+    changes += _compare("upstream", _upstreams(old), _upstreams(new))
+    changes += _compare("service", _services(old), _services(new))
+    changes += _compare("route", _routes(old), _routes(new))
+    changes += _compare("plugin", _plugins(old), _plugins(new))
+    return sorted(changes, key=lambda c: (_ACTION_ORDER[c.action], _KIND_ORDER[c.kind], c.name))
+
+
+def _compare(kind: ChangeKind, old: dict[str, Any], new: dict[str, Any]) -> Iterable[Change]:
+    for name in old.keys() - new.keys():
+        yield Change("deleted", kind, name)
+    for name in new.keys() - old.keys():
+        yield Change("created", kind, name)
+    for name in old.keys() & new.keys():
+        if old[name] != new[name]:
+            yield Change("updated", kind, name)
+
+
+def _upstreams(entities: Entities) -> dict[str, Any]:
+    return {u.name: u.model_dump(mode="json") for u in entities.upstreams}
+
+
+def _services(entities: Entities) -> dict[str, Any]:
+    return {s.name: s.model_dump(mode="json", exclude={"routes"}) for s in entities.services}
+
+
+def _routes(entities: Entities) -> dict[str, Any]:
+    return {
+        route.name: (service.name, route.model_dump(mode="json"))
+        for service in entities.services
+        for route in service.routes
+    }
+
+
+def _plugins(entities: Entities) -> dict[str, Any]:
+    # Global plugin names are not required to be unique: compare all specs of a name.
+    out: dict[str, list[Any]] = {}
+    for plugin in entities.plugins:
+        out.setdefault(plugin.name, []).append(plugin.model_dump(mode="json"))
+    return out

@@ -1,0 +1,386 @@
+"""The typed configuration model: one document describes the whole gateway.
+
+Bootstrap settings (listeners, storage, state, limits) are read from the file given
+to ``campusgate serve``; entities (upstreams, services with their routes, global
+plugins) live in the store, are revisioned, and are what the admin API and
+``campusgate apply`` change.  :class:`Config` holds both; :class:`Entities` is the
+revisioned part.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ActiveHealthCheck",
+    "Config",
+    "Entities",
+    "HealthChecks",
+    "Limits",
+    "Listener",
+    "Listeners",
+    "PassiveHealthCheck",
+    "PluginSpec",
+    "PoolSettings",
+    "Retries",
+    "Route",
+    "Service",
+    "Target",
+    "Timeouts",
+    "TlsListener",
+    "Upstream",
+    "UpstreamTls",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
+
+
+def _check_host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- plugins
+
+
+class PluginSpec(_Model):
+    """A plugin attached globally, to a service or to a route."""
+
+    name: str
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_plugin(self) -> PluginSpec:
+        from campusgate.plugins.registry import validate_plugin_config
+
+        self.config = validate_plugin_config(self.name, self.config)
+        return self
+
+
+# ---------------------------------------------------------------- upstreams
+
+
+class Target(_Model):
+    """One ``host:port`` behind an upstream, with a weight for balancing."""
+
+    target: str
+    weight: int = Field(default=100, ge=0, le=65535)
+
+    _v = field_validator("target")(lambda cls, v: _check_host_port(v))
+
+
+class ActiveHealthCheck(_Model):
+    """Periodic HTTP probe of each target."""
+
+    enabled: bool = True
+    path: str = "/"
+    interval: Seconds = 5.0
+    timeout: Seconds = 2.0
+    healthy_threshold: int = Field(default=2, ge=1, le=100)
+    unhealthy_threshold: int = Field(default=3, ge=1, le=100)
+    healthy_statuses: list[int] = Field(
+        default_factory=lambda: [200, 201, 202, 203, 204, 301, 302, 303, 304, 307, 308]
+    )
+    host: str | None = None
+
+
+class PassiveHealthCheck(_Model):
+    """Eject a target after consecutive failures, for a cool-down."""
+
+    enabled: bool = True
+    max_failures: int = Field(default=5, ge=1, le=1000)
+    cooldown: Seconds = 10.0
+    unhealthy_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
+
+
+class HealthChecks(_Model):
+    active: ActiveHealthCheck | None = None
+    passive: PassiveHealthCheck = Field(default_factory=PassiveHealthCheck)
+
+
+class UpstreamTls(_Model):
+    """TLS towards the targets (used when the service scheme is https)."""
+
+    verify: bool = True
+    ca_file: str | None = None
+    sni: str | None = None
+
+
+class Upstream(_Model):
+    """A named set of targets with a balancing algorithm."""
+
+    name: Name
+    targets: list[Target] = Field(min_length=1)
+    algorithm: Literal["round-robin", "least-connections", "consistent-hashing"] = (
+        "round-robin"
+    )
+    hash_on: Literal["header", "cookie", "ip", "consumer"] = "ip"
+    hash_key: str | None = None
+    healthchecks: HealthChecks = Field(default_factory=HealthChecks)
+
+    @model_validator(mode="after")
+    def _hash_key_needed(self) -> Upstream:
+        if (
+            self.algorithm == "consistent-hashing"
+            and self.hash_on in ("header", "cookie")
+            and not self.hash_key
+        ):
+            raise ValueError(f"hash_on {self.hash_on!r} needs hash_key (the {self.hash_on} name)")
+        return self
+
+
+# ---------------------------------------------------------------- services and routes
+
+
+class Timeouts(_Model):
+    connect: Seconds = 5.0
+    read: Seconds = 60.0
+    write: Seconds = 60.0
+
+
+class Retries(_Model):
+    """Retries on connection failure, and for idempotent methods on 502/503/504."""
+
+    count: int = Field(default=2, ge=0, le=10)
+    on_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
+
+
+class PoolSettings(_Model):
+    max_idle: int = Field(default=64, ge=0, le=10000)
+    idle_timeout: Seconds = 60.0
+    max_lifetime: Seconds = 3600.0
+
+
+class Route(_Model):
+    """How requests are matched to a service.
+
+    A route matches when every condition it sets holds: one of ``hosts`` (exact or
+    ``*.wildcard``), one of ``paths`` (``/exact``, ``/prefix`` matching at segment
+    boundaries, ``/users/{id}`` templates, or ``~regex``), one of ``methods``, every
+    header in ``headers`` (one of its values) and every query parameter in ``query``.
+    """
+
+    name: Name
+    hosts: list[str] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=list)
+    headers: dict[str, list[str]] = Field(default_factory=dict)
+    query: dict[str, list[str]] = Field(default_factory=dict)
+    priority: int = 0
+    strip_path: bool = True
+    rewrite: str | None = None
+    preserve_host: bool = False
+    plugins: list[PluginSpec] = Field(default_factory=list)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: list[str]) -> list[str]:
+        out = [m.upper() for m in value]
+        bad = [m for m in out if m not in HTTP_METHODS]
+        if bad:
+            raise ValueError(f"unknown HTTP method(s): {', '.join(bad)}")
+        return out
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if path.startswith("~"):
+                try:
+                    re.compile(path[1:])
+                except re.error as exc:
+                    raise ValueError(f"invalid regex {path!r}: {exc}") from exc
+            elif not path.startswith("/"):
+                raise ValueError(f"path {path!r} must start with '/' (or '~' for a regex)")
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        out = []
+        for host in value:
+            host = host.lower()
+            body = host[2:] if host.startswith("*.") else host
+            if not body or "*" in body or "/" in body:
+                raise ValueError(f"host {host!r} must be a name or '*.suffix'")
+            out.append(host)
+        return out
+
+    @field_validator("headers", "query", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Route:
+        if not (self.hosts or self.paths or self.methods or self.headers or self.query):
+            raise ValueError("a route needs at least one of hosts, paths, methods, headers, query")
+        return self
+
+
+class Service(_Model):
+    """An upstream API and the routes that lead to it.
+
+    ``url`` is ``http(s)://host[:port][/path]`` where host may name an upstream from
+    ``upstreams``; ``builtin://echo`` is the built-in echo service.  Instead of a url,
+    ``upstream`` may give the targets inline.
+    """
+
+    name: Name
+    url: str | None = None
+    upstream: Upstream | None = None
+    protocol: Literal["http", "https"] = "http"
+    path: str = ""
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    retries: Retries = Field(default_factory=Retries)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    tls: UpstreamTls = Field(default_factory=UpstreamTls)
+    routes: list[Route] = Field(default_factory=list)
+    plugins: list[PluginSpec] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_upstream_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("upstream"), dict):
+            data = dict(data)
+            up = dict(data["upstream"])
+            up.setdefault("name", f"{data.get('name', 'service')}-upstream")
+            data["upstream"] = up
+        return data
+
+    @model_validator(mode="after")
+    def _url(self) -> Service:
+        if (self.url is None) == (self.upstream is None):
+            raise ValueError("a service needs exactly one of url or upstream")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme == "builtin":
+                if parts.netloc != "echo":
+                    raise ValueError("the only builtin service is builtin://echo")
+            elif parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"url {self.url!r} must be http(s)://host[:port][/path]")
+            else:
+                self.protocol = parts.scheme  # type: ignore[assignment]
+                self.path = parts.path.rstrip("/")
+                try:
+                    _ = parts.port
+                except ValueError as exc:
+                    raise ValueError(f"url {self.url!r}: {exc}") from exc
+        return self
+
+
+class Entities(_Model):
+    """The revisioned part of the configuration."""
+
+    upstreams: list[Upstream] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    plugins: list[PluginSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Entities:
+        _unique("upstreams", [u.name for u in self.upstreams])
+        _unique("services", [s.name for s in self.services])
+        _unique("routes", [r.name for s in self.services for r in s.routes])
+        return self
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate name in {kind}: {name!r}")
+        seen.add(name)
+
+
+# ---------------------------------------------------------------- bootstrap settings
+
+
+class TlsListener(_Model):
+    cert_file: str
+    key_file: str
+
+
+class Listener(_Model):
+    address: str
+    tls: TlsListener | None = None
+
+    _v = field_validator("address")(lambda cls, v: _check_host_port(v))
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+
+class Listeners(_Model):
+    proxy: Listener = Field(default_factory=lambda: Listener(address="0.0.0.0:8080"))
+    admin: Listener | None = Field(default_factory=lambda: Listener(address="127.0.0.1:8081"))
+
+
+class Limits(_Model):
+    """Client-side limits and timeouts of the proxy listener."""
+
+    max_header_bytes: int = Field(default=32768, ge=1024)
+    max_headers: int = Field(default=100, ge=1)
+    max_url_bytes: int = Field(default=8192, ge=256)
+    max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    header_timeout: Seconds = 10.0
+    body_timeout: Seconds = 60.0
+    keepalive_timeout: Seconds = 75.0
+    max_connections: int = Field(default=10000, ge=1)
+    shutdown_timeout: Seconds = 30.0
+
+
+class Config(Entities):
+    """The whole file: bootstrap settings plus entities."""
+
+    listeners: Listeners = Field(default_factory=Listeners)
+    storage: str = "sqlite:///campusgate-data/campusgate.db"
+    state: str = "memory"
+    limits: Limits = Field(default_factory=Limits)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {exc}") from exc
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("storage must be sqlite:///PATH or postgresql://...")
+        return value
+
+    def entities(self) -> Entities:
+        return Entities.model_validate(
+            self.model_dump(include={"upstreams", "services", "plugins"})
+        )

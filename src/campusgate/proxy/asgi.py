@@ -1,0 +1,121 @@
+"""A small ASGI bridge: serve an in-process ASGI app from the gateway's own server.
+
+The admin API, the built-in echo service and (later) the identity endpoints run
+through here, so one process serves every listener and the gateway's plugins apply
+to them too.  HTTP only (the apps served here use no WebSocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+from campusgate.proxy import wire
+from campusgate.proxy.context import HeaderList, RequestContext
+from campusgate.proxy.http1 import ClientConnection
+from campusgate.proxy.request import ClientDisconnected, Request
+
+__all__ = ["ASGIApp", "run_asgi"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ResponseHook = Callable[[RequestContext, int, HeaderList], None]
+
+
+def _noop(ctx: RequestContext, status: int, headers: HeaderList) -> None:
+    return None
+
+
+async def run_asgi(
+    app: ASGIApp,
+    conn: ClientConnection,
+    req: Request,
+    ctx: RequestContext,
+    root_path: str = "",
+    on_response: ResponseHook = _noop,
+) -> None:
+    sock = conn.transport.get_extra_info("sockname") if conn.transport else None
+    server = (sock[0], sock[1]) if isinstance(sock, tuple) else None
+    headers = [(n, v) for n, v in req.headers if n != b"x-request-id"]
+    headers.append((b"x-request-id", ctx.request_id.encode()))
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": req.version.decode(),
+        "method": req.method.decode(),
+        "scheme": ctx.scheme,
+        "path": unquote(req.path),
+        "raw_path": req.path.encode("latin-1"),
+        "query_string": req.query.encode("latin-1"),
+        "root_path": root_path,
+        "headers": headers,
+        "client": (conn.client_ip, conn.client_port),
+        "server": server,
+        "state": {"request_id": ctx.request_id, "consumer": ctx.consumer},
+    }
+    finished = asyncio.Event()
+    state = {"status": 0, "headers": [], "started": False}
+    delivered_end = False
+
+    async def receive() -> Message:
+        nonlocal delivered_end
+        if finished.is_set() or req.disconnected:
+            return {"type": "http.disconnect"}
+        if req.at_end:
+            if not delivered_end:
+                delivered_end = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await finished.wait()
+            return {"type": "http.disconnect"}
+        try:
+            data = await req.read_chunk()
+        except ClientDisconnected:
+            return {"type": "http.disconnect"}
+        delivered_end = req.at_end
+        return {"type": "http.request", "body": data, "more_body": not delivered_end}
+
+    async def send(message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            state["status"] = int(message["status"])
+            state["headers"] = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", [])]
+            return
+        if kind != "http.response.body" or finished.is_set():
+            return
+        body: bytes = message.get("body", b"")
+        more: bool = message.get("more_body", False)
+        if not state["started"]:
+            state["started"] = True
+            status = int(state["status"])  # type: ignore[call-overload]
+            content_length: int | None = None
+            out: HeaderList = []
+            for name, value in state["headers"]:  # type: ignore[attr-defined]
+                if name == b"content-length":
+                    content_length = int(value)
+                elif name not in wire.HOP_BY_HOP:
+                    out.append((name, value))
+            if content_length is None and not more:
+                content_length = len(body)
+            if not any(n == b"x-request-id" for n, _ in out):
+                out.append((b"x-request-id", ctx.request_id.encode()))
+            ctx.status = status
+            on_response(ctx, status, out)
+            conn.start_response(req, status, out, content_length)
+        conn.write_body(body)
+        if not more:
+            conn.end_body()
+            finished.set()
+        else:
+            await conn.drain()
+
+    try:
+        await app(scope, receive, send)
+    finally:
+        finished.set()
+    if not state["started"]:
+        raise RuntimeError("the ASGI app returned without a response")

@@ -1,0 +1,281 @@
+"""Where a matched request goes: an HTTP upstream (balanced, pooled, retried) or an
+in-process ASGI app.
+
+Both backends take the client connection, the request and its context, and answer
+the client themselves; errors they cannot answer raise :class:`ProxyError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from campusgate.config.model import Route, Service
+from campusgate.proxy import wire
+from campusgate.proxy.asgi import ASGIApp, run_asgi
+from campusgate.proxy.balancer import Balancer, TargetState
+from campusgate.proxy.context import HeaderList, RequestContext
+from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget
+from campusgate.proxy.exchange import Exchange, Outcome
+from campusgate.proxy.http1 import ClientConnection
+from campusgate.proxy.request import Request
+from campusgate.proxy.upstream import TargetPool
+
+__all__ = ["AsgiBackend", "Backend", "Forwarding", "HttpBackend", "ResponseHook"]
+
+log = logging.getLogger("campusgate.proxy")
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+_DROP_UP = wire.HOP_BY_HOP | {
+    b"host", b"expect", b"content-length", b"x-forwarded-for", b"x-forwarded-proto",
+    b"x-forwarded-host", b"x-request-id",
+}
+_DROP_DOWN = wire.HOP_BY_HOP | {b"content-length"}
+
+ResponseHook = Callable[[RequestContext, int, HeaderList], None]
+
+
+@dataclass(frozen=True)
+class Forwarding:
+    """Trusted-proxy setting: whose X-Forwarded-* headers are believed."""
+
+    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+
+    def trusts(self, ip: str) -> bool:
+        if not self.trusted or not ip:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.trusted)
+
+
+class Backend(Protocol):
+    async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                      route: Route, matched_path: str, on_response: ResponseHook) -> None: ...
+
+
+def upstream_path(service_path: str, req_path: str, route: Route, matched_path: str,
+                  params: dict[str, str]) -> str:
+    """The path sent upstream: service path + request path, stripped or rewritten."""
+    rest = req_path
+    if route.rewrite is not None:
+        rewritten = route.rewrite
+        for key, value in params.items():
+            rewritten = rewritten.replace("{" + key + "}", value)
+        rest = rewritten + req_path[len(matched_path):]
+    elif route.strip_path and matched_path:
+        rest = req_path[len(matched_path):]
+    if rest and not rest.startswith("/"):
+        rest = "/" + rest
+    path = service_path + rest
+    return path or "/"
+
+
+def forwarded_headers(req: Request, ctx: RequestContext, fwd: Forwarding) -> HeaderList:
+    trusted = fwd.trusts(ctx.client_ip)
+    xff = req.conn.client_ip
+    proto = ctx.scheme.encode()
+    host = req.host
+    if trusted:
+        for name, value in req.headers:
+            if name == b"x-forwarded-for":
+                xff = value.decode("latin-1") + ", " + xff
+            elif name == b"x-forwarded-proto":
+                proto = value
+            elif name == b"x-forwarded-host":
+                host = value
+    return [
+        (b"x-forwarded-for", xff.encode("latin-1")),
+        (b"x-forwarded-proto", proto),
+        (b"x-forwarded-host", host),
+        (b"x-request-id", ctx.request_id.encode()),
+    ]
+
+
+@dataclass(eq=False)
+class HttpBackend:
+    service: Service
+    balancer: Balancer
+    pools: dict[str, TargetPool]
+    forwarding: Forwarding
+    host_header: bytes | None  # the service url's host, when it is a real host
+    hashing: bool = False
+
+    def request_head(self, req: Request, ctx: RequestContext, route: Route,
+                     matched_path: str, target: TargetState) -> bytes:
+        path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
+        target_bytes = (path + "?" + req.query if req.query else path).encode("latin-1")
+        drop = _DROP_UP | wire.connection_tokens(req.headers) | ctx.upstream_headers_remove
+        headers = [(n, v) for n, v in req.headers if n not in drop]
+        if route.preserve_host and req.host:
+            host = req.host
+        else:
+            host = self.host_header or target.address.encode()
+        headers.append((b"host", host))
+        headers.extend(forwarded_headers(req, ctx, self.forwarding))
+        if req.upgrade:
+            upgrade = ctx.header(b"upgrade") or b"websocket"
+            headers.append((b"connection", b"upgrade"))
+            headers.append((b"upgrade", upgrade))
+        elif req.chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        elif req.content_length is not None:
+            headers.append((b"content-length", b"%d" % req.content_length))
+        headers.extend(ctx.upstream_headers_add)
+        return wire.request_head(req.method, target_bytes, headers)
+
+    async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                      route: Route, matched_path: str, on_response: ResponseHook) -> None:
+        svc = self.service
+        balancer = self.balancer
+        loop = conn.loop
+        hash_value = (balancer.hash_input(req.headers, ctx.client_ip, ctx.consumer)
+                      if self.hashing else None)
+        tried: list[str] = []
+        attempts = 0
+        replayable = not req.has_body
+        while True:
+            target = balancer.pick(loop.time(), hash_value, tried)
+            if target is None:
+                raise NoHealthyTarget(f"no healthy target in upstream {balancer.name!r}")
+            ctx.upstream_target = target.address
+            pool = self.pools[target.address]
+            try:
+                upstream = await pool.acquire(svc.timeouts.connect)
+            except (OSError, TimeoutError) as exc:
+                balancer.report_failure(target, loop.time(), "connect")
+                tried.append(target.address)
+                attempts += 1
+                if attempts <= svc.retries.count:
+                    continue
+                if isinstance(exc, TimeoutError):
+                    raise GatewayTimeout(f"connecting to {target.address} timed out") from None
+                reason = exc.strerror or exc
+                raise BadGateway(f"cannot connect to {target.address}: {reason}") from None
+            balancer.on_connect(target)
+            try:
+                may_retry = replayable and attempts < svc.retries.count
+                done = await self._exchange(conn, req, ctx, route, matched_path, target,
+                                            upstream, on_response, may_retry)
+            finally:
+                balancer.on_release(target)
+            if done:
+                return
+            tried.append(target.address)
+            attempts += 1
+
+    async def _exchange(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                        route: Route, matched_path: str, target: TargetState, upstream: object,
+                        on_response: ResponseHook, may_retry: bool) -> bool:
+        """One try. True when the client got its answer; False to retry."""
+        from campusgate.proxy.upstream import UpstreamConnection
+
+        assert isinstance(upstream, UpstreamConnection)
+        svc = self.service
+        loop = conn.loop
+        ex = Exchange(conn, req, upstream, svc.timeouts.read, svc.timeouts.write)
+        ex.send(self.request_head(req, ctx, route, matched_path, target))
+        outcome = await ex.wait_head()
+        if outcome is not Outcome.COMPLETE or ex.status == 0:
+            ex.finish()
+            upstream.abort()
+            if outcome is Outcome.CLIENT_GONE:
+                return True
+            if outcome is Outcome.TIMEOUT:
+                self.balancer.report_failure(target, loop.time(), "timeout")
+                raise GatewayTimeout(f"upstream {target.address} did not answer in time")
+            stale = upstream.reused and not ex.body_started
+            if outcome is Outcome.LOST and (may_retry or stale):
+                if not stale:
+                    self.balancer.report_failure(target, loop.time(), "reset")
+                return False
+            self.balancer.report_failure(target, loop.time(), "reset")
+            reason = ex.fault or "the upstream closed the connection without answering"
+            raise BadGateway(f"upstream {target.address}: {reason}")
+        status = ex.status
+        if self.balancer.is_failure_status(status):
+            self.balancer.report_failure(target, loop.time(), f"status {status}")
+        else:
+            self.balancer.report_success(target, loop.time())
+        if (may_retry and status in svc.retries.on_statuses
+                and req.method in IDEMPOTENT):
+            ex.finish()
+            upstream.abort()
+            return False
+        if status == 101 and req.upgrade:
+            return await self._upgrade(conn, req, ctx, ex, on_response)
+        content_length: int | None = None
+        headers: HeaderList = []
+        drop = _DROP_DOWN | wire.connection_tokens(ex.headers)
+        for name, value in ex.headers:
+            if name == b"content-length":
+                if value.strip().isdigit() and ex.framed:
+                    content_length = int(value)
+            elif name not in drop:
+                headers.append((name, value))
+        if any(n == b"transfer-encoding" for n, _ in ex.headers):
+            content_length = None
+        ctx.status = status
+        on_response(ctx, status, headers)
+        conn.start_response(req, status, headers, content_length)
+        ex.pipe_body()
+        outcome = await ex.wait_done()
+        if outcome is Outcome.COMPLETE:
+            conn.end_body()
+            if ex.keep_alive and ex.body_sent and not upstream.closed:
+                self.pools[target.address].release(upstream)
+            else:
+                upstream.close()
+        else:
+            upstream.abort()
+            if outcome is not Outcome.CLIENT_GONE:
+                self.balancer.report_failure(target, loop.time(), outcome.value)
+                log.warning("upstream %s failed mid-response (%s): %s %s", target.address,
+                            outcome.value, req.method.decode(), req.path)
+            conn.abort_response()
+        return True
+
+    async def _upgrade(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                       ex: Exchange, on_response: ResponseHook) -> bool:
+        headers = [(n, v) for n, v in ex.headers if n not in (b"connection", b"upgrade")]
+        upgrade = next((v for n, v in ex.headers if n == b"upgrade"), b"websocket")
+        ctx.status = 101
+        on_response(ctx, 101, headers)
+        headers += [(b"connection", b"upgrade"), (b"upgrade", upgrade)]
+        conn.response_started = True
+        conn.write_raw(wire.response_head(101, headers))
+        ex.finish()
+        await ex.tunnel()
+        return True
+
+
+@dataclass(eq=False)
+class AsgiBackend:
+    """An in-process ASGI application (the built-in echo service, identity, ...)."""
+
+    app: ASGIApp
+    max_body: int = 10 * 1024 * 1024
+
+    async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                      route: Route, matched_path: str, on_response: ResponseHook) -> None:
+        root = matched_path if route.strip_path else ""
+        await run_asgi(self.app, conn, req, ctx, root_path=root, on_response=on_response)
+
+
+def close_pools(pools: dict[str, TargetPool]) -> None:
+    for pool in pools.values():
+        pool.close_all()
+
+
+async def sweep_pools_forever(get_pools: Callable[[], Sequence[TargetPool]],
+                              every: float = 5.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        for pool in get_pools():
+            pool.sweep()

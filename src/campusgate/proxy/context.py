@@ -1,0 +1,83 @@
+"""What the plugin chain sees of one request, and what a plugin may answer with."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from campusgate.proxy.snapshot import CompiledRoute, CompiledService
+
+__all__ = ["HeaderList", "LocalResponse", "RequestContext", "header_value"]
+
+# Header names are lower-cased bytes; values are raw bytes, as received.
+HeaderList = list[tuple[bytes, bytes]]
+
+
+def header_value(headers: HeaderList, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+@dataclass(slots=True)
+class LocalResponse:
+    """An answer produced by the gateway itself (a plugin, or an error)."""
+
+    status: int
+    body: bytes = b""
+    headers: HeaderList = field(default_factory=list)
+    content_type: bytes = b"application/json"
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: HeaderList | None = None) -> LocalResponse:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        return cls(status, body, headers or [])
+
+    @classmethod
+    def error(
+        cls, status: int, code: str, message: str, request_id: str,
+        headers: HeaderList | None = None,
+    ) -> LocalResponse:
+        """The gateway's error shape: ``{"error": {"code", "message", "request_id"}}``."""
+        payload = {"error": {"code": code, "message": message, "request_id": request_id}}
+        return cls.json(status, payload, headers)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request as it travels through the plugin chain.
+
+    ``headers`` are the client's request headers (lower-case names).  Plugins that add
+    headers for the upstream append to ``upstream_headers_add``; headers for the
+    client go in ``response_headers_add``.  ``vars`` is free space for plugins.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: HeaderList
+    client_ip: str
+    scheme: str
+    host: str
+    request_id: str
+    route: CompiledRoute | None = None
+    service: CompiledService | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    consumer: str | None = None
+    upstream_headers_add: HeaderList = field(default_factory=list)
+    upstream_headers_remove: set[bytes] = field(default_factory=set)
+    response_headers_add: HeaderList = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    status: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    upstream_target: str | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        return header_value(self.headers, name)

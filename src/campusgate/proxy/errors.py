@@ -1,0 +1,95 @@
+"""Errors the proxy answers with, as data that renders itself.
+
+Client faults (4xx) and upstream faults (5xx) are separate classes, as h11 splits
+local and remote protocol errors.  Each carries its wire code and status.
+"""
+
+from __future__ import annotations
+
+from campusgate.proxy.context import HeaderList, LocalResponse
+
+__all__ = [
+    "BadGateway",
+    "BadRequest",
+    "ClientError",
+    "GatewayTimeout",
+    "HeadersTooLarge",
+    "MethodNotAllowed",
+    "NoHealthyTarget",
+    "NoRoute",
+    "PayloadTooLarge",
+    "ProxyError",
+    "UpstreamError",
+    "UriTooLong",
+]
+
+
+class ProxyError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, headers: HeaderList | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or []
+
+    def response(self, request_id: str) -> LocalResponse:
+        return LocalResponse.error(self.status, self.code, self.message, request_id,
+                                   list(self.headers))
+
+
+class ClientError(ProxyError):
+    """The request is at fault."""
+
+    status = 400
+    code = "bad_request"
+
+
+class BadRequest(ClientError):
+    pass
+
+
+class NoRoute(ClientError):
+    status = 404
+    code = "no_route"
+
+
+class MethodNotAllowed(ClientError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UriTooLong(ClientError):
+    status = 414
+    code = "uri_too_long"
+
+
+class HeadersTooLarge(ClientError):
+    status = 431
+    code = "headers_too_large"
+
+
+class UpstreamError(ProxyError):
+    """The upstream is at fault."""
+
+    status = 502
+    code = "bad_gateway"
+
+
+class BadGateway(UpstreamError):
+    pass
+
+
+class NoHealthyTarget(UpstreamError):
+    status = 503
+    code = "no_healthy_upstream"
+
+
+class GatewayTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"

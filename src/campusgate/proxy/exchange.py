@@ -1,0 +1,236 @@
+"""One request/response exchange over one upstream connection.
+
+The exchange writes the request head, pushes the request body as it arrives, and
+passes the response back: head through :meth:`wait_head` (so the caller can retry or
+run response plugins), body straight from the upstream's ``data_received`` into the
+client transport, with back-pressure both ways (a paused client pauses the upstream
+read side, a paused upstream pauses the client read side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import Enum
+
+from campusgate.proxy import wire
+from campusgate.proxy.context import HeaderList
+from campusgate.proxy.http1 import ClientConnection
+from campusgate.proxy.request import Request
+from campusgate.proxy.upstream import UpstreamConnection
+
+__all__ = ["Exchange", "Outcome"]
+
+
+class Outcome(Enum):
+    COMPLETE = "complete"
+    LOST = "lost"  # the upstream closed or reset
+    FAULT = "fault"  # the upstream sent something that is not HTTP
+    TIMEOUT = "timeout"
+    CLIENT_GONE = "client_gone"
+    UPGRADED = "upgraded"
+
+
+class Exchange:
+    def __init__(
+        self,
+        client: ClientConnection,
+        req: Request,
+        upstream: UpstreamConnection,
+        read_timeout: float,
+        write_timeout: float,
+    ) -> None:
+        self.client = client
+        self.req = req
+        self.upstream = upstream
+        self.loop = client.loop
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.status = 0
+        self.headers: HeaderList = []
+        self.framed = True
+        self.keep_alive = False
+        self.fault = ""
+        self.body_sent = False  # the request body finished going upstream
+        self.body_started = False
+        self.piping = False
+        self._held: list[bytes] = []
+        self._upgrade_rest = b""
+        self._head: asyncio.Future[Outcome] = self.loop.create_future()
+        self._done: asyncio.Future[Outcome] = self.loop.create_future()
+        self._write_paused_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._chunked_up = req.chunked
+
+    # ---------------------------------------------------------------- driving
+    def send(self, head: bytes) -> None:
+        """Write the request head and start the body (if any)."""
+        self.upstream.begin(self, self.req.method == b"HEAD")
+        self.upstream.write(head)
+        self._arm(self.read_timeout)
+        req = self.req
+        req.on_disconnect = self._client_gone
+        if req.has_body and not req.upgrade:
+            self.body_started = True
+            req.attach_sink(self._body_out, self._body_end)
+        else:
+            self.body_sent = True
+
+    async def wait_head(self) -> Outcome:
+        return await self._head
+
+    def pipe_body(self) -> None:
+        """After the caller wrote the response head: stream the body to the client."""
+        self.piping = True
+        self.client.write_pause_hooks.append((self.upstream.pause_reading,
+                                              self.upstream.resume_reading))
+        for data in self._held:
+            self.client.write_body(data)
+        self._held.clear()
+
+    async def wait_done(self) -> Outcome:
+        try:
+            return await self._done
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        """Detach from client and timers (idempotent)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.client.write_pause_hooks.clear()
+        self.req.detach_sink()
+        self.req.on_disconnect = None
+
+    def _arm(self, delay: float) -> None:
+        self._timer = self.loop.call_later(delay, self._check_timeout)
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        if self._done.done():
+            return
+        now = self.loop.time()
+        if self.upstream.write_paused:
+            waited = now - self._write_paused_at
+            if waited >= self.write_timeout:
+                self._end(Outcome.TIMEOUT)
+            else:
+                self._arm(self.write_timeout - waited)
+            return
+        if self.client.write_paused:  # the client is slow, not the upstream
+            self._arm(self.read_timeout)
+            return
+        idle = now - self.upstream.last_read
+        if idle >= self.read_timeout:
+            self.upstream.abort()
+            self._end(Outcome.TIMEOUT)
+        else:
+            self._arm(self.read_timeout - idle)
+
+    def _end(self, outcome: Outcome) -> Outcome:
+        for fut in (self._head, self._done):
+            if not fut.done():
+                fut.set_result(outcome)
+        return outcome
+
+    # ---------------------------------------------------------------- request body out
+    def _body_out(self, data: bytes) -> None:
+        self.upstream.write(wire.chunk(data) if self._chunked_up else data)
+
+    def _body_end(self) -> None:
+        if self._chunked_up:
+            self.upstream.write(wire.LAST_CHUNK)
+        self.body_sent = True
+
+    def _client_gone(self) -> None:
+        self.upstream.abort()
+        self._end(Outcome.CLIENT_GONE)
+
+    # ---------------------------------------------------------------- ResponseListener
+    def on_head(self, status: int, headers: HeaderList, framed: bool) -> None:
+        self.status = status
+        self.headers = headers
+        self.framed = framed
+        if not self._head.done():
+            self._head.set_result(Outcome.COMPLETE)
+
+    def on_body(self, data: bytes) -> None:
+        if self.piping:
+            self.client.write_body(data)
+        else:
+            self._held.append(data)
+
+    def on_complete(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+        if not self._head.done():
+            self._head.set_result(Outcome.LOST)
+        if not self._done.done():
+            self._done.set_result(Outcome.COMPLETE)
+
+    def on_upgrade(self, rest: bytes) -> None:
+        self._upgrade_rest = rest
+        self.upstream.pause_reading()
+        self._end(Outcome.UPGRADED)
+
+    def on_fault(self, message: str) -> None:
+        self.fault = message
+        self._end(Outcome.FAULT)
+
+    def on_lost(self) -> None:
+        self._end(Outcome.LOST)
+
+    def on_write_paused(self, paused: bool) -> None:
+        if paused:
+            self._write_paused_at = self.loop.time()
+            self.client.pause_reading()
+        else:
+            self.client.resume_reading()
+
+    # ---------------------------------------------------------------- WebSocket tunnel
+    async def tunnel(self) -> None:
+        """Join client and upstream byte streams until either side closes."""
+        client, upstream = self.client, self.upstream
+        closed: asyncio.Future[None] = self.loop.create_future()
+
+        def upstream_lost() -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+        upstream.listener = None
+        upstream.tunnel = client.write_raw
+        client.write_pause_hooks.append((upstream.pause_reading, upstream.resume_reading))
+        self.req.on_disconnect = upstream_lost
+        rest = client.start_tunnel(upstream.write)
+        if self._upgrade_rest:
+            client.write_raw(self._upgrade_rest)
+        if rest:
+            upstream.write(rest)
+        upstream.resume_reading()
+        watcher = _LostWatcher(upstream_lost)
+        upstream.listener = watcher
+        try:
+            await closed
+        finally:
+            upstream.close()
+            client.close()
+
+
+class _LostWatcher:
+    """Listens only for the upstream going away while tunnelling."""
+
+    def __init__(self, on_lost: object) -> None:
+        self._on_lost = on_lost
+
+    def on_lost(self) -> None:
+        callback = self._on_lost
+        if callable(callback):
+            callback()
+
+    def on_complete(self, keep_alive: bool) -> None:
+        self.on_lost()
+
+    def on_head(self, status: int, headers: HeaderList, framed: bool) -> None: ...
+    def on_body(self, data: bytes) -> None: ...
+    def on_upgrade(self, rest: bytes) -> None: ...
+    def on_fault(self, message: str) -> None: ...
+    def on_write_paused(self, paused: bool) -> None: ...

@@ -1,0 +1,442 @@
+"""The HTTP/1.1 server side of a client connection, on httptools.
+
+Parses requests (pipelined ones are queued and answered in order), enforces the
+listener's limits (header size and count, URL length, body size, header/body/idle
+timeouts), rejects request-smuggling shapes, and gives each request to the listener's
+dispatcher, which answers through :meth:`send_local` or :meth:`start_response` /
+:meth:`write_body` / :meth:`end_body`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+import httptools
+
+from campusgate.config.model import Limits
+from campusgate.proxy import wire
+from campusgate.proxy.context import HeaderList, LocalResponse
+from campusgate.proxy.errors import (
+    BadRequest,
+    ClientError,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    UriTooLong,
+)
+from campusgate.proxy.request import Request
+from campusgate.proxy.request_ids import new_request_id
+
+__all__ = ["ClientConnection", "Dispatcher", "ListenerState"]
+
+log = logging.getLogger("campusgate.proxy")
+
+
+class Dispatcher(Protocol):
+    async def handle(self, conn: ClientConnection, req: Request) -> None: ...
+
+
+@dataclass(eq=False)
+class ListenerState:
+    """What all connections of one listener share."""
+
+    dispatcher: Dispatcher
+    limits: Limits
+    scheme: str = "http"
+    connections: set[ClientConnection] = field(default_factory=set)
+    closing: bool = False
+
+    def idle_close_all(self) -> None:
+        """Graceful shutdown: close idle connections now, busy ones after their response."""
+        self.closing = True
+        for conn in list(self.connections):
+            conn.close_when_idle()
+
+
+class _ParseFault(Exception):
+    """Raised inside parser callbacks; carries the client error to answer with."""
+
+    def __init__(self, error: ClientError) -> None:
+        self.error = error
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, listener: ListenerState, loop: asyncio.AbstractEventLoop) -> None:
+        self.listener = listener
+        self.limits = listener.limits
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = ""
+        self.client_port = 0
+        self.pending: deque[Request | ClientError] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+        self._read_paused = False
+        self.write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self.write_pause_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tunnel: Callable[[bytes], None] | None = None
+        self._upgrade_rest = b""
+        self._stop_parsing = False
+        self._close_after = False
+        # response state
+        self._resp_chunked = False
+        self._resp_body = True
+        self._resp_keep = True
+        self.response_started = False
+        self.bytes_out = 0
+        self._reset_message()
+
+    # ------------------------------------------------------------ transport events
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client_ip, self.client_port = peer[0], peer[1]
+        if len(self.listener.connections) >= self.limits.max_connections:
+            log.warning("max_connections (%d) reached; refusing a connection",
+                        self.limits.max_connections)
+            self.transport.abort()
+            return
+        self.listener.connections.add(self)
+        self._arm(self.limits.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.listener.connections.discard(self)
+        self._cancel_timer()
+        for item in self.pending:
+            if isinstance(item, Request):
+                item.feed_disconnect()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("client went away"))
+
+    def data_received(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel(data)
+            return
+        if self._stop_parsing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade_rest = data[exc.args[0]:] if exc.args else b""
+            self._stop_parsing = True
+            self.pause_reading()
+        except httptools.HttpParserCallbackError as exc:
+            fault = exc.__context__
+            error = fault.error if isinstance(fault, _ParseFault) else BadRequest(str(exc))
+            self._fail(error)
+        except httptools.HttpParserError as exc:
+            self._fail(BadRequest(f"malformed request: {exc}"))
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        for pause, _ in self.write_pause_hooks:
+            pause()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        for _, resume in self.write_pause_hooks:
+            resume()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------ parser callbacks
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: HeaderList = []
+        self._header_bytes = 0
+        self._cl_values: list[bytes] = []
+        self._te: bytes | None = None
+        self._host = b""
+        self._expect = False
+        self._current: Request | None = None
+        self._in_message = False
+
+    def on_message_begin(self) -> None:
+        self._reset_message()
+        self._in_message = True
+        self._arm(self.limits.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.limits.max_url_bytes:
+            raise _ParseFault(UriTooLong(
+                f"the URL is longer than {self.limits.max_url_bytes} bytes"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > self.limits.max_header_bytes:
+            raise _ParseFault(HeadersTooLarge(
+                f"request headers are larger than {self.limits.max_header_bytes} bytes"))
+        if len(self._headers) >= self.limits.max_headers:
+            raise _ParseFault(HeadersTooLarge(f"more than {self.limits.max_headers} headers"))
+        name = name.lower()
+        if name == b"content-length":
+            self._cl_values.append(value.strip())
+        elif name == b"transfer-encoding":
+            if self._te is not None:
+                raise _ParseFault(BadRequest("duplicate Transfer-Encoding header"))
+            self._te = value.strip().lower()
+        elif name == b"host":
+            if self._host:
+                raise _ParseFault(BadRequest("duplicate Host header"))
+            self._host = value.strip()
+        elif name == b"expect":
+            if value.strip().lower() != b"100-continue":
+                raise _ParseFault(ClientError("unsupported Expect header", []))
+            self._expect = True
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        content_length: int | None = None
+        if self._cl_values:
+            if self._te is not None:
+                raise _ParseFault(BadRequest("both Content-Length and Transfer-Encoding"))
+            if len(self._cl_values) > 1:
+                raise _ParseFault(BadRequest("more than one Content-Length header"))
+            raw = self._cl_values[0]
+            if not raw.isdigit() or len(raw) > 18:
+                raise _ParseFault(BadRequest("invalid Content-Length"))
+            content_length = int(raw)
+            if content_length > self.limits.max_body_bytes:
+                raise _ParseFault(PayloadTooLarge(
+                    f"the body is larger than {self.limits.max_body_bytes} bytes"))
+        if self._te is not None and self._te != b"chunked":
+            raise _ParseFault(BadRequest("unsupported Transfer-Encoding (only 'chunked')"))
+        version = self.parser.get_http_version().encode()
+        if version == b"1.1" and not self._host:
+            raise _ParseFault(BadRequest("HTTP/1.1 request without Host header"))
+        upgrade = self.parser.should_upgrade()
+        req = Request(
+            self, self.parser.get_method(), self._url, version, self._headers,
+            self.parser.should_keep_alive(), content_length, self._te is not None,
+            upgrade, self._expect, self._host,
+        )
+        self._current = req
+        self.pending.append(req)
+        if len(self.pending) > 1:
+            self.pause_reading()  # pipelined: finish the one before first
+        self._arm(self.limits.body_timeout) if req.has_body else self._cancel_timer()
+        if self.task is None:
+            self.task = self.loop.create_task(self._serve())
+
+    def on_body(self, body: bytes) -> None:
+        req = self._current
+        if req is None:
+            return
+        if req.received + len(body) > self.limits.max_body_bytes:
+            raise _ParseFault(PayloadTooLarge(
+                f"the body is larger than {self.limits.max_body_bytes} bytes"))
+        self._last_body = self.loop.time()
+        req.feed_body(body)
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        req = self._current
+        if req is not None:
+            req.feed_eof()
+            if self.pending and self.pending[0] is req:
+                self._cancel_timer()
+
+    # ------------------------------------------------------------ serving
+    def _fail(self, error: ClientError) -> None:
+        """A parse-level fault: answer it in order, then close."""
+        self._stop_parsing = True
+        current = self._current
+        if current is not None and not current.body_done:
+            current.feed_disconnect()
+        self.pending.append(error)
+        if self.task is None:
+            self.task = self.loop.create_task(self._serve())
+
+    async def _serve(self) -> None:
+        try:
+            while self.pending and not self.closed:
+                item = self.pending[0]
+                if isinstance(item, ClientError):
+                    self._close_after = True
+                    self.send_local(None, item.response(new_request_id()))
+                    break
+                await self._serve_one(item)
+                self.pending.popleft()
+                if not self._resp_keep or self._close_after or self.closed:
+                    break
+                if not item.body_done:
+                    break  # we cannot find the next request's start: close
+                self.resume_reading()
+            else:
+                if not self.closed:
+                    self._arm(self.limits.header_timeout if self._in_message
+                              else self.limits.keepalive_timeout)
+                    if self.listener.closing:
+                        self.close()
+                return
+            self.close()
+        finally:
+            self.task = None
+
+    async def _serve_one(self, req: Request) -> None:
+        self.response_started = False
+        self._resp_keep = req.keep_alive and not self.listener.closing
+        try:
+            await self.listener.dispatcher.handle(self, req)
+        except Exception:
+            log.exception("request handler failed: %s %r", req.method, req.target)
+            if not self.response_started and not self.closed:
+                self.send_local(req, LocalResponse.error(
+                    500, "internal_error", "the gateway failed to handle the request",
+                    new_request_id()))
+            else:
+                self._resp_keep = False
+
+    # ------------------------------------------------------------ answering
+    def send_local(self, req: Request | None, resp: LocalResponse) -> None:
+        head_only = req is not None and req.method == b"HEAD"
+        headers: HeaderList = [
+            (b"content-type", resp.content_type),
+            (b"content-length", b"%d" % len(resp.body)),
+        ]
+        headers.extend(resp.headers)
+        if req is not None and req.has_body and not req.body_done:
+            self._resp_keep = False  # unread body: close rather than drain
+        if not self._resp_keep or req is None:
+            headers.append((b"connection", b"close"))
+            self._resp_keep = False
+        self.response_started = True
+        data = wire.response_head(resp.status, headers)
+        if not head_only:
+            data += resp.body
+        self.write_raw(data)
+
+    def start_response(self, req: Request, status: int, headers: HeaderList,
+                       content_length: int | None) -> None:
+        """Write a status line and headers; choose the body framing.
+
+        ``headers`` must hold no hop-by-hop or framing headers; this adds them.
+        """
+        self.response_started = True
+        no_body = req.method == b"HEAD" or status in (204, 304) or status < 200
+        self._resp_body = not no_body
+        self._resp_chunked = False
+        if req.has_body and not req.body_done and not req.upgrade:
+            self._resp_keep = False
+        if content_length is not None:
+            if status != 204 and status >= 200:
+                headers.append((b"content-length", b"%d" % content_length))
+        elif not no_body:
+            if req.version == b"1.1":
+                self._resp_chunked = True
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:
+                self._resp_keep = False
+        if not self._resp_keep:
+            headers.append((b"connection", b"close"))
+        elif req.version == b"1.0":
+            headers.append((b"connection", b"keep-alive"))
+        self.write_raw(wire.response_head(status, headers))
+
+    def write_body(self, data: bytes) -> None:
+        if not data or not self._resp_body:
+            return
+        self.write_raw(wire.chunk(data) if self._resp_chunked else data)
+
+    def end_body(self) -> None:
+        if self._resp_chunked and self._resp_body:
+            self.write_raw(wire.LAST_CHUNK)
+
+    def abort_response(self) -> None:
+        """The body cannot be finished (upstream died): the client must see a cut."""
+        self._resp_keep = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    def write_raw(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed:
+            self.bytes_out += len(data)
+            transport.write(data)
+
+    async def drain(self) -> None:
+        if self.write_paused and not self.closed:
+            self._drain_waiter = self.loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
+    # ------------------------------------------------------------ tunnel (WebSocket)
+    def start_tunnel(self, on_data: Callable[[bytes], None]) -> bytes:
+        """Switch to raw bytes; returns what the client already sent past the head."""
+        self._tunnel = on_data
+        self._resp_keep = False
+        self._cancel_timer()
+        rest, self._upgrade_rest = self._upgrade_rest, b""
+        self.resume_reading()
+        return rest
+
+    # ------------------------------------------------------------ flow and lifetime
+    def pause_reading(self) -> None:
+        if not self._read_paused and self.transport is not None and not self.closed:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._read_paused and self.transport is not None and not self.closed:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.listener.connections.discard(self)
+            self._cancel_timer()
+            self.transport.close()
+
+    def close_when_idle(self) -> None:
+        self._close_after = True
+        if self.task is None and not self.pending:
+            self.close()
+
+    def _arm(self, seconds: float) -> None:
+        self._cancel_timer()
+        self._timer_start = self.loop.time()
+        self._last_body = self._timer_start
+        self._timer_seconds = seconds
+        self._timer = self.loop.call_later(seconds, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        idle = now - max(self._last_body, self._timer_start)
+        if idle < self._timer_seconds:  # body data arrived since: wait on
+            self._timer = self.loop.call_later(self._timer_seconds - idle, self._on_timer)
+            return
+        if self.pending:
+            req = self.pending[0]
+            if isinstance(req, Request) and not req.body_done:
+                log.info("client body timeout from %s", self.client_ip)
+                req.feed_disconnect()
+            if self.response_started or self.task is not None:
+                self.abort_response()
+                return
+        if self._in_message:
+            self._close_after = True
+            self.send_local(None, LocalResponse.error(
+                408, "request_timeout", "the request headers took too long", new_request_id()))
+        self.close()
+

@@ -1,0 +1,19 @@
+"""Request ids: keep a client's valid id, else make one."""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = ["is_valid_request_id", "new_request_id"]
+
+_VALID = re.compile(rb"^[A-Za-z0-9._:-]{1,200}$")
+
+
+def is_valid_request_id(value: bytes) -> bool:
+    return _VALID.match(value) is not None
+
+
+def new_request_id() -> str:
+    """32 hex characters (128 random bits)."""
+    return os.urandom(16).hex()

@@ -1,0 +1,198 @@
+"""Compile one config revision into an immutable snapshot the data plane reads.
+
+A snapshot holds the route table, each route's plugin chain (global, service and
+route plugins merged; the most specific one of a name wins; sorted by priority),
+each service's backend, the balancers and the connection pools.  Pools and
+health state carry over from the previous snapshot where nothing changed, so a
+reload keeps warm connections and ejected targets stay ejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from campusgate.config.model import (
+    Entities,
+    HealthChecks,
+    PassiveHealthCheck,
+    PluginSpec,
+    Route,
+    Service,
+    Upstream,
+)
+from campusgate.config.model import Target as TargetSpec
+from campusgate.plugins.base import Plugin
+from campusgate.plugins.registry import build_plugin
+from campusgate.proxy.backends import AsgiBackend, Backend, Forwarding, HttpBackend
+from campusgate.proxy.balancer import Balancer
+from campusgate.proxy.echo import echo_app
+from campusgate.proxy.health import ActiveHealthChecker
+from campusgate.proxy.router import Router
+from campusgate.proxy.upstream import TargetPool
+
+__all__ = ["CompiledRoute", "CompiledService", "Snapshot", "compile_snapshot"]
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledService:
+    name: str
+    config: Service
+    backend: Backend
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRoute:
+    name: str
+    config: Route
+    service: CompiledService
+    access: tuple[Plugin, ...]
+    response: tuple[Plugin, ...]
+    log: tuple[Plugin, ...]
+
+
+@dataclass(eq=False)
+class Snapshot:
+    revision: int
+    entities: Entities
+    router: Router[CompiledRoute]
+    balancers: dict[str, Balancer]
+    pools: dict[str, TargetPool]
+    checkers: list[ActiveHealthChecker] = field(default_factory=list)
+    #: Plugins of the global chain, for answers given before a route is known.
+    global_response: tuple[Plugin, ...] = ()
+
+    def start(self) -> None:
+        for checker in self.checkers:
+            checker.start()
+
+    async def retire(self, successor: Snapshot | None) -> None:
+        """Stop health checks; close pools the successor does not use."""
+        for checker in self.checkers:
+            await checker.close()
+        keep = set(map(id, successor.pools.values())) if successor else set()
+        for pool in self.pools.values():
+            if id(pool) not in keep:
+                pool.retired = True
+                pool.close_all()
+
+    def upstream_health(self, now: float) -> dict[str, dict[str, dict[str, object]]]:
+        return {name: b.health(now) for name, b in self.balancers.items()}
+
+
+def _chain(specs: list[PluginSpec]) -> tuple[tuple[Plugin, ...], ...]:
+    plugins = sorted((build_plugin(s.name, s.config) for s in specs if s.enabled),
+                     key=lambda p: -p.priority)
+    return tuple(tuple(p for p in plugins if type(p).overrides(phase))
+                 for phase in ("access", "response", "log"))
+
+
+def _merge(*levels: list[PluginSpec]) -> list[PluginSpec]:
+    by_name: dict[str, PluginSpec] = {}
+    for level in levels:
+        for spec in level:
+            by_name[spec.name] = spec
+    return list(by_name.values())
+
+
+def _ssl_context(service: Service) -> ssl.SSLContext | None:
+    if service.protocol != "https":
+        return None
+    tls = service.tls
+    if not tls.verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=tls.ca_file)
+
+
+def _pool_key(address: str, service: Service) -> str:
+    tls = service.tls
+    return (f"{service.protocol}://{address}|{tls.verify}|{tls.ca_file}|{tls.sni}|"
+            f"{service.pool.model_dump_json()}")
+
+
+def compile_snapshot(
+    revision: int,
+    entities: Entities,
+    trusted_proxies: list[str],
+    previous: Snapshot | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Snapshot:
+    loop = loop or asyncio.get_event_loop()
+    forwarding = Forwarding(tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies))
+    named = {u.name: u for u in entities.upstreams}
+    balancers: dict[str, Balancer] = {}
+    pools: dict[str, TargetPool] = {}
+    old_pools = previous.pools if previous else {}
+    old_balancers = previous.balancers if previous else {}
+    upstream_specs: dict[str, Upstream] = {}
+
+    def balancer_for(upstream: Upstream) -> Balancer:
+        if upstream.name not in balancers:
+            balancer = Balancer(upstream)
+            old = old_balancers.get(upstream.name)
+            if old is not None:
+                balancer.carry_over(old)
+            balancers[upstream.name] = balancer
+            upstream_specs[upstream.name] = upstream
+        return balancers[upstream.name]
+
+    def backend_for(service: Service) -> Backend:
+        if service.url is not None and service.url.startswith("builtin://"):
+            return AsgiBackend(echo_app)
+        host_header: bytes | None = None
+        if service.upstream is not None:
+            upstream = service.upstream
+        else:
+            parts = urlsplit(service.url or "")
+            host = parts.hostname or ""
+            if host in named:
+                upstream = named[host]
+            else:
+                port = parts.port or (443 if service.protocol == "https" else 80)
+                address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                default_port = port == (443 if service.protocol == "https" else 80)
+                host_header = (host if default_port else parts.netloc.rpartition("@")[2]).encode()
+                upstream = Upstream(
+                    name=f"{service.name}.url", targets=[TargetSpec(target=address)],
+                    healthchecks=HealthChecks(passive=PassiveHealthCheck(enabled=False)),
+                )
+        balancer = balancer_for(upstream)
+        ssl_ctx = _ssl_context(service)
+        sni = service.tls.sni or (host_header.decode().rpartition(":")[0] or host_header.decode()
+                                  if host_header else None)
+        service_pools: dict[str, TargetPool] = {}
+        for target in balancer.targets.values():
+            key = _pool_key(target.address, service)
+            pool = pools.get(key) or old_pools.get(key)
+            if pool is None:
+                pool = TargetPool(loop, target.host, target.port, service.pool, ssl_ctx,
+                                  sni or target.host)
+            pools[key] = pool
+            service_pools[target.address] = pool
+        return HttpBackend(service, balancer, service_pools, forwarding, host_header,
+                           hashing=upstream.algorithm == "consistent-hashing")
+
+    routes: list[tuple[Route, CompiledRoute]] = []
+    for service in entities.services:
+        compiled = CompiledService(service.name, service, backend_for(service))
+        for route in service.routes:
+            specs = _merge(entities.plugins, service.plugins, route.plugins)
+            access, response, log = _chain(specs)
+            compiled_route = CompiledRoute(route.name, route, compiled, access, response, log)
+            routes.append((route, compiled_route))
+    for upstream in entities.upstreams:
+        balancer_for(upstream)
+    checkers = [
+        ActiveHealthChecker(spec, balancers[name])
+        for name, spec in upstream_specs.items()
+        if spec.healthchecks.active is not None and spec.healthchecks.active.enabled
+    ]
+    _, global_response, _ = _chain(entities.plugins)
+    return Snapshot(revision, entities, Router(routes), balancers, pools, checkers,
+                    global_response)

@@ -1,0 +1,63 @@
+"""HTTP/1.1 bytes on the wire: status lines, header blocks, chunk framing.
+
+Pure functions over bytes; the connection classes call them.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from campusgate.proxy.context import HeaderList
+
+__all__ = [
+    "HOP_BY_HOP",
+    "LAST_CHUNK",
+    "chunk",
+    "connection_tokens",
+    "request_head",
+    "response_head",
+    "status_line",
+]
+
+_REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+#: Headers that describe one connection and are never forwarded (RFC 9110 7.6.1).
+HOP_BY_HOP = frozenset(
+    {
+        b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+        b"transfer-encoding", b"upgrade", b"proxy-authenticate", b"proxy-authorization",
+    }
+)
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def status_line(status: int, version: bytes = b"1.1") -> bytes:
+    return b"HTTP/%s %d %s\r\n" % (version, status, _REASONS.get(status, b"Unknown"))
+
+
+def response_head(status: int, headers: HeaderList) -> bytes:
+    parts = [status_line(status)]
+    parts.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def request_head(method: bytes, target: bytes, headers: HeaderList) -> bytes:
+    parts = [b"%s %s HTTP/1.1\r\n" % (method, target)]
+    parts.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def connection_tokens(headers: HeaderList) -> set[bytes]:
+    """Lower-case tokens of all ``Connection`` headers (they name more hop-by-hop headers)."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return tokens

@@ -1,0 +1,211 @@
+"""One worker: its listeners, its current snapshot, and how it follows the store.
+
+The worker compiles the store's latest revision into a snapshot, serves the proxy
+and admin listeners, and polls the store's revision number twice a second (a single
+indexed integer read; nothing on the request path touches the database).  Any
+change, from this worker's admin API, another worker, another node or the watched
+config file, is compiled and swapped in atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from campusgate import __version__
+from campusgate.config.model import Config, Listener
+from campusgate.proxy.asgi import ASGIApp, run_asgi
+from campusgate.proxy.backends import sweep_pools_forever
+from campusgate.proxy.context import RequestContext
+from campusgate.proxy.gateway import Gateway
+from campusgate.proxy.http1 import ClientConnection, ListenerState
+from campusgate.proxy.request import Request
+from campusgate.proxy.request_ids import new_request_id
+from campusgate.proxy.snapshot import Snapshot, compile_snapshot
+from campusgate.store import ConfigStore
+
+__all__ = ["AppDispatcher", "Worker"]
+
+log = logging.getLogger("campusgate")
+
+POLL_INTERVAL = 0.5
+FILE_POLL_INTERVAL = 1.0
+
+
+class AppDispatcher:
+    """Serves every request of a listener with one ASGI app (the admin API)."""
+
+    def __init__(self, app: ASGIApp, scheme: str = "http") -> None:
+        self.app = app
+        self.scheme = scheme
+
+    async def handle(self, conn: ClientConnection, req: Request) -> None:
+        ctx = RequestContext(req.method.decode("latin-1"), req.path, req.query, req.headers,
+                             conn.client_ip, self.scheme, req.host.decode("latin-1"),
+                             new_request_id())
+        await run_asgi(self.app, conn, req, ctx)
+
+
+def server_ssl_context(listener: Listener) -> ssl.SSLContext | None:
+    if listener.tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(listener.tls.cert_file, listener.tls.key_file)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class Worker:
+    def __init__(self, config: Config, store: ConfigStore, *, reuse_port: bool = False,
+                 config_path: Path | None = None, watch_file: bool = False) -> None:
+        self.config = config
+        self.store = store
+        self.reuse_port = reuse_port
+        self.config_path = config_path
+        self.watch_file = watch_file
+        self.snapshot: Snapshot | None = None
+        self.started = time.time()
+        self.servers: list[asyncio.Server] = []
+        self.listeners: list[ListenerState] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self._reload_lock = asyncio.Lock()
+        self.stopped = asyncio.Event()
+
+    # ---------------------------------------------------------------- RuntimeInfo
+    def status(self) -> dict[str, Any]:
+        snap = self.snapshot
+        loop = asyncio.get_running_loop()
+        return {
+            "revision": snap.revision if snap else 0,
+            "connections": sum(len(state.connections) for state in self.listeners),
+            "upstreams": snap.upstream_health(loop.time()) if snap else {},
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "pid": os.getpid(),
+            "version": __version__,
+        }
+
+    async def reload(self) -> None:
+        async with self._reload_lock:
+            revision, entities = await self.store.latest()
+            old = self.snapshot
+            if old is not None and old.revision == revision:
+                return
+            try:
+                new = compile_snapshot(revision, entities, self.config.trusted_proxies, old)
+            except Exception:
+                log.exception("revision %d could not be compiled; keeping revision %d",
+                              revision, old.revision if old else 0)
+                return
+            new.start()
+            self.snapshot = new
+            log.info("now serving config revision %d", revision)
+            if old is not None:
+                await old.retire(new)
+
+    def current(self) -> Snapshot:
+        assert self.snapshot is not None
+        return self.snapshot
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        from campusgate.admin.app import create_admin_app
+
+        await self.reload()
+        loop = asyncio.get_running_loop()
+        proxy = self.config.listeners.proxy
+        await self._listen(proxy, Gateway(self.current, "https" if proxy.tls else "http"))
+        admin = self.config.listeners.admin
+        if admin is not None:
+            app = create_admin_app(self.store, self)
+            await self._listen(admin, AppDispatcher(app, "https" if admin.tls else "http"))
+        self.tasks.append(loop.create_task(self._follow_store()))
+        self.tasks.append(loop.create_task(sweep_pools_forever(
+            lambda: list(self.snapshot.pools.values()) if self.snapshot else [])))
+        if self.watch_file and self.config_path is not None:
+            self.tasks.append(loop.create_task(self._watch_file(self.config_path)))
+
+    async def _listen(self, listener: Listener, dispatcher: Any) -> None:
+        loop = asyncio.get_running_loop()
+        state = ListenerState(dispatcher, self.config.limits,
+                              "https" if listener.tls else "http")
+        server = await loop.create_server(
+            lambda: ClientConnection(state, loop), listener.host, listener.port,
+            ssl=server_ssl_context(listener), reuse_port=self.reuse_port or None,
+            backlog=4096,
+        )
+        self.servers.append(server)
+        self.listeners.append(state)
+        log.info("listening on %s://%s", state.scheme, listener.address)
+
+    async def _follow_store(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            try:
+                revision = await self.store.latest_revision()
+                if self.snapshot is None or revision != self.snapshot.revision:
+                    await self.reload()
+            except Exception:
+                log.exception("could not read the config store; serving revision %d",
+                              self.snapshot.revision if self.snapshot else 0)
+
+    async def _watch_file(self, path: Path) -> None:
+        from campusgate.config.loader import ConfigError, load_config_file
+
+        last = _mtime(path)
+        while True:
+            await asyncio.sleep(FILE_POLL_INTERVAL)
+            now = _mtime(path)
+            if now == last:
+                continue
+            last = now
+            try:
+                config = load_config_file(path)
+            except ConfigError as exc:
+                log.error("%s changed but is not valid; keeping the running config:\n%s",
+                          path, exc)
+                continue
+            except OSError as exc:
+                log.error("cannot read %s: %s", path, exc)
+                continue
+            revision, changed = await self.store.save(config.entities(), f"file:{path}")
+            if changed:
+                log.info("%s changed: config revision %d", path, revision)
+                await self.reload()
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop accepting, let requests in flight finish (up to ``grace`` s), close."""
+        for server in self.servers:
+            server.close()
+        for state in self.listeners:
+            state.idle_close_all()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        # Connections close by themselves once their response is out: poll, briefly.
+        while any(s.connections for s in self.listeners) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for state in self.listeners:
+            for conn in list(state.connections):
+                if conn.transport is not None:
+                    conn.transport.abort()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.snapshot is not None:
+            await self.snapshot.retire(None)
+        await self.store.close()
+        self.stopped.set()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

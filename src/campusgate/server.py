@@ -1,0 +1,170 @@
+"""``campusgate serve``: prepare the store, then run one worker or supervise several.
+
+The parent process migrates the store, creates the first admin token (printed once),
+and applies the config file's entities when the file changed since it was last
+applied.  Then it runs the worker itself (``--workers 1``) or forks N workers that
+share the listening ports with SO_REUSEPORT; a worker that dies is restarted.
+SIGTERM (or SIGINT) drains: stop accepting, let requests in flight finish, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import uvloop
+
+from campusgate.config.model import Config
+from campusgate.runtime import Worker
+from campusgate.store import ConfigStore, canonical_json
+
+__all__ = ["config_source", "prepare_store", "run"]
+
+log = logging.getLogger("campusgate")
+
+BUILTIN_SOURCE = "builtin:demo"
+
+
+def config_source(config_path: Path | None) -> str:
+    """How revisions applied from this file are labelled in the store."""
+    return f"file:{os.path.abspath(config_path)}" if config_path else BUILTIN_SOURCE
+
+
+async def prepare_store(config: Config, source: str) -> str | None:
+    """Migrate, apply the file if it changed, make the first admin token.
+
+    Returns the new admin token's plaintext on first start, else None.
+    """
+    store = await ConfigStore.open(config.storage)
+    try:
+        entities = config.entities()
+        digest = hashlib.sha256(canonical_json(entities).encode()).hexdigest()
+        key = f"applied_digest:{source}"
+        if await store.get_setting(key) != digest:
+            revision, changed = await store.save(entities, source)
+            await store.set_setting(key, digest)
+            if changed:
+                log.info("applied %s as config revision %d", source, revision)
+        return await store.ensure_admin_token()
+    finally:
+        await store.close()
+
+
+def _print_token(token: str) -> None:
+    bar = "=" * 72
+    sys.stderr.write(
+        f"\n{bar}\nFirst start: an admin token was created. It is shown only now;\n"
+        f"campusgate stores only its hash. Keep it somewhere safe:\n\n    {token}\n\n"
+        f"Use it as `Authorization: Bearer <token>` on the admin API, or\n"
+        f"export CAMPUSGATE_ADMIN_TOKEN={token}\n"
+        f"for `campusgate apply` and `campusgate export`.\n"
+        f"Lost it? `campusgate admin-token rotate` makes a new one.\n{bar}\n\n"
+    )
+    sys.stderr.flush()
+
+
+async def _worker_main(config: Config, config_path: Path | None, reuse_port: bool,
+                       watch_file: bool) -> int:
+    loop = asyncio.get_running_loop()
+    store = await ConfigStore.open(config.storage)
+    worker = Worker(config, store, reuse_port=reuse_port, config_path=config_path,
+                    watch_file=watch_file)
+    try:
+        await worker.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        await store.close()
+        return 1
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining requests in flight (up to %.0f s)",
+             config.limits.shutdown_timeout)
+    await worker.shutdown(config.limits.shutdown_timeout)
+    return 0
+
+
+def _setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("CAMPUSGATE_LOG_LEVEL", "INFO").upper(),
+            format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def run(config: Config, config_path: Path | None, workers: int) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit code."""
+    _setup_logging()
+    token = asyncio.run(prepare_store(config, config_source(config_path)))
+    if token:
+        _print_token(token)
+    watch = config_path is not None
+    if workers <= 1:
+        return uvloop.run(_worker_main(config, config_path, False, watch))
+    return _supervise(config, config_path, workers)
+
+
+def _spawn(config: Config, config_path: Path | None, index: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        code = 1
+        try:
+            code = uvloop.run(_worker_main(config, config_path, True,
+                                           config_path is not None and index == 0))
+        except BaseException:
+            log.exception("worker %d crashed", index)
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
+    children: dict[int, int] = {}
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    for index in range(workers):
+        children[_spawn(config, config_path, index)] = index
+    log.info("supervising %d workers", workers)
+    restarts: list[float] = []
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid not in children or stopping:
+            children.pop(pid, None)
+            continue
+        index = children.pop(pid)
+        if stopping:
+            continue
+        log.error("worker %d (pid %d) exited with status %d; restarting", index, pid, status)
+        now = time.monotonic()
+        restarts = [t for t in restarts if now - t < 10] + [now]
+        if len(restarts) > 5 * workers:
+            log.error("workers keep dying; giving up")
+            on_signal(signal.SIGTERM, None)
+            continue
+        children[_spawn(config, config_path, index)] = index
+    return 0
