@@ -6,6 +6,7 @@ watched YAML file, several workers following one change, graceful shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import os
 import signal
@@ -44,12 +45,14 @@ class Gateway:
                             headers={"Authorization": f"Bearer {self.token}"})
 
 
-def write_config(path: Path, proxy_port: int, admin_port: int, services: str) -> None:
+def write_config(path: Path, proxy_port: int, admin_port: int, services: str,
+                 storage: str | None = None) -> None:
+    storage = storage or f"sqlite:///{path.parent / 'data' / 'cg.db'}"
     path.write_text(
         f"listeners:\n"
         f"  proxy: {{address: 127.0.0.1:{proxy_port}}}\n"
         f"  admin: {{address: 127.0.0.1:{admin_port}}}\n"
-        f"storage: sqlite:///{path.parent / 'data' / 'cg.db'}\n"
+        f"storage: {storage}\n"
         f"limits: {{shutdown_timeout: 10}}\n"
         f"services:\n{services}"
     )
@@ -76,10 +79,11 @@ def wait_until(check: object, timeout: float = 10.0) -> None:
     raise AssertionError(f"condition not met in {timeout} s (last error: {last})")
 
 
-def start(workdir: Path, services: str = ECHO_SERVICE, workers: int = 1) -> Gateway:
+def start(workdir: Path, services: str = ECHO_SERVICE, workers: int = 1,
+          storage: str | None = None) -> Gateway:
     proxy_port, admin_port = free_port(), free_port()
     config = workdir / "campusgate.yaml"
-    write_config(config, proxy_port, admin_port, services)
+    write_config(config, proxy_port, admin_port, services, storage)
     stderr = (workdir / "stderr.log").open("w")
     proc = subprocess.Popen(
         [*CAMPUSGATE, "serve", "-c", str(config), "--workers", str(workers)],
@@ -225,7 +229,15 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(tmp_path: Path, slow_ups
 
 
 def test_every_worker_follows_a_change_within_a_second(tmp_path: Path) -> None:
-    gw = start(tmp_path, workers=2)
+    workers_follow_a_change(tmp_path, None)
+
+
+async def test_workers_share_postgresql_and_follow_a_change(tmp_path: Path, pg_dsn: str) -> None:
+    await asyncio.to_thread(workers_follow_a_change, tmp_path, pg_dsn)
+
+
+def workers_follow_a_change(tmp_path: Path, storage: str | None) -> None:
+    gw = start(tmp_path, workers=2, storage=storage)
     try:
         # Fresh connections land on either worker (SO_REUSEPORT).
         wait_until(lambda: all(httpx.get(f"{gw.proxy}/echo").status_code == 200
