@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from campusgate.config.model import HTTP_METHODS, Route
 from campusgate.proxy.router import RouteMatch, RoutePatternError, Router
@@ -138,13 +139,19 @@ def test_a_path_that_is_not_origin_form_matches_only_regex_and_pathless_routes()
     ],
 )
 def test_bad_templates_are_rejected_at_compile_time(pattern: str, reason: str) -> None:
+    unchecked = Route.model_construct(name="broken", paths=["/fine", pattern])
     with pytest.raises(RoutePatternError, match=reason) as caught:
-        build({"name": "broken", "paths": ["/fine", pattern]})
+        Router([(unchecked, "broken")])
     assert (caught.value.route, caught.value.pattern) == ("broken", pattern)
+    # The config model compiles each route too, so the fault shows when config loads.
+    with pytest.raises(ValidationError, match=reason):
+        Route(name="broken", paths=["/fine", pattern])
 
 
 def test_a_wildcard_host_with_a_port_is_rejected() -> None:
     with pytest.raises(RoutePatternError, match="wildcard"):
+        Router([(Route.model_construct(name="w", hosts=["*.example.com:8080"]), "w")])
+    with pytest.raises(ValidationError, match="wildcard"):
         build({"hosts": ["*.example.com:8080"]})
 
 

@@ -122,6 +122,17 @@ class UpstreamTls(_Model):
     ca_file: str | None = None
     sni: str | None = None
 
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                with open(value, "rb") as handle:
+                    handle.read(1)
+            except OSError as exc:
+                raise ValueError(f"cannot read CA file {value!r}: {exc.strerror}") from None
+        return value
+
 
 class Upstream(_Model):
     """A named set of targets with a balancing algorithm."""
@@ -234,6 +245,12 @@ class Route(_Model):
     def _something_to_match(self) -> Route:
         if not (self.hosts or self.paths or self.methods or self.headers or self.query):
             raise ValueError("a route needs at least one of hosts, paths, methods, headers, query")
+        from campusgate.proxy.router import RoutePatternError, Router
+
+        try:  # compile the route's patterns now, so a bad one fails at load, not at reload
+            Router([(self, None)])
+        except RoutePatternError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 

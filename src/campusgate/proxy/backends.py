@@ -19,7 +19,7 @@ from campusgate.proxy import wire
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.balancer import Balancer, TargetState
 from campusgate.proxy.context import HeaderList, RequestContext
-from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget
+from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget, UpstreamError
 from campusgate.proxy.exchange import Exchange, Outcome
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
@@ -78,20 +78,26 @@ def upstream_path(service_path: str, req_path: str, route: Route, matched_path: 
 
 
 def forwarded_headers(req: Request, ctx: RequestContext, fwd: Forwarding) -> HeaderList:
-    trusted = fwd.trusts(ctx.client_ip)
-    xff = req.conn.client_ip
+    """X-Forwarded-* for the upstream: the client's own are believed only from a
+    trusted proxy (then X-Forwarded-For is appended to, in order), else replaced."""
+    client_ip = ctx.client_ip.encode("latin-1")
+    xff = client_ip
     proto = ctx.scheme.encode()
     host = req.host
-    if trusted:
+    if fwd.trusts(ctx.client_ip):
+        chain: list[bytes] = []
         for name, value in req.headers:
             if name == b"x-forwarded-for":
-                xff = value.decode("latin-1") + ", " + xff
+                chain.append(value.strip())
             elif name == b"x-forwarded-proto":
                 proto = value
             elif name == b"x-forwarded-host":
                 host = value
+        if chain:
+            chain.append(client_ip)
+            xff = b", ".join(chain)
     return [
-        (b"x-forwarded-for", xff.encode("latin-1")),
+        (b"x-forwarded-for", xff),
         (b"x-forwarded-proto", proto),
         (b"x-forwarded-host", host),
         (b"x-request-id", ctx.request_id.encode()),
@@ -140,10 +146,13 @@ class HttpBackend:
         tried: list[str] = []
         attempts = 0
         replayable = not req.has_body
+        failure: UpstreamError | None = None  # why the last try failed
         while True:
             target = balancer.pick(loop.time(), hash_value, tried)
             if target is None:
-                raise NoHealthyTarget(f"no healthy target in upstream {balancer.name!r}")
+                # a failed try may have ejected the last target: its reason says more
+                raise failure or NoHealthyTarget(
+                    f"no healthy target in upstream {balancer.name!r}")
             ctx.upstream_target = target.address
             pool = self.pools[target.address]
             try:
@@ -152,28 +161,31 @@ class HttpBackend:
                 balancer.report_failure(target, loop.time(), "connect")
                 tried.append(target.address)
                 attempts += 1
+                if isinstance(exc, TimeoutError):
+                    failure = GatewayTimeout(f"connecting to {target.address} timed out")
+                else:
+                    failure = BadGateway(
+                        f"cannot connect to {target.address}: {exc.strerror or exc}")
                 if attempts <= svc.retries.count:
                     continue
-                if isinstance(exc, TimeoutError):
-                    raise GatewayTimeout(f"connecting to {target.address} timed out") from None
-                reason = exc.strerror or exc
-                raise BadGateway(f"cannot connect to {target.address}: {reason}") from None
+                raise failure from None
             balancer.on_connect(target)
             try:
                 may_retry = replayable and attempts < svc.retries.count
-                done = await self._exchange(conn, req, ctx, route, matched_path, target,
-                                            upstream, on_response, may_retry)
+                retry_reason = await self._exchange(conn, req, ctx, route, matched_path, target,
+                                                    upstream, on_response, may_retry)
             finally:
                 balancer.on_release(target)
-            if done:
+            if retry_reason is None:
                 return
+            failure = BadGateway(f"upstream {target.address}: {retry_reason}")
             tried.append(target.address)
             attempts += 1
 
     async def _exchange(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                         route: Route, matched_path: str, target: TargetState, upstream: object,
-                        on_response: ResponseHook, may_retry: bool) -> bool:
-        """One try. True when the client got its answer; False to retry."""
+                        on_response: ResponseHook, may_retry: bool) -> str | None:
+        """One try. None when the client got its answer, else why to try again."""
         from campusgate.proxy.upstream import UpstreamConnection
 
         assert isinstance(upstream, UpstreamConnection)
@@ -186,7 +198,7 @@ class HttpBackend:
             ex.finish()
             upstream.abort()
             if outcome is Outcome.CLIENT_GONE:
-                return True
+                return None
             if outcome is Outcome.TIMEOUT:
                 self.balancer.report_failure(target, loop.time(), "timeout")
                 raise GatewayTimeout(f"upstream {target.address} did not answer in time")
@@ -194,7 +206,7 @@ class HttpBackend:
             if outcome is Outcome.LOST and (may_retry or stale):
                 if not stale:
                     self.balancer.report_failure(target, loop.time(), "reset")
-                return False
+                return "the connection closed without an answer"
             self.balancer.report_failure(target, loop.time(), "reset")
             reason = ex.fault or "the upstream closed the connection without answering"
             raise BadGateway(f"upstream {target.address}: {reason}")
@@ -207,9 +219,15 @@ class HttpBackend:
                 and req.method in IDEMPOTENT):
             ex.finish()
             upstream.abort()
-            return False
-        if status == 101 and req.upgrade:
-            return await self._upgrade(conn, req, ctx, ex, on_response)
+            return f"answered {status}"
+        if status == 101:
+            if req.upgrade:
+                await self._upgrade(conn, req, ctx, ex, on_response)
+                return None
+            ex.finish()
+            upstream.abort()
+            self.balancer.report_failure(target, loop.time(), "unasked 101")
+            raise BadGateway(f"upstream {target.address} switched protocols unasked")
         content_length: int | None = None
         headers: HeaderList = []
         drop = _DROP_DOWN | wire.connection_tokens(ex.headers)
@@ -239,10 +257,10 @@ class HttpBackend:
                 log.warning("upstream %s failed mid-response (%s): %s %s", target.address,
                             outcome.value, req.method.decode(), req.path)
             conn.abort_response()
-        return True
+        return None
 
     async def _upgrade(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                       ex: Exchange, on_response: ResponseHook) -> bool:
+                       ex: Exchange, on_response: ResponseHook) -> None:
         headers = [(n, v) for n, v in ex.headers if n not in (b"connection", b"upgrade")]
         upgrade = next((v for n, v in ex.headers if n == b"upgrade"), b"websocket")
         ctx.status = 101
@@ -252,7 +270,6 @@ class HttpBackend:
         conn.write_raw(wire.response_head(101, headers))
         ex.finish()
         await ex.tunnel()
-        return True
 
 
 @dataclass(eq=False)

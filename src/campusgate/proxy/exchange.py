@@ -81,8 +81,10 @@ class Exchange:
     def pipe_body(self) -> None:
         """After the caller wrote the response head: stream the body to the client."""
         self.piping = True
-        self.client.write_pause_hooks.append((self.upstream.pause_reading,
-                                              self.upstream.resume_reading))
+        upstream = self.upstream
+        self.client.write_pause_hooks.append((upstream.pause_reading, upstream.resume_reading))
+        if self.client.write_paused:  # the client is already behind: hold the upstream
+            upstream.pause_reading()
         for data in self._held:
             self.client.write_body(data)
         self._held.clear()
@@ -120,6 +122,11 @@ class Exchange:
         if self.client.write_paused:  # the client is slow, not the upstream
             self._arm(self.read_timeout)
             return
+        if not self.body_sent and self.status == 0:
+            # still uploading: the upstream may rightly wait for the whole body (the
+            # client side's body timeout guards against a stalled client)
+            self._arm(self.read_timeout)
+            return
         idle = now - self.upstream.last_read
         if idle >= self.read_timeout:
             self.upstream.abort()
@@ -141,6 +148,7 @@ class Exchange:
         if self._chunked_up:
             self.upstream.write(wire.LAST_CHUNK)
         self.body_sent = True
+        self.upstream.last_read = self.loop.time()  # the read timeout starts now
 
     def _client_gone(self) -> None:
         self.upstream.abort()

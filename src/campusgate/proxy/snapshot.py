@@ -146,6 +146,7 @@ def compile_snapshot(
         if service.url is not None and service.url.startswith("builtin://"):
             return AsgiBackend(echo_app)
         host_header: bytes | None = None
+        url_host: str | None = None  # the url's host name, for SNI
         if service.upstream is not None:
             upstream = service.upstream
         else:
@@ -156,6 +157,7 @@ def compile_snapshot(
             else:
                 port = parts.port or (443 if service.protocol == "https" else 80)
                 address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                url_host = host
                 default_port = port == (443 if service.protocol == "https" else 80)
                 host_header = (host if default_port else parts.netloc.rpartition("@")[2]).encode()
                 upstream = Upstream(
@@ -164,8 +166,7 @@ def compile_snapshot(
                 )
         balancer = balancer_for(upstream)
         ssl_ctx = _ssl_context(service)
-        sni = service.tls.sni or (host_header.decode().rpartition(":")[0] or host_header.decode()
-                                  if host_header else None)
+        sni = service.tls.sni or url_host
         service_pools: dict[str, TargetPool] = {}
         for target in balancer.targets.values():
             key = _pool_key(target.address, service)

@@ -191,6 +191,8 @@ class TargetPool:
             conn = self.idle.pop()
             if (
                 conn.closed
+                or conn.transport is None
+                or conn.transport.is_closing()
                 or now - conn.idle_since > settings.idle_timeout
                 or now - conn.created > settings.max_lifetime
             ):
