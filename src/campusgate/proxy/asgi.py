@@ -3,17 +3,25 @@
 The admin API, the built-in echo service and (later) the identity endpoints run
 through here, so one process serves every listener and the gateway's plugins apply
 to them too.  HTTP only (the apps served here use no WebSocket).
+
+ASGI 3.0, HTTP spec 2.4: ``send`` after the client went away raises
+:class:`~campusgate.proxy.request.ClientDisconnected` (an ``OSError``), and
+``receive`` answers ``http.disconnect`` once the client is gone or the response is
+complete.  An app that fails before its response starts gets a 500 JSON error; one
+that fails after cuts the connection, so the client sees an incomplete response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
 from campusgate.proxy import wire
 from campusgate.proxy.context import HeaderList, RequestContext
+from campusgate.proxy.errors import ProxyError
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import ClientDisconnected, Request
 
@@ -25,6 +33,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ResponseHook = Callable[[RequestContext, int, HeaderList], None]
+
+log = logging.getLogger("campusgate.proxy")
 
 
 def _noop(ctx: RequestContext, status: int, headers: HeaderList) -> None:
@@ -45,7 +55,7 @@ async def run_asgi(
     headers.append((b"x-request-id", ctx.request_id.encode()))
     scope: Scope = {
         "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": req.version.decode(),
         "method": req.method.decode(),
         "scheme": ctx.scheme,
@@ -58,8 +68,9 @@ async def run_asgi(
         "server": server,
         "state": {"request_id": ctx.request_id, "consumer": ctx.consumer},
     }
-    finished = asyncio.Event()
-    state = {"status": 0, "headers": [], "started": False}
+    finished = asyncio.Event()  # the response is complete, or the client is gone
+    req.on_disconnect = finished.set
+    state = {"status": 0, "headers": [], "started": False, "done": False}
     delivered_end = False
 
     async def receive() -> Message:
@@ -80,6 +91,8 @@ async def run_asgi(
         return {"type": "http.request", "body": data, "more_body": not delivered_end}
 
     async def send(message: Message) -> None:
+        if conn.closed or req.disconnected:
+            raise ClientDisconnected("the client went away")
         kind = message["type"]
         if kind == "http.response.start":
             state["status"] = int(message["status"])
@@ -96,7 +109,7 @@ async def run_asgi(
             out: HeaderList = []
             for name, value in state["headers"]:  # type: ignore[attr-defined]
                 if name == b"content-length":
-                    content_length = int(value)
+                    content_length = int(value) if value.strip().isdigit() else None
                 elif name not in wire.HOP_BY_HOP:
                     out.append((name, value))
             if content_length is None and not more:
@@ -109,13 +122,34 @@ async def run_asgi(
         conn.write_body(body)
         if not more:
             conn.end_body()
+            state["done"] = True
             finished.set()
         else:
             await conn.drain()
 
     try:
         await app(scope, receive, send)
+    except ClientDisconnected:
+        return
+    except Exception:
+        if conn.closed or req.disconnected:
+            return
+        if not state["started"]:
+            log.exception("ASGI app failed before its response: %s %s", scope["method"],
+                          scope["path"])
+            raise ProxyError("the application failed to handle the request") from None
+        if state["done"]:  # it answered (say, Starlette's own 500), then raised
+            log.exception("ASGI app failed after its response: %s %s", scope["method"],
+                          scope["path"])
+            return
+        log.exception("ASGI app failed during its response: %s %s", scope["method"],
+                      scope["path"])
+        conn.abort_response()
+        return
     finally:
         finished.set()
-    if not state["started"]:
-        raise RuntimeError("the ASGI app returned without a response")
+        req.on_disconnect = None
+    if not state["started"] and not (conn.closed or req.disconnected):
+        raise ProxyError("the application returned without a response")
+    if state["started"] and not state["done"]:
+        conn.abort_response()  # the app returned mid-body: the client must see a cut

@@ -19,8 +19,10 @@ __all__ = [
     "NoRoute",
     "PayloadTooLarge",
     "ProxyError",
+    "RequestTimeout",
     "UpstreamError",
     "UriTooLong",
+    "VersionNotSupported",
 ]
 
 
@@ -59,6 +61,11 @@ class MethodNotAllowed(ClientError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(ClientError):
+    status = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -72,6 +79,13 @@ class UriTooLong(ClientError):
 class HeadersTooLarge(ClientError):
     status = 431
     code = "headers_too_large"
+
+
+class VersionNotSupported(ClientError):
+    """Only HTTP/1.0 and HTTP/1.1 are spoken on an HTTP/1 listener."""
+
+    status = 505
+    code = "http_version_not_supported"
 
 
 class UpstreamError(ProxyError):

@@ -26,7 +26,10 @@ from campusgate.proxy.errors import (
     ClientError,
     HeadersTooLarge,
     PayloadTooLarge,
+    ProxyError,
+    RequestTimeout,
     UriTooLong,
+    VersionNotSupported,
 )
 from campusgate.proxy.request import Request
 from campusgate.proxy.request_ids import new_request_id
@@ -34,6 +37,18 @@ from campusgate.proxy.request_ids import new_request_id
 __all__ = ["ClientConnection", "Dispatcher", "ListenerState"]
 
 log = logging.getLogger("campusgate.proxy")
+
+#: After an error answer, keep reading (and dropping) what the client still sends for
+#: this long before closing, so its unread bytes do not turn our close into a reset
+#: that destroys the answer before the client reads it ("lingering close").
+LINGER_SECONDS = 2.0
+#: ... or until the client has been quiet this long.
+LINGER_IDLE_SECONDS = 0.25
+#: Chunked bodies: bytes of framing allowed beyond the data (chunk-size lines, CRLFs,
+#: extensions).  Per chunk, plus a flat allowance; past it, "chunk extension abuse".
+CHUNK_OVERHEAD_PER_CHUNK = 64
+CHUNK_OVERHEAD_SLACK = 16 * 1024
+_SCHEMES = (b"http://", b"https://")
 
 
 class Dispatcher(Protocol):
@@ -85,6 +100,9 @@ class ClientConnection(asyncio.Protocol):
         self._upgrade_rest = b""
         self._stop_parsing = False
         self._close_after = False
+        self._chunks = 0
+        self._chunk_overhead = 0
+        self._linger_until = 0.0
         # response state
         self._resp_chunked = False
         self._resp_body = True
@@ -102,7 +120,14 @@ class ClientConnection(asyncio.Protocol):
         if len(self.listener.connections) >= self.limits.max_connections:
             log.warning("max_connections (%d) reached; refusing a connection",
                         self.limits.max_connections)
-            self.transport.abort()
+            rid = new_request_id()
+            resp = LocalResponse.error(503, "too_many_connections",
+                                       "the gateway has too many open connections", rid,
+                                       [(b"x-request-id", rid.encode())])
+            self._stop_parsing = True
+            self.send_local(None, resp)
+            self.closed = True
+            self.transport.close()
             return
         self.listener.connections.add(self)
         self._arm(self.limits.header_timeout)
@@ -123,19 +148,35 @@ class ClientConnection(asyncio.Protocol):
             self._tunnel(data)
             return
         if self._stop_parsing:
+            self._last_body = self.loop.time()  # lingering: note that bytes still come
             return
+        req = self._current
+        counting = req is not None and req.chunked and not req.body_done
+        before = req.received if req is not None else 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._upgrade_rest = data[exc.args[0]:] if exc.args else b""
             self._stop_parsing = True
             self.pause_reading()
+            return
         except httptools.HttpParserCallbackError as exc:
             fault = exc.__context__
             error = fault.error if isinstance(fault, _ParseFault) else BadRequest(str(exc))
             self._fail(error)
+            return
         except httptools.HttpParserError as exc:
-            self._fail(BadRequest(f"malformed request: {exc}"))
+            if data.startswith(b"PRI * HTTP/2.0"):
+                self._fail(VersionNotSupported(
+                    "HTTP/2 with prior knowledge is not served here; use HTTP/1.1"))
+            else:
+                self._fail(BadRequest(f"malformed request: {exc}"))
+            return
+        if counting and req is not None and not req.body_done and not self._stop_parsing:
+            self._chunk_overhead += len(data) - (req.received - before)
+            if self._chunk_overhead > (CHUNK_OVERHEAD_SLACK
+                                       + CHUNK_OVERHEAD_PER_CHUNK * self._chunks):
+                self._fail(BadRequest("too much chunk framing (chunk extensions)"))
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -161,6 +202,8 @@ class ClientConnection(asyncio.Protocol):
         self._expect = False
         self._current: Request | None = None
         self._in_message = False
+        self._chunks = 0
+        self._chunk_overhead = 0
 
     def on_message_begin(self) -> None:
         self._reset_message()
@@ -214,13 +257,23 @@ class ClientConnection(asyncio.Protocol):
         if self._te is not None and self._te != b"chunked":
             raise _ParseFault(BadRequest("unsupported Transfer-Encoding (only 'chunked')"))
         version = self.parser.get_http_version().encode()
-        if version == b"1.1" and not self._host:
+        if version != b"1.1" and version != b"1.0":
+            raise _ParseFault(VersionNotSupported(
+                f"HTTP/{version.decode()} is not supported; use HTTP/1.1"))
+        if self._te is not None and version == b"1.0":
+            # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+            raise _ParseFault(BadRequest("Transfer-Encoding in an HTTP/1.0 request"))
+        target = self._url
+        host = self._host
+        if target[:8].lower().startswith(_SCHEMES):
+            target, host = _absolute_form(target)
+        if version == b"1.1" and not host:
             raise _ParseFault(BadRequest("HTTP/1.1 request without Host header"))
         upgrade = self.parser.should_upgrade()
         req = Request(
-            self, self.parser.get_method(), self._url, version, self._headers,
+            self, self.parser.get_method(), target, version, self._headers,
             self.parser.should_keep_alive(), content_length, self._te is not None,
-            upgrade, self._expect, self._host,
+            upgrade, self._expect, host,
         )
         self._current = req
         self.pending.append(req)
@@ -229,6 +282,9 @@ class ClientConnection(asyncio.Protocol):
         self._arm(self.limits.body_timeout) if req.has_body else self._cancel_timer()
         if self.task is None:
             self.task = self.loop.create_task(self._serve())
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
 
     def on_body(self, body: bytes) -> None:
         req = self._current
@@ -252,27 +308,37 @@ class ClientConnection(asyncio.Protocol):
     def _fail(self, error: ClientError) -> None:
         """A parse-level fault: answer it in order, then close."""
         self._stop_parsing = True
+        self.pause_reading()
         current = self._current
-        if current is not None and not current.body_done:
+        if current is not None and not current.body_done and current in self.pending:
+            # The request is (or will be) dispatched: it carries the error, and the
+            # connection answers with it unless a response has already begun.
+            if current.fault is None:
+                current.fault = error
             current.feed_disconnect()
-        self.pending.append(error)
+        else:
+            self.pending.append(error)
         if self.task is None:
             self.task = self.loop.create_task(self._serve())
 
     async def _serve(self) -> None:
+        linger = False
         try:
             while self.pending and not self.closed:
                 item = self.pending[0]
                 if isinstance(item, ClientError):
-                    self._close_after = True
-                    self.send_local(None, item.response(new_request_id()))
-                    break
-                await self._serve_one(item)
-                self.pending.popleft()
-                if not self._resp_keep or self._close_after or self.closed:
+                    self.send_error(None, item)
+                    linger = True
                     break
                 if not item.body_done:
-                    break  # we cannot find the next request's start: close
+                    self._arm(self.limits.body_timeout)
+                await self._serve_one(item)
+                self.pending.popleft()
+                if not item.body_done or item.fault is not None:
+                    linger = True  # we cannot find the next request's start: close
+                    break
+                if not self._resp_keep or self._close_after or self.closed:
+                    break
                 self.resume_reading()
             else:
                 if not self.closed:
@@ -281,23 +347,47 @@ class ClientConnection(asyncio.Protocol):
                     if self.listener.closing:
                         self.close()
                 return
-            self.close()
+            if linger:
+                self._linger()
+            else:
+                self.close()
         finally:
             self.task = None
 
     async def _serve_one(self, req: Request) -> None:
         self.response_started = False
-        self._resp_keep = req.keep_alive and not self.listener.closing
+        self._resp_keep = req.keep_alive and not self.listener.closing and not req.upgrade
+        if req.fault is not None:
+            self.send_error(req, req.fault)
+            return
         try:
             await self.listener.dispatcher.handle(self, req)
+        except ProxyError as exc:  # a dispatcher without its own error rendering
+            if not self.response_started and not self.closed:
+                self.send_error(req, req.fault or exc)
+            else:
+                self._resp_keep = False
+            return
         except Exception:
             log.exception("request handler failed: %s %r", req.method, req.target)
             if not self.response_started and not self.closed:
-                self.send_local(req, LocalResponse.error(
-                    500, "internal_error", "the gateway failed to handle the request",
-                    new_request_id()))
+                self.send_error(req, req.fault or ProxyError(
+                    "the gateway failed to handle the request"))
             else:
                 self._resp_keep = False
+            return
+        if not self.response_started and not self.closed:
+            if req.fault is None:
+                log.error("request handler gave no answer: %s %r", req.method, req.target)
+            self.send_error(req, req.fault or ProxyError(
+                "the gateway failed to handle the request"))
+
+    def send_error(self, req: Request | None, error: ProxyError) -> None:
+        """Answer with ``error`` under a fresh request id (body and X-Request-Id agree)."""
+        request_id = new_request_id()
+        resp = error.response(request_id)
+        resp.headers.append((b"x-request-id", request_id.encode()))
+        self.send_local(req, resp)
 
     # ------------------------------------------------------------ answering
     def send_local(self, req: Request | None, resp: LocalResponse) -> None:
@@ -421,22 +511,71 @@ class ClientConnection(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self._timer = None
+        if self.closed:
+            return
         now = self.loop.time()
         idle = now - max(self._last_body, self._timer_start)
         if idle < self._timer_seconds:  # body data arrived since: wait on
             self._timer = self.loop.call_later(self._timer_seconds - idle, self._on_timer)
             return
-        if self.pending:
-            req = self.pending[0]
-            if isinstance(req, Request) and not req.body_done:
-                log.info("client body timeout from %s", self.client_ip)
-                req.feed_disconnect()
-            if self.response_started or self.task is not None:
+        head = self.pending[0] if self.pending else None
+        if isinstance(head, Request) and not head.body_done:
+            log.info("client body timeout from %s", self.client_ip)
+            self._stop_parsing = True
+            if head.fault is None:
+                head.fault = RequestTimeout("the request body took too long")
+            head.feed_disconnect()
+            if self.response_started:
                 self.abort_response()
-                return
+            elif self.task is None:
+                self.close()
+            return  # the serving task answers 408 and closes
+        if self.task is not None:
+            return  # busy answering; the task re-arms the timer when it is done
         if self._in_message:
-            self._close_after = True
-            self.send_local(None, LocalResponse.error(
-                408, "request_timeout", "the request headers took too long", new_request_id()))
+            self._stop_parsing = True
+            self.send_error(None, RequestTimeout("the request headers took too long"))
+            self._linger()  # a trickling client may still be sending
+            return
         self.close()
+
+    def _linger(self) -> None:
+        """Close after an error answer without resetting on unread client bytes."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        self._stop_parsing = True
+        self._tunnel = None
+        self._cancel_timer()
+        self.resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._linger_until = self.loop.time() + LINGER_SECONDS
+        self._last_body = self.loop.time()
+        self._timer = self.loop.call_later(LINGER_IDLE_SECONDS, self._on_linger)
+
+    def _on_linger(self) -> None:
+        now = self.loop.time()
+        quiet = now - self._last_body
+        if now >= self._linger_until or quiet >= LINGER_IDLE_SECONDS:
+            self._timer = None
+            self.close()
+        else:
+            self._timer = self.loop.call_later(LINGER_IDLE_SECONDS - quiet, self._on_linger)
+
+
+def _absolute_form(url: bytes) -> tuple[bytes, bytes]:
+    """``http://host[:port]/path?q`` -> (``/path?q``, ``host[:port]``) (RFC 9112 3.2.2)."""
+    scheme_end = url.index(b"://") + 3
+    slash = url.find(b"/", scheme_end)
+    query = url.find(b"?", scheme_end)
+    ends = [i for i in (slash, query) if i >= 0]
+    end = min(ends) if ends else len(url)
+    authority = url[scheme_end:end]
+    if not authority or b"@" in authority:
+        raise _ParseFault(BadRequest("invalid absolute-form request target"))
+    target = url[end:]
+    if not target.startswith(b"/"):
+        target = b"/" + target
+    return target, authority
 

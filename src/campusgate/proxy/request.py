@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from campusgate.proxy.context import HeaderList
 
 if TYPE_CHECKING:
+    from campusgate.proxy.errors import ClientError
     from campusgate.proxy.http1 import ClientConnection
 
 __all__ = ["ClientDisconnected", "Request"]
@@ -25,8 +26,12 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class ClientDisconnected(Exception):
-    """The client went away before the request body was complete."""
+class ClientDisconnected(ConnectionError):
+    """The client went away (or its body broke off) before the exchange was complete.
+
+    A :class:`ConnectionError` (an ``OSError``), as the ASGI spec asks of ``send`` on a
+    closed connection.
+    """
 
 
 class Request:
@@ -42,6 +47,7 @@ class Request:
         "disconnected",
         "eof_sink",
         "expect_continue",
+        "fault",
         "headers",
         "host",
         "keep_alive",
@@ -88,6 +94,9 @@ class Request:
         self.body_done = not chunked and not content_length
         self.received = 0
         self.disconnected = False
+        #: Set when the body broke off by the client's fault (malformed, too large, too
+        #: slow): the connection answers with it if nothing else was sent yet.
+        self.fault: ClientError | None = None
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._waiter: asyncio.Future[None] | None = None
