@@ -367,6 +367,9 @@ class Limits(_Model):
     header_timeout: Seconds = 10.0
     body_timeout: Seconds = 60.0
     keepalive_timeout: Seconds = 75.0
+    #: How long a client may leave a response unread (its socket full) before the
+    #: gateway gives up on it and frees the upstream connection.
+    send_timeout: Seconds = 60.0
     max_connections: int = Field(default=10000, ge=1)
     shutdown_timeout: Seconds = 30.0
 

@@ -82,12 +82,19 @@ class Exchange:
         """After the caller wrote the response head: stream the body to the client."""
         self.piping = True
         upstream = self.upstream
-        self.client.write_pause_hooks.append((upstream.pause_reading, upstream.resume_reading))
+        self.client.write_pause_hooks.append((self._client_paused, upstream.resume_reading))
         if self.client.write_paused:  # the client is already behind: hold the upstream
-            upstream.pause_reading()
+            self._client_paused()
         for data in self._held:
             self.client.write_body(data)
         self._held.clear()
+
+    def _client_paused(self) -> None:
+        """The client's socket is full: hold the upstream, and time the client."""
+        self.upstream.pause_reading()
+        if self._timer is not None and not self._done.done():
+            self._timer.cancel()
+            self._arm(min(self.read_timeout, self.client.limits.send_timeout))
 
     async def wait_done(self) -> Outcome:
         try:
@@ -119,8 +126,16 @@ class Exchange:
             else:
                 self._arm(self.write_timeout - waited)
             return
-        if self.client.write_paused:  # the client is slow, not the upstream
-            self._arm(self.read_timeout)
+        client = self.client
+        if client.write_paused:  # the client is slow, not the upstream
+            stalled = now - client.write_paused_at
+            send_timeout = client.limits.send_timeout
+            if stalled >= send_timeout:
+                self.upstream.abort()
+                client.abort_response()
+                self._end(Outcome.CLIENT_GONE)
+            else:
+                self._arm(min(self.read_timeout, send_timeout - stalled))
             return
         if not self.body_sent and self.status == 0:
             # still uploading: the upstream may rightly wait for the whole body (the

@@ -93,6 +93,7 @@ class ClientConnection(asyncio.Protocol):
         self.closed = False
         self._read_paused = False
         self.write_paused = False
+        self.write_paused_at = 0.0
         self._drain_waiter: asyncio.Future[None] | None = None
         self.write_pause_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -180,6 +181,7 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.write_paused_at = self.loop.time()
         for pause, _ in self.write_pause_hooks:
             pause()
 
@@ -457,10 +459,17 @@ class ClientConnection(asyncio.Protocol):
             transport.write(data)
 
     async def drain(self) -> None:
+        """Wait until the client reads what was written; give up after send_timeout."""
         if self.write_paused and not self.closed:
             self._drain_waiter = self.loop.create_future()
             try:
-                await self._drain_waiter
+                async with asyncio.timeout(self.limits.send_timeout):
+                    await self._drain_waiter
+            except TimeoutError:
+                log.info("client %s read nothing for %.0f s; closing", self.client_ip,
+                         self.limits.send_timeout)
+                self.abort_response()
+                raise ConnectionResetError("the client stopped reading") from None
             finally:
                 self._drain_waiter = None
 

@@ -144,7 +144,8 @@ class Request:
 
     # ---- consumed by a dispatcher
     def send_continue(self) -> None:
-        if self.expect_continue and not self.continue_sent and not self.body_done:
+        if (self.expect_continue and not self.continue_sent and not self.body_done
+                and self.version == b"1.1"):
             self.continue_sent = True
             self.conn.write_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
 
