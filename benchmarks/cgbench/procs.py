@@ -1,0 +1,188 @@
+"""Starting, watching and always stopping the processes a benchmark needs.
+
+Every child runs in its own session (process group), so stopping it stops whatever
+it forked too (nginx's workers, campusgate's workers).  :class:`Processes` is a
+context manager: leaving it, normally or by an exception or Ctrl-C, stops them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "LOCALHOST",
+    "Processes",
+    "StartError",
+    "ensure_tools",
+    "free_port",
+    "http_get_status",
+    "rss_kb",
+    "wait_http",
+]
+
+LOCALHOST = "127.0.0.1"
+
+
+class StartError(RuntimeError):
+    """A process did not come up (its log tail is in the message)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ensure_tools(tools: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """Install the Debian packages of missing tools; returns what was installed.
+
+    ``tools`` is ``[(command, [package, alternative...]), ...]``.  ``apt-get update``
+    runs only if a first install fails.
+    """
+    installed: list[str] = []
+    for command, packages in tools:
+        if shutil.which(command) or Path(f"/usr/sbin/{command}").exists():
+            continue
+        if not shutil.which("apt-get"):
+            raise StartError(f"{command} is missing and apt-get is not available")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        done = False
+        for refresh in (False, True):
+            if refresh:
+                subprocess.run([*sudo, "apt-get", "update"], check=False)
+            for package in packages:
+                result = subprocess.run(
+                    [*sudo, "apt-get", "install", "-y", "--no-install-recommends", package],
+                    check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                )
+                if result.returncode == 0:
+                    installed.append(package)
+                    done = True
+                    break
+            if done:
+                break
+        if not done:
+            raise StartError(f"could not install {command} (tried {', '.join(packages)})")
+    return installed
+
+
+def http_get_status(port: int, path: str = "/", host: str = LOCALHOST,
+                    timeout: float = 1.0) -> int | None:
+    """The status code of one ``GET`` to 127.0.0.1:port, or None if no answer."""
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=timeout) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                         .encode())
+            head = sock.recv(64)
+    except OSError:
+        return None
+    parts = head.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return None
+    return int(parts[1])
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of a process, from ``/proc/PID/status`` (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+class Processes:
+    """The children of one benchmark run; all stopped on exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop_all()
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def start(self, name: str, argv: Sequence[str], cpus: str | None = None,
+              cwd: Path | None = None, env: dict[str, str] | None = None
+              ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` (pinned to ``cpus`` with taskset, if given) in a new session."""
+        if name in self.children:
+            raise ValueError(f"{name} is already running")
+        if cpus is not None:
+            argv = ["taskset", "-c", cpus, *argv]
+        with open(self.log_path(name), "wb") as log:
+            proc = subprocess.Popen(
+                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=cwd or self.workdir, env=env, start_new_session=True,
+            )
+        self.children[name] = proc
+        return proc
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        try:
+            text = self.log_path(name).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_http(self, name: str, port: int, path: str = "/", timeout: float = 60.0,
+                  ok: Sequence[int] = (200,)) -> None:
+        """Wait until 127.0.0.1:port answers ``path`` with an ``ok`` status."""
+        proc = self.children[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StartError(f"{name} exited with status {proc.returncode}:\n"
+                                 + self.log_tail(name))
+            if http_get_status(port, path) in ok:
+                return
+            time.sleep(0.05)
+        raise StartError(f"{name} did not answer on port {port} within {timeout:.0f} s:\n"
+                         + self.log_tail(name))
+
+    def stop(self, name: str, timeout: float = 15.0) -> None:
+        """SIGTERM the child's process group; SIGKILL it if it outlives ``timeout``."""
+        proc = self.children.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+        # The group may hold children that outlived the leader.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.children)):
+            self.stop(name)
+
+
+def wait_http(port: int, path: str = "/", timeout: float = 10.0) -> bool:
+    """Poll until 127.0.0.1:port answers 2xx; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = http_get_status(port, path)
+        if status is not None and 200 <= status < 300:
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,171 @@
+"""From a results document to goals met / not met and the README's markdown table.
+
+A results document is the JSON ``benchmarks/run.py`` writes: ``machine``,
+``settings`` and ``scenarios``, where each scenario holds raw runs and the median
+run (see ``benchmarks/README.md`` for the layout).  Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "END_MARKER",
+    "START_MARKER",
+    "Goal",
+    "evaluate_goals",
+    "render_results",
+    "replace_results",
+]
+
+START_MARKER = "<!-- results:start -->"
+END_MARKER = "<!-- results:end -->"
+
+PLAIN_GOAL = 0.5  # campusgate / nginx throughput, one route
+ROUTES_GOAL = 0.9  # 10,000 routes / 10 routes throughput
+LATENCY_GOAL_MS = 1.0  # p99 added over a direct call at a fixed 1,000 req/s
+MEMORY_GOAL_MB = 100.0  # RSS of the worker holding 10,000 routes, MiB
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """One goal of one scenario, with the measured value."""
+
+    scenario: str
+    measure: str
+    value: float
+    unit: str
+    target: str
+    met: bool
+    detail: str
+
+    def formatted_value(self) -> str:
+        if self.unit == "x":
+            return f"{self.value:.3f}x"
+        return f"{self.value:,.2f} {self.unit}"
+
+
+def _rps(cell: dict[str, Any]) -> float:
+    return float(cell["median"]["rps"])
+
+
+def evaluate_goals(scenarios: dict[str, Any]) -> list[Goal]:
+    """The goals of the scenarios present in ``scenarios``, in a fixed order."""
+    goals: list[Goal] = []
+    plain = scenarios.get("plain")
+    if plain:
+        for body, cells in plain.items():
+            if "campusgate" in cells and "nginx" in cells:
+                ratio = _rps(cells["campusgate"]) / _rps(cells["nginx"])
+                goals.append(Goal(
+                    f"plain ({body})", "throughput campusgate / nginx", ratio, "x",
+                    f">= {PLAIN_GOAL}x", ratio >= PLAIN_GOAL,
+                    f"{_rps(cells['campusgate']):,.0f} vs {_rps(cells['nginx']):,.0f} req/s",
+                ))
+    routes = scenarios.get("routes10k")
+    if routes and "routes_10" in routes and "routes_10000" in routes:
+        many, few = _rps(routes["routes_10000"]), _rps(routes["routes_10"])
+        ratio = many / few
+        goals.append(Goal(
+            "routes10k", "throughput 10,000 routes / 10 routes", ratio, "x",
+            f">= {ROUTES_GOAL}x", ratio >= ROUTES_GOAL, f"{many:,.0f} vs {few:,.0f} req/s",
+        ))
+    latency = scenarios.get("latency")
+    if latency and "campusgate" in latency and "direct" in latency:
+        cg = float(latency["campusgate"]["median"]["service"]["p99_ms"])
+        direct = float(latency["direct"]["median"]["service"]["p99_ms"])
+        added = cg - direct
+        rate = latency["campusgate"]["median"]["rate_target"]
+        goals.append(Goal(
+            "latency", f"p99 added over direct at {rate:,.0f} req/s", added, "ms",
+            f"< {LATENCY_GOAL_MS} ms", added < LATENCY_GOAL_MS,
+            f"p99 {cg:.3f} ms vs {direct:.3f} ms direct",
+        ))
+    memory = scenarios.get("memory")
+    if memory and "rss_kb_10000_routes" in memory:
+        mib = memory["rss_kb_10000_routes"] / 1024.0
+        base = memory.get("rss_kb_1_route")
+        detail = f"1 route: {base / 1024.0:,.1f} MiB" if base else ""
+        goals.append(Goal(
+            "memory", "worker RSS with 10,000 routes", mib, "MiB",
+            f"< {MEMORY_GOAL_MB:.0f} MiB", mib < MEMORY_GOAL_MB, detail,
+        ))
+    return goals
+
+
+def _fmt_ms(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _throughput_rows(label: str, cell: dict[str, Any]) -> str:
+    m = cell["median"]
+    runs = ", ".join(f"{r['rps']:,.0f}" for r in cell["runs"])
+    errors = sum(int(r["non_2xx"]) + int(r["socket_errors"]) for r in cell["runs"])
+    return (f"| {label} | {m['rps']:,.0f} | {_fmt_ms(m['p50_ms'])} | {_fmt_ms(m['p99_ms'])} "
+            f"| {errors} | {runs} |")
+
+
+def render_results(doc: dict[str, Any]) -> str:
+    """Markdown for the README: machine line, goals, then each scenario's numbers."""
+    machine = doc.get("machine", {})
+    settings = doc.get("settings", {})
+    scenarios = doc.get("scenarios", {})
+    lines = [
+        f"Run {doc.get('timestamp', '?')} on {machine.get('nproc', '?')} cores "
+        f"({machine.get('cpu_model', '?')}), commit `{str(machine.get('git_commit', '?'))[:12]}`"
+        f"{' (uncommitted changes)' if machine.get('git_dirty') else ''}; "
+        f"campusgate {machine.get('campusgate', '?')}, {machine.get('nginx', '?')}, "
+        f"{machine.get('wrk', '?')}, Python {machine.get('python', '?')}. "
+        f"wrk `{settings.get('wrk_args', '?')}`, median of {settings.get('runs', '?')} runs.",
+        "",
+        "| scenario | measure | result | goal | met | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for goal in evaluate_goals(scenarios):
+        lines.append(f"| {goal.scenario} | {goal.measure} | {goal.formatted_value()} "
+                     f"| {goal.target} | {'yes' if goal.met else '**no**'} | {goal.detail} |")
+    header = ["| target | req/s (median) | p50 ms | p99 ms | errors (all runs) "
+              "| req/s of each run |",
+              "|---|---|---|---|---|---|"]
+    for body, cells in scenarios.get("plain", {}).items():
+        lines += ["", f"**plain, `{body}` body** (one route)", "", *header]
+        lines += [_throughput_rows(name, cell) for name, cell in cells.items()]
+    routes = scenarios.get("routes10k")
+    if routes:
+        lines += ["", "**routes10k** (campusgate; requests cycle over every route)", "", *header]
+        lines += [_throughput_rows(name.replace("_", " "), cell) for name, cell in routes.items()]
+    latency = scenarios.get("latency")
+    if latency:
+        lines += ["", "**latency** (open loop, fixed rate; service time = request written -> "
+                      "response read)", "",
+                  "| target | rate achieved | p50 ms | p99 ms | p99.9 ms | max ms | errors |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, cell in latency.items():
+            m = cell["median"]
+            s = m["service"]
+            lines.append(f"| {name} | {m['rate_achieved']:,.0f}/s | {_fmt_ms(s['p50_ms'])} "
+                         f"| {_fmt_ms(s['p99_ms'])} | {_fmt_ms(s['p99_9_ms'])} "
+                         f"| {_fmt_ms(s['max_ms'])} | {m['non_2xx'] + m['socket_errors']} |")
+    memory = scenarios.get("memory")
+    if memory:
+        lines += ["", "**memory** (VmRSS of the campusgate worker after load)", "",
+                  "| routes | RSS MiB |", "|---|---|"]
+        for key, label in (("rss_kb_1_route", "1"), ("rss_kb_10_routes", "10"),
+                           ("rss_kb_10000_routes", "10,000")):
+            if key in memory:
+                lines.append(f"| {label} | {memory[key] / 1024.0:,.1f} |")
+    return "\n".join(lines)
+
+
+def replace_results(readme: str, table: str) -> str:
+    """``readme`` with the text between the results markers replaced by ``table``.
+
+    The markers are appended at the end when the README does not have them yet.
+    """
+    block = f"{START_MARKER}\n{table}\n{END_MARKER}"
+    pattern = re.compile(re.escape(START_MARKER) + r".*?" + re.escape(END_MARKER), re.S)
+    if pattern.search(readme):
+        return pattern.sub(lambda _: block, readme, count=1)
+    return readme.rstrip("\n") + "\n\n" + block + "\n"
