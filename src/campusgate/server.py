@@ -73,7 +73,7 @@ def _print_token(token: str) -> None:
 async def _worker_main(config: Config, config_path: Path | None, reuse_port: bool,
                        watch_file: bool) -> int:
     loop = asyncio.get_running_loop()
-    store = await ConfigStore.open(config.storage)
+    store = await ConfigStore.open(config.storage, migrate=False)
     worker = Worker(config, store, reuse_port=reuse_port, config_path=config_path,
                     watch_file=watch_file)
     try:

@@ -21,6 +21,7 @@ from campusgate.proxy.balancer import Balancer, TargetState
 from campusgate.proxy.context import HeaderList, RequestContext
 from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget, UpstreamError
 from campusgate.proxy.exchange import Exchange, Outcome
+from campusgate.proxy.fastpath import FastForward, Finish
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 from campusgate.proxy.upstream import TargetPool
@@ -104,6 +105,27 @@ def forwarded_headers(req: Request, ctx: RequestContext, fwd: Forwarding) -> Hea
     ]
 
 
+def response_headers(upstream: HeaderList, framed: bool) -> tuple[HeaderList, int | None]:
+    """The upstream's response headers for the client, and its Content-Length if any.
+
+    Hop-by-hop headers (and those named in Connection) are dropped; framing is the
+    client connection's to choose, so Content-Length comes back separately.
+    """
+    content_length: int | None = None
+    headers: HeaderList = []
+    drop = _DROP_DOWN | wire.connection_tokens(upstream)
+    chunked = False
+    for name, value in upstream:
+        if name == b"content-length":
+            if framed and value.strip().isdigit():
+                content_length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name not in drop:
+            headers.append((name, value))
+    return headers, None if chunked else content_length
+
+
 @dataclass(eq=False)
 class HttpBackend:
     service: Service
@@ -117,7 +139,11 @@ class HttpBackend:
                      matched_path: str, target: TargetState) -> bytes:
         path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
         target_bytes = (path + "?" + req.query if req.query else path).encode("latin-1")
-        drop = _DROP_UP | wire.connection_tokens(req.headers) | ctx.upstream_headers_remove
+        tokens = wire.connection_tokens(req.headers) - _DROP_UP
+        if tokens or ctx.upstream_headers_remove:
+            drop = _DROP_UP | tokens | ctx.upstream_headers_remove
+        else:
+            drop = _DROP_UP
         headers = [(n, v) for n, v in req.headers if n not in drop]
         if route.preserve_host and req.host:
             host = req.host
@@ -136,6 +162,27 @@ class HttpBackend:
         headers.extend(ctx.upstream_headers_add)
         return wire.request_head(req.method, target_bytes, headers)
 
+    def start_fast(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                   route: Route, matched_path: str, on_response: ResponseHook,
+                   finish: Finish) -> FastForward | None:
+        """Send ``req`` on an idle pooled connection, callbacks only; None to decline."""
+        balancer = self.balancer
+        now = conn.loop.time()
+        hash_value = (balancer.hash_input(req.headers, ctx.client_ip, ctx.consumer)
+                      if self.hashing else None)
+        target = balancer.pick(now, hash_value)
+        if target is None:
+            return None
+        upstream = self.pools[target.address].take_idle()
+        if upstream is None:  # the task path connects, to the target picked here
+            ctx.vars["fast.picked"] = target
+            return None
+        balancer.on_connect(target)
+        ctx.upstream_target = target.address
+        job = FastForward(self, conn, req, ctx, target, upstream, on_response, finish)
+        job.start(self.request_head(req, ctx, route, matched_path, target))
+        return job
+
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                       route: Route, matched_path: str, on_response: ResponseHook) -> None:
         svc = self.service
@@ -145,10 +192,16 @@ class HttpBackend:
                       if self.hashing else None)
         tried: list[str] = []
         attempts = 0
+        fast_tried = ctx.vars.get("fast.tried")
+        if fast_tried is not None:  # the callback path tried once already
+            tried.append(fast_tried)
+            attempts = 1
         replayable = not req.has_body
         failure: UpstreamError | None = None  # why the last try failed
+        picked: TargetState | None = ctx.vars.pop("fast.picked", None)
         while True:
-            target = balancer.pick(loop.time(), hash_value, tried)
+            target = picked or balancer.pick(loop.time(), hash_value, tried)
+            picked = None
             if target is None:
                 # a failed try may have ejected the last target: its reason says more
                 raise failure or NoHealthyTarget(
@@ -228,29 +281,29 @@ class HttpBackend:
             upstream.abort()
             self.balancer.report_failure(target, loop.time(), "unasked 101")
             raise BadGateway(f"upstream {target.address} switched protocols unasked")
-        content_length: int | None = None
-        headers: HeaderList = []
-        drop = _DROP_DOWN | wire.connection_tokens(ex.headers)
-        for name, value in ex.headers:
-            if name == b"content-length":
-                if value.strip().isdigit() and ex.framed:
-                    content_length = int(value)
-            elif name not in drop:
-                headers.append((name, value))
-        if any(n == b"transfer-encoding" for n, _ in ex.headers):
-            content_length = None
+        headers, content_length = response_headers(ex.headers, ex.framed)
         ctx.status = status
-        on_response(ctx, status, headers)
-        conn.start_response(req, status, headers, content_length)
-        ex.pipe_body()
+        # Head, the body read so far and (when complete) the end go out in one write.
+        conn.cork()
+        try:
+            on_response(ctx, status, headers)
+            conn.start_response(req, status, headers, content_length)
+            ex.pipe_body()
+        except BaseException:
+            conn.uncork()
+            raise
+        if not ex.finished:
+            conn.uncork()
         outcome = await ex.wait_done()
         if outcome is Outcome.COMPLETE:
             conn.end_body()
+            conn.uncork()
             if ex.keep_alive and ex.body_sent and not upstream.closed:
                 self.pools[target.address].release(upstream)
             else:
                 upstream.close()
         else:
+            conn.uncork()
             upstream.abort()
             if outcome is not Outcome.CLIENT_GONE:
                 self.balancer.report_failure(target, loop.time(), outcome.value)

@@ -75,6 +75,11 @@ class Exchange:
         else:
             self.body_sent = True
 
+    @property
+    def finished(self) -> bool:
+        """The whole response has arrived (or the exchange ended otherwise)."""
+        return self._done.done()
+
     async def wait_head(self) -> Outcome:
         return await self._head
 
@@ -177,6 +182,13 @@ class Exchange:
         if not self._head.done():
             self._head.set_result(Outcome.COMPLETE)
 
+    def on_read(self, started: bool) -> None:
+        if self.piping:
+            if started:
+                self.client.cork()
+            else:
+                self.client.uncork()
+
     def on_body(self, data: bytes) -> None:
         if self.piping:
             self.client.write_body(data)
@@ -257,3 +269,4 @@ class _LostWatcher:
     def on_upgrade(self, rest: bytes) -> None: ...
     def on_fault(self, message: str) -> None: ...
     def on_write_paused(self, paused: bool) -> None: ...
+    def on_read(self, started: bool) -> None: ...

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
+from campusgate.plugins.base import Plugin
+from campusgate.proxy.backends import HttpBackend
+from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.proxy.errors import MethodNotAllowed, NoRoute, ProxyError
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 from campusgate.proxy.request_ids import is_valid_request_id, new_request_id
-from campusgate.proxy.snapshot import CompiledRoute, Snapshot
+from campusgate.proxy.snapshot import CompiledRoute, Snapshot, finish_headers
+
+if TYPE_CHECKING:
+    from campusgate.proxy.fastpath import FastForward
+    from campusgate.proxy.router import RouteMatch
+
+    Prepared = tuple[Snapshot, RequestContext, RouteMatch[CompiledRoute] | None]
 
 __all__ = ["Gateway"]
 
@@ -25,9 +34,13 @@ class Gateway:
     def __init__(self, current: Callable[[], Snapshot], scheme: str = "http") -> None:
         self.current = current
         self.scheme = scheme
+        self._fast_finished_cb = self._fast_finished
 
-    async def handle(self, conn: ClientConnection, req: Request) -> None:
-        snap = self.current()
+    def _prepare(self, conn: ClientConnection, req: Request) -> Prepared:
+        """Request id, context and route match (None when no route matches)."""
+        prepared = req.prepared
+        if isinstance(prepared, tuple):
+            return prepared
         incoming = None
         for name, value in req.headers:
             if name == b"x-request-id":
@@ -39,7 +52,51 @@ class Gateway:
             req.method.decode("latin-1"), req.path, req.query, req.headers, conn.client_ip,
             self.scheme, req.host.decode("latin-1"), request_id,
         )
+        snap = self.current()
         match = snap.router.match(ctx.method, ctx.host, ctx.path, req.headers, ctx.query)
+        if match is not None:
+            route = match.payload
+            ctx.route = route
+            ctx.service = route.service
+            ctx.params = match.params
+        result = (snap, ctx, match)
+        req.prepared = result
+        return result
+
+    # ---------------------------------------------------------------- the callback path
+    def try_fast(self, conn: ClientConnection, req: Request) -> bool:
+        if req.has_body:
+            return False
+        _, ctx, match = self._prepare(conn, req)
+        if match is None:
+            return False
+        route: CompiledRoute = match.payload
+        backend = route.service.backend
+        if route.access or not isinstance(backend, HttpBackend):
+            return False
+        job = backend.start_fast(conn, req, ctx, route.config, match.matched_path,
+                                 route.on_response, self._fast_finished_cb)
+        if job is None:
+            return False
+        conn.fast = job
+        return True
+
+    def _fast_finished(self, job: FastForward, error: ProxyError | None, handback: bool) -> None:
+        conn, req, ctx = job.client, job.req, job.ctx
+        if handback:
+            conn.hand_back(req)
+            return
+        route = ctx.route
+        assert route is not None
+        if error is not None and not conn.response_started and not conn.closed:
+            log.info("%s %s -> %d %s", ctx.method, ctx.path, error.status, error.message)
+            self._local(conn, req, ctx, error.response(ctx.request_id), route)
+        self._log(route, ctx)
+        conn.fast_done(req)
+
+    # ---------------------------------------------------------------- the task path
+    async def handle(self, conn: ClientConnection, req: Request) -> None:
+        snap, ctx, match = self._prepare(conn, req)
         if match is None:
             allowed = snap.router.allowed_methods(ctx.host, ctx.path, req.headers, ctx.query)
             error: ProxyError
@@ -49,56 +106,46 @@ class Gateway:
                     [(b"allow", ", ".join(sorted(allowed)).encode())])
             else:
                 error = NoRoute(f"no route matches {ctx.method} {ctx.path}")
-            self._local(conn, req, ctx, error.response(request_id), snap.global_response)
+            self._local(conn, req, ctx, error.response(ctx.request_id), None,
+                        snap.global_response)
             return
         route: CompiledRoute = match.payload
-        ctx.route = route
-        ctx.service = route.service
-        ctx.params = match.params
         try:
             for plugin in route.access:
                 answer = await plugin.access(ctx)
                 if answer is not None:
-                    self._local(conn, req, ctx, answer, route.response)
+                    self._local(conn, req, ctx, answer, route)
                     return
-
-            def on_response(c: RequestContext, status: int, headers: HeaderList) -> None:
-                for plugin in route.response:
-                    plugin.response(c, status, headers)
-                self._finish_headers(c, headers)
-
             await route.service.backend.forward(conn, req, ctx, route.config, match.matched_path,
-                                                on_response)
+                                                route.on_response)
         except ProxyError as exc:
             if conn.response_started:
                 conn.abort_response()
             else:
                 log.info("%s %s -> %d %s", ctx.method, ctx.path, exc.status, exc.message)
-                self._local(conn, req, ctx, exc.response(ctx.request_id), route.response)
+                self._local(conn, req, ctx, exc.response(ctx.request_id), route)
         finally:
-            for plugin in route.log:
-                try:
-                    plugin.log(ctx)
-                except Exception:
-                    log.exception("plugin %s failed in the log phase", plugin.name)
-
-    def _local(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-               resp: LocalResponse, response_plugins: tuple[object, ...]) -> None:
-        headers = list(resp.headers)
-        ctx.status = resp.status
-        for plugin in response_plugins:
-            plugin.response(ctx, resp.status, headers)  # type: ignore[attr-defined]
-        self._finish_headers(ctx, headers)
-        resp.headers = headers
-        conn.send_local(req, resp)
+            self._log(route, ctx)
 
     @staticmethod
-    def _finish_headers(ctx: RequestContext, headers: HeaderList) -> None:
-        if any(name == b"x-request-id" for name, _ in headers):
-            headers[:] = [h for h in headers if h[0] != b"x-request-id"]
-        if not ctx.vars.get("request_id.hide"):
-            headers.append((b"x-request-id", ctx.request_id.encode()))
-        if ctx.response_headers_add:
-            headers.extend(ctx.response_headers_add)
+    def _log(route: CompiledRoute, ctx: RequestContext) -> None:
+        for plugin in route.log:
+            try:
+                plugin.log(ctx)
+            except Exception:
+                log.exception("plugin %s failed in the log phase", plugin.name)
 
-
+    @staticmethod
+    def _local(conn: ClientConnection, req: Request, ctx: RequestContext,
+               resp: LocalResponse, route: CompiledRoute | None,
+               plugins: tuple[Plugin, ...] = ()) -> None:
+        headers = list(resp.headers)
+        ctx.status = resp.status
+        if route is not None:
+            route.on_response(ctx, resp.status, headers)
+        else:
+            for plugin in plugins:
+                plugin.response(ctx, resp.status, headers)
+            finish_headers(ctx, headers)
+        resp.headers = headers
+        conn.send_local(req, resp)

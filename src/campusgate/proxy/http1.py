@@ -52,6 +52,12 @@ _SCHEMES = (b"http://", b"https://")
 
 
 class Dispatcher(Protocol):
+    """Answers requests.  It may also have ``try_fast(conn, req) -> bool``: start
+    answering with callbacks only (no task), and call
+    :meth:`ClientConnection.fast_done` when the response is complete; or decline
+    (a plugin that must await, no idle upstream connection, ...) and ``handle`` runs.
+    """
+
     async def handle(self, conn: ClientConnection, req: Request) -> None: ...
 
 
@@ -64,6 +70,10 @@ class ListenerState:
     scheme: str = "http"
     connections: set[ClientConnection] = field(default_factory=set)
     closing: bool = False
+    try_fast: Callable[[ClientConnection, Request], bool] | None = None
+
+    def __post_init__(self) -> None:
+        self.try_fast = getattr(self.dispatcher, "try_fast", None)
 
     def idle_close_all(self) -> None:
         """Graceful shutdown: close idle connections now, busy ones after their response."""
@@ -90,13 +100,19 @@ class ClientConnection(asyncio.Protocol):
         self.client_port = 0
         self.pending: deque[Request | ClientError] = deque()
         self.task: asyncio.Task[None] | None = None
+        self.fast: object | None = None  # the callback-only exchange in flight
         self.closed = False
         self._read_paused = False
         self.write_paused = False
         self.write_paused_at = 0.0
+        self._corked: list[bytes] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self.write_pause_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_seconds: float | None = None
+        self._timer_due = 0.0
+        self._timer_start = 0.0
+        self._header_armed = False
         self._tunnel: Callable[[bytes], None] | None = None
         self._upgrade_rest = b""
         self._stop_parsing = False
@@ -136,7 +152,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.listener.connections.discard(self)
-        self._cancel_timer()
+        self._kill_timer()
         for item in self.pending:
             if isinstance(item, Request):
                 item.feed_disconnect()
@@ -173,6 +189,9 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._fail(BadRequest(f"malformed request: {exc}"))
             return
+        if self._in_message and self._current is None and not self._header_armed:
+            self._header_armed = True  # a head split over reads: now it is timed
+            self._arm(self.limits.header_timeout)
         if counting and req is not None and not req.body_done and not self._stop_parsing:
             self._chunk_overhead += len(data) - (req.received - before)
             if self._chunk_overhead > (CHUNK_OVERHEAD_SLACK
@@ -210,7 +229,9 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._reset_message()
         self._in_message = True
-        self._arm(self.limits.header_timeout)
+        self._header_armed = False
+        # The header timer is armed by data_received only if the head is not complete
+        # by the end of this read: most requests arrive in one read and need none.
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -282,8 +303,51 @@ class ClientConnection(asyncio.Protocol):
         if len(self.pending) > 1:
             self.pause_reading()  # pipelined: finish the one before first
         self._arm(self.limits.body_timeout) if req.has_body else self._cancel_timer()
-        if self.task is None:
+        if self.task is None and self.fast is None:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        """Serve the head of the queue: by callbacks when the dispatcher can, else a task."""
+        item = self.pending[0]
+        if (isinstance(item, Request) and item.body_done and not item.upgrade
+                and item.fault is None):
+            try_fast = self.listener.try_fast
+            self.response_started = False
+            self._resp_keep = item.keep_alive and not self.listener.closing
+            try:
+                if try_fast is not None and try_fast(self, item):
+                    return
+            except Exception:
+                log.exception("fast dispatch failed: %s %r", item.method, item.target)
+                if self.response_started:
+                    self.abort_response()
+                    return
+        self.task = self.loop.create_task(self._serve())
+
+    def hand_back(self, req: Request) -> None:
+        """The callback path gave ``req`` up before answering: serve it with a task."""
+        self.fast = None
+        if not self.closed and self.pending and self.pending[0] is req:
             self.task = self.loop.create_task(self._serve())
+
+    def fast_done(self, req: Request) -> None:
+        """The callback-only answer to ``req`` is complete: move on, as ``_serve`` does."""
+        self.fast = None
+        if self.pending and self.pending[0] is req:
+            self.pending.popleft()
+        if self.closed:
+            return
+        if not self._resp_keep or self._close_after:
+            self.close()
+            return
+        self.resume_reading()
+        if self.pending:
+            self._start_next()
+        else:
+            self._arm(self.limits.header_timeout if self._in_message
+                      else self.limits.keepalive_timeout)
+            if self.listener.closing:
+                self.close()
 
     def on_chunk_header(self) -> None:
         self._chunks += 1
@@ -320,7 +384,7 @@ class ClientConnection(asyncio.Protocol):
             current.feed_disconnect()
         else:
             self.pending.append(error)
-        if self.task is None:
+        if self.task is None and self.fast is None:
             self.task = self.loop.create_task(self._serve())
 
     async def _serve(self) -> None:
@@ -449,14 +513,29 @@ class ClientConnection(asyncio.Protocol):
     def abort_response(self) -> None:
         """The body cannot be finished (upstream died): the client must see a cut."""
         self._resp_keep = False
+        self._corked = None
         if self.transport is not None:
             self.transport.abort()
 
     def write_raw(self, data: bytes) -> None:
+        corked = self._corked
+        if corked is not None:
+            corked.append(data)
+            return
         transport = self.transport
         if transport is not None and not self.closed:
             self.bytes_out += len(data)
             transport.write(data)
+
+    def cork(self) -> None:
+        """Hold writes until :meth:`uncork`, then send them in one system call."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        if corked:
+            self.write_raw(corked[0] if len(corked) == 1 else b"".join(corked))
 
     async def drain(self) -> None:
         """Wait until the client reads what was written; give up after send_timeout."""
@@ -496,36 +575,58 @@ class ClientConnection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
+            self.uncork()
             self.closed = True
             self.listener.connections.discard(self)
-            self._cancel_timer()
+            self._kill_timer()
             self.transport.close()
 
     def close_when_idle(self) -> None:
         self._close_after = True
-        if self.task is None and not self.pending:
+        if self.task is None and self.fast is None and not self.pending:
             self.close()
 
     def _arm(self, seconds: float) -> None:
-        self._cancel_timer()
-        self._timer_start = self.loop.time()
-        self._last_body = self._timer_start
+        """Time the connection out ``seconds`` from now.
+
+        Timer handles are reused rather than made per request: a handle due no later
+        than the new deadline is kept (when it fires early it re-arms for the rest),
+        and disarming only marks the state.  A keep-alive connection so costs one
+        timer per keep-alive period, not two per request.
+        """
+        now = self.loop.time()
+        self._timer_start = now
+        self._last_body = now
         self._timer_seconds = seconds
+        due = now + seconds
+        timer = self._timer
+        if timer is not None:
+            if self._timer_due <= due:
+                return
+            timer.cancel()
+        self._timer_due = due
         self._timer = self.loop.call_later(seconds, self._on_timer)
 
     def _cancel_timer(self) -> None:
+        """Disarm (the handle, if any, finds nothing to do when it fires)."""
+        self._timer_seconds = None
+
+    def _kill_timer(self) -> None:
+        self._timer_seconds = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self.closed:
+        seconds = self._timer_seconds
+        if self.closed or seconds is None:
             return
         now = self.loop.time()
         idle = now - max(self._last_body, self._timer_start)
-        if idle < self._timer_seconds:  # body data arrived since: wait on
-            self._timer = self.loop.call_later(self._timer_seconds - idle, self._on_timer)
+        if idle < seconds:  # not yet (re-armed since, or body data arrived): wait on
+            self._timer_due = now + seconds - idle
+            self._timer = self.loop.call_later(seconds - idle, self._on_timer)
             return
         head = self.pending[0] if self.pending else None
         if isinstance(head, Request) and not head.body_done:
@@ -536,10 +637,10 @@ class ClientConnection(asyncio.Protocol):
             head.feed_disconnect()
             if self.response_started:
                 self.abort_response()
-            elif self.task is None:
+            elif self.task is None and self.fast is None:
                 self.close()
             return  # the serving task answers 408 and closes
-        if self.task is not None:
+        if self.task is not None or self.fast is not None:
             return  # busy answering; the task re-arms the timer when it is done
         if self._in_message:
             self._stop_parsing = True
@@ -555,7 +656,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self._stop_parsing = True
         self._tunnel = None
-        self._cancel_timer()
+        self._kill_timer()
         self.resume_reading()
         if transport.can_write_eof():
             transport.write_eof()

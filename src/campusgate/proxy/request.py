@@ -54,6 +54,7 @@ class Request:
         "method",
         "on_disconnect",
         "path",
+        "prepared",
         "query",
         "received",
         "sink",
@@ -103,6 +104,8 @@ class Request:
         self.sink: Callable[[bytes], None] | None = None
         self.eof_sink: Callable[[], None] | None = None
         self.on_disconnect: Callable[[], None] | None = None
+        #: What a dispatcher already worked out (e.g. the route), kept for its task path.
+        self.prepared: object = None
 
     @property
     def at_end(self) -> bool:

@@ -29,6 +29,7 @@ from campusgate.plugins.base import Plugin
 from campusgate.plugins.registry import build_plugin
 from campusgate.proxy.backends import AsgiBackend, Backend, Forwarding, HttpBackend
 from campusgate.proxy.balancer import Balancer
+from campusgate.proxy.context import HeaderList, RequestContext
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.health import ActiveHealthChecker
 from campusgate.proxy.router import Router
@@ -52,6 +53,22 @@ class CompiledRoute:
     access: tuple[Plugin, ...]
     response: tuple[Plugin, ...]
     log: tuple[Plugin, ...]
+
+    def on_response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
+        """The response phase: plugins edit the headers; then the request id and any
+        headers plugins queued for the client are added."""
+        for plugin in self.response:
+            plugin.response(ctx, status, headers)
+        finish_headers(ctx, headers)
+
+
+def finish_headers(ctx: RequestContext, headers: HeaderList) -> None:
+    if any(name == b"x-request-id" for name, _ in headers):
+        headers[:] = [h for h in headers if h[0] != b"x-request-id"]
+    if not ctx.vars.get("request_id.hide"):
+        headers.append((b"x-request-id", ctx.request_id.encode()))
+    if ctx.response_headers_add:
+        headers.extend(ctx.response_headers_add)
 
 
 @dataclass(eq=False)

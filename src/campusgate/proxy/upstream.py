@@ -30,6 +30,7 @@ class ResponseListener(Protocol):
     def on_fault(self, message: str) -> None: ...
     def on_lost(self) -> None: ...
     def on_write_paused(self, paused: bool) -> None: ...
+    def on_read(self, started: bool) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -54,7 +55,8 @@ class UpstreamConnection(asyncio.Protocol):
     def begin(self, listener: ResponseListener, head_only: bool) -> None:
         """Prepare for one response; the caller then writes the request."""
         self.listener = listener
-        self.parser = httptools.HttpResponseParser(self)
+        if self.parser is None:  # kept across responses on a keep-alive connection
+            self.parser = httptools.HttpResponseParser(self)
         self._headers = []
         self._framed = False
         self._head_only = head_only
@@ -109,15 +111,21 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort()  # bytes nobody asked for: the connection is unusable
             return
         self.last_read = self.pool.loop.time()
+        listener.on_read(True)  # lets the exchange batch what it writes to the client
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             rest = data[exc.args[0]:] if exc.args else b""
-            listener.on_upgrade(rest)
+            if self.listener is listener:
+                listener.on_upgrade(rest)
         except httptools.HttpParserError as exc:
             self.abort()
+            attached = self.listener is listener  # not already answered and released
             self.listener = None
-            listener.on_fault(f"invalid HTTP response from upstream: {exc}")
+            if attached:
+                listener.on_fault(f"invalid HTTP response from upstream: {exc}")
+        finally:
+            listener.on_read(False)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -137,7 +145,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        assert self.parser is not None and self.listener is not None
+        if self.parser is None or self.listener is None:
+            raise ConnectionError("a response nobody asked for")
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._headers = []  # interim response: wait for the final one
@@ -146,6 +155,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_seen = True
         self.listener.on_head(status, self._headers, self._framed)
         if self._head_only or status in (204, 304):
+            self.parser = None  # it would wait for a body that never comes: start anew
             self._finish(True)
 
     def on_body(self, body: bytes) -> None:
@@ -153,12 +163,11 @@ class UpstreamConnection(asyncio.Protocol):
             self.listener.on_body(body)
 
     def on_message_complete(self) -> None:
-        if self._head_seen and self.parser is not None:
+        if self._head_seen and self.listener is not None and self.parser is not None:
             self._finish(self.parser.should_keep_alive())
 
     def _finish(self, keep_alive: bool) -> None:
         listener, self.listener = self.listener, None
-        self.parser = None
         if listener is not None:
             listener.on_complete(keep_alive)
 
@@ -184,11 +193,13 @@ class TargetPool:
         self.idle: deque[UpstreamConnection] = deque()
         self.retired = False  # its snapshot was replaced: keep no connections
 
-    async def acquire(self, connect_timeout: float) -> UpstreamConnection:
+    def take_idle(self) -> UpstreamConnection | None:
+        """The most recently used live idle connection, or None (never connects)."""
         now = self.loop.time()
         settings = self.settings
-        while self.idle:
-            conn = self.idle.pop()
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
             if (
                 conn.closed
                 or conn.transport is None
@@ -199,6 +210,12 @@ class TargetPool:
                 conn.close()
                 continue
             conn.reused = True
+            return conn
+        return None
+
+    async def acquire(self, connect_timeout: float) -> UpstreamConnection:
+        conn = self.take_idle()
+        if conn is not None:
             return conn
         async with asyncio.timeout(connect_timeout):
             _, conn = await self.loop.create_connection(

@@ -32,20 +32,38 @@ HOP_BY_HOP = frozenset(
 LAST_CHUNK = b"0\r\n\r\n"
 
 
+_STATUS_LINES: dict[int, bytes] = {
+    code: b"HTTP/1.1 %d %s\r\n" % (code, reason) for code, reason in _REASONS.items()
+}
+
+
 def status_line(status: int, version: bytes = b"1.1") -> bytes:
+    if version == b"1.1":
+        line = _STATUS_LINES.get(status)
+        if line is not None:
+            return line
     return b"HTTP/%s %d %s\r\n" % (version, status, _REASONS.get(status, b"Unknown"))
+
+
+def _header_lines(parts: list[bytes], headers: HeaderList) -> None:
+    append = parts.append
+    for name, value in headers:
+        append(name)
+        append(b": ")
+        append(value)
+        append(b"\r\n")
 
 
 def response_head(status: int, headers: HeaderList) -> bytes:
     parts = [status_line(status)]
-    parts.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    _header_lines(parts, headers)
     parts.append(b"\r\n")
     return b"".join(parts)
 
 
 def request_head(method: bytes, target: bytes, headers: HeaderList) -> bytes:
-    parts = [b"%s %s HTTP/1.1\r\n" % (method, target)]
-    parts.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    _header_lines(parts, headers)
     parts.append(b"\r\n")
     return b"".join(parts)
 

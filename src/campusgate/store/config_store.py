@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,7 +23,7 @@ from campusgate.config.model import Entities
 from campusgate.store import tokens
 from campusgate.store.dsn import async_url, sqlite_path
 from campusgate.store.engine import create_engine, enable_sqlite_wal, writer
-from campusgate.store.migrate import upgrade_to_head
+from campusgate.store.revision_probe import RevisionProbe, revision_probe
 from campusgate.store.tables import admin_tokens, config_revisions, settings
 
 __all__ = ["ConfigStore", "RevisionConflict", "RevisionInfo", "canonical_json"]
@@ -66,25 +67,34 @@ class _Collision(Exception):
 class ConfigStore:
     """Revisioned entities, settings and admin tokens in SQLite or PostgreSQL."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, url: URL | None = None) -> None:
         self._engine = engine
         self._writer = writer(engine)
+        self.url = url if url is not None else engine.url
 
     @classmethod
-    async def open(cls, dsn: str) -> ConfigStore:
-        """Connect to ``dsn`` and migrate the schema to the newest version."""
+    async def open(cls, dsn: str, *, migrate: bool = True) -> ConfigStore:
+        """Connect to ``dsn``; migrate the schema to the newest version unless told not
+        to (workers are started after the parent migrated, and skip loading Alembic)."""
         url = async_url(dsn)
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             await enable_sqlite_wal(path)
         engine = create_engine(url)
-        try:
-            await upgrade_to_head(writer(engine))
-        except BaseException:
-            await engine.dispose()
-            raise
-        return cls(engine)
+        if migrate:
+            from campusgate.store.migrate import upgrade_to_head
+
+            try:
+                await upgrade_to_head(writer(engine))
+            except BaseException:
+                await engine.dispose()
+                raise
+        return cls(engine, url)
+
+    def revision_probe(self) -> RevisionProbe:
+        """A cheap way to poll :meth:`latest_revision` (see ``revision_probe.py``)."""
+        return revision_probe(self.url)
 
     async def close(self) -> None:
         await self._engine.dispose()
