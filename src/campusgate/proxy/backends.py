@@ -35,7 +35,8 @@ _DROP_UP = wire.HOP_BY_HOP | {
     b"host", b"expect", b"content-length", b"x-forwarded-for", b"x-forwarded-proto",
     b"x-forwarded-host", b"x-request-id",
 }
-_DROP_DOWN = wire.HOP_BY_HOP | {b"content-length"}
+# The gateway sets X-Request-Id on every response itself.
+_DROP_DOWN = wire.HOP_BY_HOP | {b"content-length", b"x-request-id"}
 
 ResponseHook = Callable[[RequestContext, int, HeaderList], None]
 
@@ -113,7 +114,8 @@ def response_headers(upstream: HeaderList, framed: bool) -> tuple[HeaderList, in
     """
     content_length: int | None = None
     headers: HeaderList = []
-    drop = _DROP_DOWN | wire.connection_tokens(upstream)
+    tokens = wire.connection_tokens(upstream)
+    drop = _DROP_DOWN | tokens if tokens else _DROP_DOWN
     chunked = False
     for name, value in upstream:
         if name == b"content-length":

@@ -14,7 +14,6 @@ The request has no body, so sending it again is safe.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -50,7 +49,6 @@ class FastForward:
         "piping",
         "req",
         "target",
-        "timer",
         "upstream",
     )
 
@@ -67,7 +65,6 @@ class FastForward:
         self.on_response = on_response
         self.finish = finish
         self.piping = False
-        self.timer: asyncio.TimerHandle | None = None
         self._head_seen = False
 
     def start(self, head: bytes) -> None:
@@ -75,14 +72,11 @@ class FastForward:
         upstream.begin(self, self.req.method == b"HEAD")
         upstream.write(head)
         self.req.on_disconnect = self._client_gone
-        self.timer = self.client.loop.call_later(self.backend.service.timeouts.read,
-                                                 self._check_timeout)
+        # The client connection's timer calls on_timeout (no timer per request).
+        self.client._arm(self.backend.service.timeouts.read)
 
     # ---------------------------------------------------------------- ending
     def _end(self, error: ProxyError | None, handback: bool = False) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
         if self.piping:
             self.client.write_pause_hooks.clear()
         self.req.on_disconnect = None
@@ -102,26 +96,23 @@ class FastForward:
         self.upstream.abort()
         self._end(None)
 
-    def _check_timeout(self) -> None:
-        self.timer = None
-        loop = self.client.loop
+    def on_timeout(self, now: float) -> float | None:
+        """Called by the client connection's timer: seconds until the next check, or
+        None when this ended the exchange (read or send timeout)."""
         read_timeout = self.backend.service.timeouts.read
         client = self.client
-        now = loop.time()
         if client.write_paused:  # the client is slow, not the upstream
             stalled = now - client.write_paused_at
-            if stalled >= client.limits.send_timeout:
-                self.upstream.abort()
-                client.abort_response()
-                self._end(None)
-            else:
-                self.timer = loop.call_later(
-                    min(read_timeout, client.limits.send_timeout - stalled), self._check_timeout)
-            return
+            send_timeout = client.limits.send_timeout
+            if stalled < send_timeout:
+                return min(read_timeout, send_timeout - stalled)
+            self.upstream.abort()
+            client.abort_response()
+            self._end(None)
+            return None
         idle = now - self.upstream.last_read
         if idle < read_timeout:
-            self.timer = loop.call_later(read_timeout - idle, self._check_timeout)
-            return
+            return read_timeout - idle
         self.upstream.abort()
         self.backend.balancer.report_failure(self.target, now, "timeout")
         if self._head_seen:
@@ -129,6 +120,7 @@ class FastForward:
             self._end(None)
         else:
             self._end(GatewayTimeout(f"upstream {self.target.address} did not answer in time"))
+        return None
 
     # ---------------------------------------------------------------- ResponseListener
     def on_head(self, status: int, headers: HeaderList, framed: bool) -> None:
@@ -161,7 +153,10 @@ class FastForward:
         client.write_pause_hooks.append((self._client_paused, self.upstream.resume_reading))
 
     def _client_paused(self) -> None:
+        """The client's socket is full: hold the upstream, and time the client."""
         self.upstream.pause_reading()
+        client = self.client
+        client._arm(min(self.backend.service.timeouts.read, client.limits.send_timeout))
 
     def on_read(self, started: bool) -> None:
         if started:

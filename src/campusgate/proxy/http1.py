@@ -61,6 +61,12 @@ class Dispatcher(Protocol):
     async def handle(self, conn: ClientConnection, req: Request) -> None: ...
 
 
+class FastJob(Protocol):
+    """A callback-only exchange (proxy/fastpath.py), as the connection's timer sees it."""
+
+    def on_timeout(self, now: float) -> float | None: ...
+
+
 @dataclass(eq=False)
 class ListenerState:
     """What all connections of one listener share."""
@@ -100,7 +106,7 @@ class ClientConnection(asyncio.Protocol):
         self.client_port = 0
         self.pending: deque[Request | ClientError] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.fast: object | None = None  # the callback-only exchange in flight
+        self.fast: FastJob | None = None  # the callback-only exchange in flight
         self.closed = False
         self._read_paused = False
         self.write_paused = False
@@ -288,7 +294,7 @@ class ClientConnection(asyncio.Protocol):
             raise _ParseFault(BadRequest("Transfer-Encoding in an HTTP/1.0 request"))
         target = self._url
         host = self._host
-        if target[:8].lower().startswith(_SCHEMES):
+        if target[:1] != b"/" and target[:8].lower().startswith(_SCHEMES):
             target, host = _absolute_form(target)
         if version == b"1.1" and not host:
             raise _ParseFault(BadRequest("HTTP/1.1 request without Host header"))
@@ -640,7 +646,13 @@ class ClientConnection(asyncio.Protocol):
             elif self.task is None and self.fast is None:
                 self.close()
             return  # the serving task answers 408 and closes
-        if self.task is not None or self.fast is not None:
+        fast = self.fast
+        if fast is not None:
+            delay = fast.on_timeout(now)
+            if delay is not None and not self.closed and self.fast is fast:
+                self._arm(delay)
+            return
+        if self.task is not None:
             return  # busy answering; the task re-arms the timer when it is done
         if self._in_message:
             self._stop_parsing = True

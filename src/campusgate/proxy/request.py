@@ -48,6 +48,7 @@ class Request:
         "eof_sink",
         "expect_continue",
         "fault",
+        "has_body",
         "headers",
         "host",
         "keep_alive",
@@ -92,7 +93,8 @@ class Request:
         self.expect_continue = expect_continue
         self.host = host
         self.continue_sent = False
-        self.body_done = not chunked and not content_length
+        self.has_body = chunked or bool(content_length)
+        self.body_done = not self.has_body
         self.received = 0
         self.disconnected = False
         #: Set when the body broke off by the client's fault (malformed, too large, too
@@ -111,10 +113,6 @@ class Request:
     def at_end(self) -> bool:
         """The whole body has arrived and been read."""
         return self.body_done and not self._chunks
-
-    @property
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
 
     # ---- fed by the connection
     def feed_body(self, data: bytes) -> None:

@@ -63,8 +63,10 @@ class CompiledRoute:
 
 
 def finish_headers(ctx: RequestContext, headers: HeaderList) -> None:
-    if any(name == b"x-request-id" for name, _ in headers):
-        headers[:] = [h for h in headers if h[0] != b"x-request-id"]
+    for name, _ in headers:
+        if name == b"x-request-id":
+            headers[:] = [h for h in headers if h[0] != b"x-request-id"]
+            break
     if not ctx.vars.get("request_id.hide"):
         headers.append((b"x-request-id", ctx.request_id.encode()))
     if ctx.response_headers_add:

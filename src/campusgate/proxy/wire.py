@@ -46,12 +46,8 @@ def status_line(status: int, version: bytes = b"1.1") -> bytes:
 
 
 def _header_lines(parts: list[bytes], headers: HeaderList) -> None:
-    append = parts.append
     for name, value in headers:
-        append(name)
-        append(b": ")
-        append(value)
-        append(b"\r\n")
+        parts += (name, b": ", value, b"\r\n")
 
 
 def response_head(status: int, headers: HeaderList) -> bytes:
@@ -72,10 +68,18 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def connection_tokens(headers: HeaderList) -> set[bytes]:
+_NO_TOKENS: frozenset[bytes] = frozenset()
+
+
+def connection_tokens(headers: HeaderList) -> frozenset[bytes] | set[bytes]:
     """Lower-case tokens of all ``Connection`` headers (they name more hop-by-hop headers)."""
-    tokens: set[bytes] = set()
+    tokens: set[bytes] | None = None
     for name, value in headers:
         if name == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return tokens
+            if tokens is None:
+                tokens = set()
+            for token in value.split(b","):
+                token = token.strip().lower()
+                if token:
+                    tokens.add(token)
+    return _NO_TOKENS if tokens is None else tokens
