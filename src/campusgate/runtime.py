@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import logging
 import os
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from campusgate import __version__
-from campusgate.config.model import Config, Listener
+from campusgate.config.model import Config, Entities, Listener
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.backends import sweep_pools_forever
 from campusgate.proxy.context import RequestContext
@@ -29,7 +32,10 @@ from campusgate.proxy.http1 import ClientConnection, ListenerState
 from campusgate.proxy.request import Request
 from campusgate.proxy.request_ids import new_request_id
 from campusgate.proxy.snapshot import Snapshot, compile_snapshot
-from campusgate.store import ConfigStore
+from campusgate.store.revision_probe import revision_reader
+
+if TYPE_CHECKING:
+    from campusgate.store import ConfigStore
 
 __all__ = ["AppDispatcher", "Worker"]
 
@@ -40,17 +46,32 @@ FILE_POLL_INTERVAL = 1.0
 
 
 class AppDispatcher:
-    """Serves every request of a listener with one ASGI app (the admin API)."""
+    """Serves every request of a listener with one ASGI app (the admin API).
 
-    def __init__(self, app: ASGIApp, scheme: str = "http") -> None:
+    ``app`` may be an app or an async factory of one, called at the first request:
+    the admin plane (FastAPI, SQLAlchemy: some 40 MB) loads only when it is used.
+    """
+
+    def __init__(self, app: ASGIApp | None = None, scheme: str = "http", *,
+                 factory: Callable[[], Awaitable[ASGIApp]] | None = None) -> None:
         self.app = app
+        self._factory = factory
+        self._lock = asyncio.Lock()
         self.scheme = scheme
 
+    async def _app(self) -> ASGIApp:
+        async with self._lock:
+            if self.app is None:
+                assert self._factory is not None
+                self.app = await self._factory()
+            return self.app
+
     async def handle(self, conn: ClientConnection, req: Request) -> None:
+        app = self.app if self.app is not None else await self._app()
         ctx = RequestContext(req.method.decode("latin-1"), req.path, req.query, req.headers,
                              conn.client_ip, self.scheme, req.host.decode("latin-1"),
                              new_request_id())
-        await run_asgi(self.app, conn, req, ctx)
+        await run_asgi(app, conn, req, ctx)
 
 
 def server_ssl_context(listener: Listener) -> ssl.SSLContext | None:
@@ -63,10 +84,12 @@ def server_ssl_context(listener: Listener) -> ssl.SSLContext | None:
 
 
 class Worker:
-    def __init__(self, config: Config, store: ConfigStore, *, reuse_port: bool = False,
+    def __init__(self, config: Config, *, reuse_port: bool = False,
                  config_path: Path | None = None, watch_file: bool = False) -> None:
         self.config = config
-        self.store = store
+        self.reader = revision_reader(config.storage)
+        self._store: ConfigStore | None = None
+        self._store_lock = asyncio.Lock()
         self.reuse_port = reuse_port
         self.config_path = config_path
         self.watch_file = watch_file
@@ -91,14 +114,26 @@ class Worker:
             "version": __version__,
         }
 
+    async def store(self) -> ConfigStore:
+        """The full store, opened on first need (admin API writes, file reloads)."""
+        async with self._store_lock:
+            if self._store is None:
+                from campusgate.store import ConfigStore
+
+                self._store = await ConfigStore.open(self.config.storage, migrate=False)
+        return self._store
+
     async def reload(self) -> None:
         async with self._reload_lock:
-            revision, entities = await self.store.latest()
+            revision, document = await self.reader.latest()
             old = self.snapshot
             if old is not None and old.revision == revision:
                 return
             try:
+                entities = (Entities.model_validate_json(document) if document is not None
+                            else Entities())
                 new = compile_snapshot(revision, entities, self.config.trusted_proxies, old)
+                del entities
             except Exception:
                 log.exception("revision %d could not be compiled; keeping revision %d",
                               revision, old.revision if old else 0)
@@ -115,17 +150,21 @@ class Worker:
         return self.snapshot
 
     # ---------------------------------------------------------------- lifecycle
-    async def start(self) -> None:
+    async def _admin_app(self) -> ASGIApp:
         from campusgate.admin.app import create_admin_app
 
+        app: ASGIApp = create_admin_app(await self.store(), self)
+        return app
+
+    async def start(self) -> None:
         await self.reload()
         loop = asyncio.get_running_loop()
         proxy = self.config.listeners.proxy
         await self._listen(proxy, Gateway(self.current, "https" if proxy.tls else "http"))
         admin = self.config.listeners.admin
         if admin is not None:
-            app = create_admin_app(self.store, self)
-            await self._listen(admin, AppDispatcher(app, "https" if admin.tls else "http"))
+            scheme = "https" if admin.tls else "http"
+            await self._listen(admin, AppDispatcher(scheme=scheme, factory=self._admin_app))
         self.tasks.append(loop.create_task(self._follow_store()))
         self.tasks.append(loop.create_task(sweep_pools_forever(
             lambda: list(self.snapshot.pools.values()) if self.snapshot else [])))
@@ -146,7 +185,7 @@ class Worker:
         log.info("listening on %s://%s", state.scheme, listener.address)
 
     async def _follow_store(self) -> None:
-        probe = self.store.revision_probe()
+        probe = self.reader
         failing = False
         try:
             while True:
@@ -184,7 +223,8 @@ class Worker:
             except OSError as exc:
                 log.error("cannot read %s: %s", path, exc)
                 continue
-            revision, changed = await self.store.save(config.entities(), f"file:{path}")
+            store = await self.store()
+            revision, changed = await store.save(config.entities(), f"file:{path}")
             if changed:
                 log.info("%s changed: config revision %d", path, revision)
                 await self.reload()
@@ -211,7 +251,9 @@ class Worker:
                 await task
         if self.snapshot is not None:
             await self.snapshot.retire(None)
-        await self.store.close()
+        await self.reader.close()
+        if self._store is not None:
+            await self._store.close()
         self.stopped.set()
 
 
@@ -226,6 +268,17 @@ def settle_memory() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    _return_free_memory()
+
+
+def _return_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc's malloc_trim), so parsing a large
+    config file does not leave the worker's RSS at its high-water mark."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
 
 
 def _mtime(path: Path) -> float:

@@ -2,8 +2,9 @@
 
 The parent process migrates the store, creates the first admin token (printed once),
 and applies the config file's entities when the file changed since it was last
-applied.  Then it runs the worker itself (``--workers 1``) or forks N workers that
-share the listening ports with SO_REUSEPORT; a worker that dies is restarted.
+applied.  Then it becomes the worker (``--workers 1``: exec, same PID) or starts N
+worker interpreters (``campusgate.worker``) that share the listening ports with
+SO_REUSEPORT; a worker that dies is restarted.
 SIGTERM (or SIGINT) drains: stop accepting, let requests in flight finish, exit 0.
 """
 
@@ -15,15 +16,14 @@ import hashlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import uvloop
-
 from campusgate.config.model import Config
-from campusgate.runtime import Worker
 from campusgate.store import ConfigStore, canonical_json
+from campusgate.worker import boot_environment, setup_logging
 
 __all__ = ["config_source", "prepare_store", "run"]
 
@@ -70,63 +70,30 @@ def _print_token(token: str) -> None:
     sys.stderr.flush()
 
 
-async def _worker_main(config: Config, config_path: Path | None, reuse_port: bool,
-                       watch_file: bool) -> int:
-    loop = asyncio.get_running_loop()
-    store = await ConfigStore.open(config.storage, migrate=False)
-    worker = Worker(config, store, reuse_port=reuse_port, config_path=config_path,
-                    watch_file=watch_file)
-    try:
-        await worker.start()
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
-        await store.close()
-        return 1
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down: draining requests in flight (up to %.0f s)",
-             config.limits.shutdown_timeout)
-    await worker.shutdown(config.limits.shutdown_timeout)
-    return 0
-
-
-def _setup_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=os.environ.get("CAMPUSGATE_LOG_LEVEL", "INFO").upper(),
-            format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def run(config: Config, config_path: Path | None, workers: int) -> int:
-    """Serve until SIGTERM/SIGINT; returns the process exit code."""
-    _setup_logging()
+    """Serve until SIGTERM/SIGINT; returns the process exit code.
+
+    With one worker this process becomes the worker (exec), keeping its PID; with
+    several it supervises them.
+    """
+    setup_logging()
     token = asyncio.run(prepare_store(config, config_source(config_path)))
     if token:
         _print_token(token)
     watch = config_path is not None
     if workers <= 1:
-        return uvloop.run(_worker_main(config, config_path, False, watch))
+        sys.stdout.flush()
+        os.execve(sys.executable, _WORKER_ARGV,
+                  boot_environment(config, config_path, False, watch))
     return _supervise(config, config_path, workers)
 
 
+_WORKER_ARGV = [sys.executable, "-m", "campusgate.worker"]
+
+
 def _spawn(config: Config, config_path: Path | None, index: int) -> int:
-    pid = os.fork()
-    if pid == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        code = 1
-        try:
-            code = uvloop.run(_worker_main(config, config_path, True,
-                                           config_path is not None and index == 0))
-        except BaseException:
-            log.exception("worker %d crashed", index)
-        finally:
-            os._exit(code)
-    return pid
+    env = boot_environment(config, config_path, True, config_path is not None and index == 0)
+    return subprocess.Popen(_WORKER_ARGV, env=env).pid
 
 
 def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
@@ -153,11 +120,8 @@ def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
             break
         except InterruptedError:
             continue
-        if pid not in children or stopping:
-            children.pop(pid, None)
-            continue
-        index = children.pop(pid)
-        if stopping:
+        index = children.pop(pid, -1)
+        if index < 0 or stopping:
             continue
         log.error("worker %d (pid %d) exited with status %d; restarting", index, pid, status)
         now = time.monotonic()

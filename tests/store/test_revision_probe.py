@@ -7,7 +7,7 @@ from campusgate.store import ConfigStore
 
 
 async def test_probe_follows_saves_from_another_store(store: ConfigStore, store_dsn: str) -> None:
-    probe = store.revision_probe()
+    probe = store.revision_reader()
     try:
         assert await probe.read() == 0
         other = await ConfigStore.open(store_dsn, migrate=False)

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from campusgate.config.model import Route, Service
+from campusgate.config.model import Service
 from campusgate.proxy import wire
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.balancer import Balancer, TargetState
-from campusgate.proxy.context import HeaderList, RequestContext
+from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
 from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget, UpstreamError
 from campusgate.proxy.exchange import Exchange, Outcome
 from campusgate.proxy.fastpath import FastForward, Finish
@@ -59,10 +59,11 @@ class Forwarding:
 
 class Backend(Protocol):
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                      route: Route, matched_path: str, on_response: ResponseHook) -> None: ...
+                      route: RouteOptions, matched_path: str,
+                      on_response: ResponseHook) -> None: ...
 
 
-def upstream_path(service_path: str, req_path: str, route: Route, matched_path: str,
+def upstream_path(service_path: str, req_path: str, route: RouteOptions, matched_path: str,
                   params: dict[str, str]) -> str:
     """The path sent upstream: service path + request path, stripped or rewritten."""
     rest = req_path
@@ -137,7 +138,7 @@ class HttpBackend:
     host_header: bytes | None  # the service url's host, when it is a real host
     hashing: bool = False
 
-    def request_head(self, req: Request, ctx: RequestContext, route: Route,
+    def request_head(self, req: Request, ctx: RequestContext, route: RouteOptions,
                      matched_path: str, target: TargetState) -> bytes:
         path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
         target_bytes = (path + "?" + req.query if req.query else path).encode("latin-1")
@@ -165,7 +166,7 @@ class HttpBackend:
         return wire.request_head(req.method, target_bytes, headers)
 
     def start_fast(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                   route: Route, matched_path: str, on_response: ResponseHook,
+                   route: RouteOptions, matched_path: str, on_response: ResponseHook,
                    finish: Finish) -> FastForward | None:
         """Send ``req`` on an idle pooled connection, callbacks only; None to decline."""
         balancer = self.balancer
@@ -186,7 +187,7 @@ class HttpBackend:
         return job
 
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                      route: Route, matched_path: str, on_response: ResponseHook) -> None:
+                      route: RouteOptions, matched_path: str, on_response: ResponseHook) -> None:
         svc = self.service
         balancer = self.balancer
         loop = conn.loop
@@ -238,8 +239,8 @@ class HttpBackend:
             attempts += 1
 
     async def _exchange(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                        route: Route, matched_path: str, target: TargetState, upstream: object,
-                        on_response: ResponseHook, may_retry: bool) -> str | None:
+                        route: RouteOptions, matched_path: str, target: TargetState,
+                        upstream: object, on_response: ResponseHook, may_retry: bool) -> str | None:
         """One try. None when the client got its answer, else why to try again."""
         from campusgate.proxy.upstream import UpstreamConnection
 
@@ -335,7 +336,7 @@ class AsgiBackend:
     max_body: int = 10 * 1024 * 1024
 
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                      route: Route, matched_path: str, on_response: ResponseHook) -> None:
+                      route: RouteOptions, matched_path: str, on_response: ResponseHook) -> None:
         root = matched_path if route.strip_path else ""
         await run_asgi(self.app, conn, req, ctx, root_path=root, on_response=on_response)
 

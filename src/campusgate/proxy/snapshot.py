@@ -29,7 +29,7 @@ from campusgate.plugins.base import Plugin
 from campusgate.plugins.registry import build_plugin
 from campusgate.proxy.backends import AsgiBackend, Backend, Forwarding, HttpBackend
 from campusgate.proxy.balancer import Balancer
-from campusgate.proxy.context import HeaderList, RequestContext
+from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.health import ActiveHealthChecker
 from campusgate.proxy.router import Router
@@ -48,7 +48,7 @@ class CompiledService:
 @dataclass(frozen=True, eq=False)
 class CompiledRoute:
     name: str
-    config: Route
+    config: RouteOptions
     service: CompiledService
     access: tuple[Plugin, ...]
     response: tuple[Plugin, ...]
@@ -76,7 +76,6 @@ def finish_headers(ctx: RequestContext, headers: HeaderList) -> None:
 @dataclass(eq=False)
 class Snapshot:
     revision: int
-    entities: Entities
     router: Router[CompiledRoute]
     balancers: dict[str, Balancer]
     pools: dict[str, TargetPool]
@@ -199,12 +198,20 @@ def compile_snapshot(
                            hashing=upstream.algorithm == "consistent-hashing")
 
     routes: list[tuple[Route, CompiledRoute]] = []
-    for service in entities.services:
+    for full_service in entities.services:
+        # Keep the service without its routes: the routes' models are freed after this.
+        service = full_service.model_copy(update={"routes": []})
         compiled = CompiledService(service.name, service, backend_for(service))
-        for route in service.routes:
-            specs = _merge(entities.plugins, service.plugins, route.plugins)
-            access, response, log = _chain(specs)
-            compiled_route = CompiledRoute(route.name, route, compiled, access, response, log)
+        service_chain = _chain(_merge(entities.plugins, service.plugins))
+        for route in full_service.routes:
+            if route.plugins:
+                access, response, log = _chain(
+                    _merge(entities.plugins, service.plugins, route.plugins))
+            else:
+                access, response, log = service_chain
+            options = RouteOptions(route.name, route.strip_path, route.rewrite,
+                                   route.preserve_host)
+            compiled_route = CompiledRoute(route.name, options, compiled, access, response, log)
             routes.append((route, compiled_route))
     for upstream in entities.upstreams:
         balancer_for(upstream)
@@ -214,5 +221,5 @@ def compile_snapshot(
         if spec.healthchecks.active is not None and spec.healthchecks.active.enabled
     ]
     _, global_response, _ = _chain(entities.plugins)
-    return Snapshot(revision, entities, Router(routes), balancers, pools, checkers,
+    return Snapshot(revision, Router(routes), balancers, pools, checkers,
                     global_response)

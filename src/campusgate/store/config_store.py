@@ -23,7 +23,7 @@ from campusgate.config.model import Entities
 from campusgate.store import tokens
 from campusgate.store.dsn import async_url, sqlite_path
 from campusgate.store.engine import create_engine, enable_sqlite_wal, writer
-from campusgate.store.revision_probe import RevisionProbe, revision_probe
+from campusgate.store.revision_probe import RevisionReader, revision_reader
 from campusgate.store.tables import admin_tokens, config_revisions, settings
 
 __all__ = ["ConfigStore", "RevisionConflict", "RevisionInfo", "canonical_json"]
@@ -92,9 +92,9 @@ class ConfigStore:
                 raise
         return cls(engine, url)
 
-    def revision_probe(self) -> RevisionProbe:
+    def revision_reader(self) -> RevisionReader:
         """A cheap way to poll :meth:`latest_revision` (see ``revision_probe.py``)."""
-        return revision_probe(self.url)
+        return revision_reader(self.url.render_as_string(hide_password=False))
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -1,0 +1,84 @@
+"""A worker process: ``python -m campusgate.worker``, started by ``campusgate serve``.
+
+Workers are fresh interpreters (exec'd for one worker, spawned for several), not
+forks of the process that parsed the config file: parsing a large YAML file leaves
+tens of megabytes of freed but fragmented heap behind, which a fork would carry
+into every worker.  A worker gets its bootstrap settings (listeners, storage,
+limits; no entities, which it reads from the store) as JSON in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import uvloop
+
+from campusgate.config.model import Config
+from campusgate.runtime import Worker
+
+__all__ = ["BOOT_ENV", "boot_environment", "main", "serve_worker"]
+
+BOOT_ENV = "CAMPUSGATE_WORKER_BOOT"
+
+log = logging.getLogger("campusgate")
+
+
+def boot_environment(config: Config, config_path: Path | None, reuse_port: bool,
+                     watch_file: bool) -> dict[str, str]:
+    """The environment that starts a worker with these settings."""
+    bootstrap = config.model_dump(mode="json", exclude={"services", "upstreams", "plugins"})
+    boot = {"config": bootstrap, "config_path": str(config_path) if config_path else None,
+            "reuse_port": reuse_port, "watch_file": watch_file}
+    return {**os.environ, BOOT_ENV: json.dumps(boot)}
+
+
+async def serve_worker(config: Config, config_path: Path | None, reuse_port: bool,
+                       watch_file: bool) -> int:
+    loop = asyncio.get_running_loop()
+    worker = Worker(config, reuse_port=reuse_port, config_path=config_path,
+                    watch_file=watch_file)
+    try:
+        await worker.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        await worker.reader.close()
+        return 1
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining requests in flight (up to %.0f s)",
+             config.limits.shutdown_timeout)
+    await worker.shutdown(config.limits.shutdown_timeout)
+    return 0
+
+
+def setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=os.environ.get("CAMPUSGATE_LOG_LEVEL", "INFO").upper(),
+            format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def main() -> int:
+    setup_logging()
+    raw = os.environ.get(BOOT_ENV)
+    if not raw:
+        sys.stderr.write("campusgate.worker is started by `campusgate serve`\n")
+        return 2
+    boot = json.loads(raw)
+    config = Config.model_validate(boot["config"])
+    path = Path(boot["config_path"]) if boot["config_path"] else None
+    return uvloop.run(serve_worker(config, path, boot["reuse_port"], boot["watch_file"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
