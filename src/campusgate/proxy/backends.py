@@ -142,18 +142,30 @@ class HttpBackend:
                      matched_path: str, target: TargetState) -> bytes:
         path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
         target_bytes = (path + "?" + req.query if req.query else path).encode("latin-1")
-        tokens = wire.connection_tokens(req.headers) - _DROP_UP
-        if tokens or ctx.upstream_headers_remove:
-            drop = _DROP_UP | tokens | ctx.upstream_headers_remove
-        else:
-            drop = _DROP_UP
+        drop = _DROP_UP
+        for name, _ in req.headers:  # Connection may name more hop-by-hop headers
+            if name == b"connection":
+                tokens = wire.connection_tokens(req.headers) - _DROP_UP
+                if tokens:
+                    drop = drop | tokens
+                break
+        if ctx.upstream_headers_remove:
+            drop = drop | ctx.upstream_headers_remove
         headers = [(n, v) for n, v in req.headers if n not in drop]
         if route.preserve_host and req.host:
             host = req.host
         else:
             host = self.host_header or target.address.encode()
         headers.append((b"host", host))
-        headers.extend(forwarded_headers(req, ctx, self.forwarding))
+        if self.forwarding.trusted:
+            headers.extend(forwarded_headers(req, ctx, self.forwarding))
+        else:  # nobody's X-Forwarded-* is believed: the common case, inline
+            headers += (
+                (b"x-forwarded-for", req.conn.client_ip.encode("latin-1")),
+                (b"x-forwarded-proto", b"https" if ctx.scheme == "https" else b"http"),
+                (b"x-forwarded-host", req.host),
+                (b"x-request-id", ctx.request_id.encode()),
+            )
         if req.upgrade:
             upgrade = ctx.header(b"upgrade") or b"websocket"
             headers.append((b"connection", b"upgrade"))
