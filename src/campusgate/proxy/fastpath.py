@@ -125,18 +125,19 @@ class FastForward:
     # ---------------------------------------------------------------- ResponseListener
     def on_head(self, status: int, headers: HeaderList, framed: bool) -> None:
         backend = self.backend
-        svc = backend.service
-        now = self.client.loop.time()
-        if backend.balancer.is_failure_status(status):
-            backend.balancer.report_failure(self.target, now, f"status {status}")
+        balancer = backend.balancer
+        target = self.target
+        if balancer.is_failure_status(status):
+            svc = backend.service
+            balancer.report_failure(target, self.client.loop.time(), f"status {status}")
             if status in svc.retries.on_statuses and svc.retries.count > 0:
                 self.upstream.listener = None
                 self.upstream.abort()
                 self.ctx.vars["fast.tried"] = self.target.address
                 self._end(None, handback=True)
                 return
-        else:
-            backend.balancer.report_success(self.target, now)
+        elif target.failures or target.half_open:  # else there is nothing to reset
+            balancer.report_success(target, self.client.loop.time())
         if status == 101:  # never asked for: the task path turns it into a 502
             self._fail_before_head("unasked 101")
             return

@@ -91,7 +91,8 @@ class Gateway:
         if error is not None and not conn.response_started and not conn.closed:
             log.info("%s %s -> %d %s", ctx.method, ctx.path, error.status, error.message)
             self._local(conn, req, ctx, error.response(ctx.request_id), route)
-        self._log(route, ctx)
+        if route.log:
+            self._log(route, ctx)
         conn.fast_done(req)
 
     # ---------------------------------------------------------------- the task path

@@ -346,7 +346,8 @@ class ClientConnection(asyncio.Protocol):
         if not self._resp_keep or self._close_after:
             self.close()
             return
-        self.resume_reading()
+        if self._read_paused:
+            self.resume_reading()
         if self.pending:
             self._start_next()
         else:
