@@ -35,7 +35,21 @@ class Plugin:
         self.config = config
 
     async def access(self, ctx: RequestContext) -> LocalResponse | None:
+        """The access phase.  A plugin whose check never waits overrides
+        :meth:`access_now` instead, which lets the proxy's callback path run it."""
+        return self.access_now(ctx)
+
+    def access_now(self, ctx: RequestContext) -> LocalResponse | None:
         return None
+
+    @classmethod
+    def awaits_in_access(cls) -> bool:
+        """True when the access phase may wait (the plugin overrides ``access``)."""
+        return cls.overrides("access")
+
+    @classmethod
+    def has_access(cls) -> bool:
+        return cls.overrides("access") or cls.overrides("access_now")
 
     def response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         return None

@@ -35,7 +35,7 @@ class RequestIdPlugin(Plugin):
         self.trust = config.trust_incoming
         self.echo = config.echo_downstream
 
-    async def access(self, ctx: RequestContext) -> LocalResponse | None:
+    def access_now(self, ctx: RequestContext) -> LocalResponse | None:
         incoming = ctx.header(self.lower) if self.trust else None
         if incoming is not None and is_valid_request_id(incoming):
             ctx.request_id = incoming.decode()

@@ -38,7 +38,7 @@ class RequestTerminationPlugin(Plugin):
         self.cfg = config
         self.extra = [(k.lower().encode(), v.encode()) for k, v in config.headers.items()]
 
-    async def access(self, ctx: RequestContext) -> LocalResponse | None:
+    def access_now(self, ctx: RequestContext) -> LocalResponse | None:
         cfg = self.cfg
         if cfg.body is not None:
             return LocalResponse(cfg.status_code, cfg.body.encode(), list(self.extra),

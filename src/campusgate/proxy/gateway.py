@@ -72,8 +72,17 @@ class Gateway:
             return False
         route: CompiledRoute = match.payload
         backend = route.service.backend
-        if route.access or not isinstance(backend, HttpBackend):
+        if not isinstance(backend, HttpBackend):
             return False
+        if route.access:
+            if route.access_waits:
+                return False
+            ctx.vars["access.done"] = True  # the task path must not run them again
+            for plugin in route.access:
+                answer = plugin.access_now(ctx)
+                if answer is not None:
+                    ctx.vars["access.answer"] = answer
+                    return False  # the task path sends it
         job = backend.start_fast(conn, req, ctx, route.config, match.matched_path,
                                  route.on_response, self._fast_finished_cb)
         if job is None:
@@ -112,11 +121,17 @@ class Gateway:
             return
         route: CompiledRoute = match.payload
         try:
-            for plugin in route.access:
-                answer = await plugin.access(ctx)
+            if "access.done" in ctx.vars:  # the callback path ran them and declined
+                answer = ctx.vars.get("access.answer")
                 if answer is not None:
                     self._local(conn, req, ctx, answer, route)
                     return
+            else:
+                for plugin in route.access:
+                    answer = await plugin.access(ctx)
+                    if answer is not None:
+                        self._local(conn, req, ctx, answer, route)
+                        return
             await route.service.backend.forward(conn, req, ctx, route.config, match.matched_path,
                                                 route.on_response)
         except ProxyError as exc:

@@ -54,6 +54,11 @@ class CompiledRoute:
     response: tuple[Plugin, ...]
     log: tuple[Plugin, ...]
 
+    @property
+    def access_waits(self) -> bool:
+        """Some access plugin may await: the callback path cannot run this route."""
+        return any(type(p).awaits_in_access() for p in self.access)
+
     def on_response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         """The response phase: plugins edit the headers; then the request id and any
         headers plugins queued for the client are added."""
@@ -104,8 +109,9 @@ class Snapshot:
 def _chain(specs: list[PluginSpec]) -> tuple[tuple[Plugin, ...], ...]:
     plugins = sorted((build_plugin(s.name, s.config) for s in specs if s.enabled),
                      key=lambda p: -p.priority)
-    return tuple(tuple(p for p in plugins if type(p).overrides(phase))
-                 for phase in ("access", "response", "log"))
+    return (tuple(p for p in plugins if type(p).has_access()),
+            tuple(p for p in plugins if type(p).overrides("response")),
+            tuple(p for p in plugins if type(p).overrides("log")))
 
 
 def _merge(*levels: list[PluginSpec]) -> list[PluginSpec]:

@@ -1,0 +1,182 @@
+"""Which requests take the callback-only path, and that its answers equal the task path's.
+
+The fast path serves body-less requests on routes without awaiting plugins through an
+idle pooled connection; anything else (or anything unusual) goes to the task path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from gateway_harness import (
+    HttpUpstream,
+    RawClient,
+    RunningGateway,
+    UpstreamRequest,
+    ok_response,
+    service,
+    start_gateway,
+)
+
+from campusgate.plugins.base import Plugin
+from campusgate.plugins.registry import PLUGINS
+from campusgate.proxy.context import LocalResponse, RequestContext
+from campusgate.proxy.gateway import Gateway
+
+
+@pytest.fixture
+def fast_count(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Every try_fast decision, in order (True: served by callbacks)."""
+    decisions: list[bool] = []
+    original = Gateway.try_fast
+
+    def counting(self: Gateway, conn: Any, req: Any) -> bool:
+        accepted = original(self, conn, req)
+        decisions.append(accepted)
+        return accepted
+
+    monkeypatch.setattr(Gateway, "try_fast", counting)
+    return decisions
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[HttpUpstream]:
+    up = await HttpUpstream().start()
+    yield up
+    await up.close()
+
+
+async def gateway_for(up: HttpUpstream, **extra: Any) -> RunningGateway:
+    return await start_gateway({"services": [service("s", f"http://{up.address}", **extra)]})
+
+
+async def test_second_keepalive_get_is_served_by_callbacks(
+    upstream: HttpUpstream, fast_count: list[bool]
+) -> None:
+    gw = await gateway_for(upstream)
+    client = await RawClient.connect(gw.port)
+    try:
+        answers = [await client.request("GET", "/s/x") for _ in range(3)]
+    finally:
+        await client.close()
+        await gw.close()
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert all(a.header("x-request-id") for a in answers)
+    # the first needs a new upstream connection (task path); then the pool has one
+    assert fast_count == [False, True, True]
+    assert upstream.accepted == 1
+
+
+async def test_bodies_take_the_task_path(upstream: HttpUpstream, fast_count: list[bool]) -> None:
+    gw = await gateway_for(upstream)
+    client = await RawClient.connect(gw.port)
+    try:
+        first = await client.request("GET", "/s")
+        second = await client.request("POST", "/s", body=b"hello")
+    finally:
+        await client.close()
+        await gw.close()
+    assert (first.status, second.status) == (200, 200)
+    assert upstream.requests[-1].body == b"hello"
+    assert fast_count == [False]  # the POST, with its body, is never offered
+
+
+async def test_plugins_that_never_wait_run_once_on_the_fast_path(
+    upstream: HttpUpstream, fast_count: list[bool]
+) -> None:
+    gw = await gateway_for(upstream, plugins=[
+        {"name": "request-id", "config": {"header_name": "X-Correlation-Id"}}])
+    client = await RawClient.connect(gw.port)
+    try:
+        answers = [await client.request("GET", "/s") for _ in range(3)]
+    finally:
+        await client.close()
+        await gw.close()
+    assert fast_count == [False, True, True]
+    for answer, seen in zip(answers, upstream.requests, strict=True):
+        assert answer.header("x-correlation-id")
+        assert seen.header_all("x-correlation-id") == [answer.header("x-correlation-id")]
+
+
+async def test_a_plugin_answer_is_sent_once_without_reaching_the_upstream(
+    upstream: HttpUpstream, fast_count: list[bool]
+) -> None:
+    gw = await gateway_for(upstream, plugins=[
+        {"name": "request-termination", "config": {"status_code": 410, "message": "gone"}}])
+    client = await RawClient.connect(gw.port)
+    try:
+        answers = [await client.request("GET", "/s") for _ in range(2)]
+    finally:
+        await client.close()
+        await gw.close()
+    assert [a.status for a in answers] == [410, 410]
+    assert upstream.requests == []
+    assert fast_count == [False, False]
+
+
+class SlowCheck(Plugin):
+    """A plugin whose access phase awaits (as a remote check would)."""
+
+    name = "slow-check"
+
+    async def access(self, ctx: RequestContext) -> LocalResponse | None:
+        await asyncio.sleep(0)
+        ctx.upstream_headers_add.append((b"x-checked", b"yes"))
+        return None
+
+
+async def test_plugins_that_wait_take_the_task_path(
+    upstream: HttpUpstream, fast_count: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(PLUGINS, "slow-check", SlowCheck)
+    gw = await gateway_for(upstream, plugins=[{"name": "slow-check"}])
+    client = await RawClient.connect(gw.port)
+    try:
+        answers = [await client.request("GET", "/s") for _ in range(2)]
+    finally:
+        await client.close()
+        await gw.close()
+    assert [a.status for a in answers] == [200, 200]
+    assert [r.header("x-checked") for r in upstream.requests] == ["yes", "yes"]
+    assert fast_count == [False, False]
+
+
+async def test_a_stale_pooled_connection_is_handed_back_and_retried(
+    upstream: HttpUpstream, fast_count: list[bool]
+) -> None:
+    gw = await gateway_for(upstream)
+    client = await RawClient.connect(gw.port)
+    try:
+        assert (await client.request("GET", "/s")).status == 200
+        upstream.drop_idle_connections()
+        await asyncio.sleep(0)  # the close may or may not have reached the pool yet
+        again = await client.request("GET", "/s")
+    finally:
+        await client.close()
+        await gw.close()
+    assert again.status == 200 and again.complete
+
+
+async def test_a_retryable_status_is_handed_to_the_task_path() -> None:
+    calls: list[str] = []
+
+    async def flaky(req: UpstreamRequest, writer: asyncio.StreamWriter) -> None:
+        calls.append(req.target)
+        status = 503 if len(calls) == 2 else 200
+        writer.write(ok_response(b"ok", status))
+
+    up = await HttpUpstream(flaky).start()
+    gw = await gateway_for(up)
+    client = await RawClient.connect(gw.port)
+    try:
+        assert (await client.request("GET", "/s")).status == 200
+        answer = await client.request("GET", "/s")  # fast path gets 503, task path retries
+    finally:
+        await client.close()
+        await gw.close()
+        await up.close()
+    assert answer.status == 200
+    assert len(calls) == 3
