@@ -14,6 +14,7 @@ import pytest
 from gateway_harness import (
     HttpUpstream,
     RawClient,
+    Response,
     RunningGateway,
     UpstreamRequest,
     ok_response,
@@ -53,16 +54,21 @@ async def gateway_for(up: HttpUpstream, **extra: Any) -> RunningGateway:
     return await start_gateway({"services": [service("s", f"http://{up.address}", **extra)]})
 
 
-async def test_second_keepalive_get_is_served_by_callbacks(
-    upstream: HttpUpstream, fast_count: list[bool]
-) -> None:
-    gw = await gateway_for(upstream)
+async def gets(up: HttpUpstream, count: int, **extra: Any) -> list[Response]:
+    """``count`` GETs, one after another on one client connection."""
+    gw = await gateway_for(up, **extra)
     client = await RawClient.connect(gw.port)
     try:
-        answers = [await client.request("GET", "/s/x") for _ in range(3)]
+        return [await client.request("GET", "/s/x") for _ in range(count)]
     finally:
         await client.close()
         await gw.close()
+
+
+async def test_second_keepalive_get_is_served_by_callbacks(
+    upstream: HttpUpstream, fast_count: list[bool]
+) -> None:
+    answers = await gets(upstream, 3)
     assert [a.status for a in answers] == [200, 200, 200]
     assert all(a.header("x-request-id") for a in answers)
     # the first needs a new upstream connection (task path); then the pool has one
@@ -87,14 +93,8 @@ async def test_bodies_take_the_task_path(upstream: HttpUpstream, fast_count: lis
 async def test_plugins_that_never_wait_run_once_on_the_fast_path(
     upstream: HttpUpstream, fast_count: list[bool]
 ) -> None:
-    gw = await gateway_for(upstream, plugins=[
+    answers = await gets(upstream, 3, plugins=[
         {"name": "request-id", "config": {"header_name": "X-Correlation-Id"}}])
-    client = await RawClient.connect(gw.port)
-    try:
-        answers = [await client.request("GET", "/s") for _ in range(3)]
-    finally:
-        await client.close()
-        await gw.close()
     assert fast_count == [False, True, True]
     for answer, seen in zip(answers, upstream.requests, strict=True):
         assert answer.header("x-correlation-id")
@@ -104,14 +104,8 @@ async def test_plugins_that_never_wait_run_once_on_the_fast_path(
 async def test_a_plugin_answer_is_sent_once_without_reaching_the_upstream(
     upstream: HttpUpstream, fast_count: list[bool]
 ) -> None:
-    gw = await gateway_for(upstream, plugins=[
+    answers = await gets(upstream, 2, plugins=[
         {"name": "request-termination", "config": {"status_code": 410, "message": "gone"}}])
-    client = await RawClient.connect(gw.port)
-    try:
-        answers = [await client.request("GET", "/s") for _ in range(2)]
-    finally:
-        await client.close()
-        await gw.close()
     assert [a.status for a in answers] == [410, 410]
     assert upstream.requests == []
     assert fast_count == [False, False]
@@ -132,13 +126,7 @@ async def test_plugins_that_wait_take_the_task_path(
     upstream: HttpUpstream, fast_count: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(PLUGINS, "slow-check", SlowCheck)
-    gw = await gateway_for(upstream, plugins=[{"name": "slow-check"}])
-    client = await RawClient.connect(gw.port)
-    try:
-        answers = [await client.request("GET", "/s") for _ in range(2)]
-    finally:
-        await client.close()
-        await gw.close()
+    answers = await gets(upstream, 2, plugins=[{"name": "slow-check"}])
     assert [a.status for a in answers] == [200, 200]
     assert [r.header("x-checked") for r in upstream.requests] == ["yes", "yes"]
     assert fast_count == [False, False]
