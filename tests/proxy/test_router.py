@@ -535,3 +535,38 @@ def test_the_example_in_docs_routing_md_runs_as_documented() -> None:
     exec(code, namespace)
     assert namespace["found"] == RouteMatch("users-service", {"id": "7"}, "/users/7", "/users/{id}")
     assert namespace["router"].allowed_methods("gw.example.com", "/users/7", [], "") == {"GET"}
+
+
+# ---------------------------------------------------------------- remembered answers
+
+
+def test_remembered_answers_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Router, "CACHE_SIZE", 4)  # clears itself often
+    router = build(
+        {"name": "users", "paths": ["/users/{id}"], "methods": ["GET"]},
+        {"name": "admin", "paths": ["/users/admin"], "hosts": ["admin.example.com"]},
+        {"name": "all", "paths": ["/"]},
+    )
+    fresh = build(
+        {"name": "users", "paths": ["/users/{id}"], "methods": ["GET"]},
+        {"name": "admin", "paths": ["/users/admin"], "hosts": ["admin.example.com"]},
+        {"name": "all", "paths": ["/"]},
+    )
+    cases = [(m, h, p) for m in ("GET", "POST") for h in ("x.test", "admin.example.com")
+             for p in ("/users/7", "/users/admin", "/nope", "/users/8")]
+    for _ in range(3):  # repeated: answers come from memory the second time
+        for method, host, path in cases:
+            got = router.match(method, host, path, [], "")
+            want = fresh._match(method, host, path, [], "")
+            assert (got and (got.payload, got.params, got.matched_path)) == (
+                want and (want.payload, want.params, want.matched_path)), (method, host, path)
+
+
+def test_routes_with_header_or_query_conditions_are_never_remembered() -> None:
+    router = build(
+        {"name": "beta", "paths": ["/api"], "headers": {"x-beta": "1"}},
+        {"name": "api", "paths": ["/api"]},
+    )
+    assert winner(router, "/api", headers=[(b"x-beta", b"1")]) == "beta"
+    assert winner(router, "/api") == "api"
+    assert winner(router, "/api", headers=[(b"x-beta", b"1")]) == "beta"

@@ -58,7 +58,8 @@ class Gateway:
             route = match.payload
             ctx.route = route
             ctx.service = route.service
-            ctx.params = match.params
+            if match.params:  # the match may be shared (the router remembers it): copy
+                ctx.params = dict(match.params)
         result = (snap, ctx, match)
         req.prepared = result
         return result

@@ -331,12 +331,20 @@ def _template(entry: _Entry[T]) -> tuple[_Entry[T], list[str], int]:
 class Router(Generic[T]):
     """A compiled, immutable route table over ``(Route, payload)`` pairs."""
 
-    __slots__ = ("_anyhost", "_exact", "_wildcard")
+    __slots__ = ("_anyhost", "_cache", "_exact", "_wildcard")
+
+    #: Answers remembered per (method, host, path); cleared when it grows past this.
+    CACHE_SIZE = 65536
 
     def __init__(self, routes: Sequence[tuple[Route, T]]) -> None:
         self._exact: dict[str, _PathIndex[T]] = {}
         self._wildcard: dict[str, _PathIndex[T]] = {}
         self._anyhost = _PathIndex[T]()
+        # When no route looks at headers or the query, the answer depends on method,
+        # host and path alone, and a lookup can be remembered.
+        conditional = any(route.headers or route.query for route, _ in routes)
+        self._cache: dict[tuple[str, str, str], RouteMatch[T] | None] | None = (
+            None if conditional else {})
         for order, (route, payload) in enumerate(routes):
             indexes = []
             for host in route.hosts:
@@ -383,7 +391,32 @@ class Router(Generic[T]):
         headers: Sequence[tuple[bytes, bytes]],
         query: str,
     ) -> RouteMatch[T] | None:
-        """The best route for this request, or None (see docs/routing.md for "best")."""
+        """The best route for this request, or None (see docs/routing.md for "best").
+
+        The returned match may be shared between requests: do not change its params.
+        """
+        cache = self._cache
+        if cache is not None:
+            key = (method, host, path)
+            try:
+                return cache[key]
+            except KeyError:
+                pass
+            found = self._match(method, host, path, headers, query)
+            if len(cache) >= self.CACHE_SIZE:
+                cache.clear()
+            cache[key] = found
+            return found
+        return self._match(method, host, path, headers, query)
+
+    def _match(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        query: str,
+    ) -> RouteMatch[T] | None:
         req = _Request(path, headers, query)
         for index in self._indexes(host):
             for entry, captured, end in index.hits(req):
