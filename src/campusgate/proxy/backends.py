@@ -178,7 +178,7 @@ class HttpBackend:
         return wire.request_head(req.method, target_bytes, headers)
 
     def start_fast(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                   route: RouteOptions, matched_path: str, on_response: ResponseHook,
+                   route: RouteOptions, matched_path: str, on_response: ResponseHook | None,
                    finish: Finish) -> FastForward | None:
         """Send ``req`` on an idle pooled connection, callbacks only; None to decline."""
         balancer = self.balancer

@@ -54,7 +54,7 @@ class FastForward:
 
     def __init__(self, backend: HttpBackend, client: ClientConnection, req: Request,
                  ctx: RequestContext, target: TargetState, upstream: UpstreamConnection,
-                 on_response: Callable[[RequestContext, int, HeaderList], None],
+                 on_response: Callable[[RequestContext, int, HeaderList], None] | None,
                  finish: Finish) -> None:
         self.backend = backend
         self.client = client
@@ -141,15 +141,25 @@ class FastForward:
         if status == 101:  # never asked for: the task path turns it into a 502
             self._fail_before_head("unasked 101")
             return
-        from campusgate.proxy.backends import response_headers
-
         self._head_seen = True
-        out, content_length = response_headers(headers, framed)
         ctx = self.ctx
         ctx.status = status
         client = self.client
-        self.on_response(ctx, status, out)
-        client.start_response(self.req, status, out, content_length)
+        # When no plugin edits the head, it is filtered and written in one pass.
+        proxied = (self.on_response is None and not ctx.response_headers_add
+                   and "request_id.hide" not in ctx.vars
+                   and client.start_proxied(self.req, status, headers, framed,
+                                            b"x-request-id: %s\r\n" % ctx.request_id.encode()))
+        if not proxied:
+            from campusgate.proxy.backends import response_headers
+            from campusgate.proxy.snapshot import finish_headers
+
+            out, content_length = response_headers(headers, framed)
+            if self.on_response is not None:
+                self.on_response(ctx, status, out)
+            else:
+                finish_headers(ctx, out)
+            client.start_response(self.req, status, out, content_length)
         self.piping = True
         client.write_pause_hooks.append((self._client_paused, self.upstream.resume_reading))
 

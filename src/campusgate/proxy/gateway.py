@@ -85,7 +85,8 @@ class Gateway:
                     ctx.vars["access.answer"] = answer
                     return False  # the task path sends it
         job = backend.start_fast(conn, req, ctx, route.config, match.matched_path,
-                                 route.on_response, self._fast_finished_cb)
+                                 route.on_response if route.response else None,
+                                 self._fast_finished_cb)
         if job is None:
             return False
         conn.fast = job

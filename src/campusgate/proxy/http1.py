@@ -36,6 +36,10 @@ from campusgate.proxy.request_ids import new_request_id
 
 __all__ = ["ClientConnection", "Dispatcher", "ListenerState"]
 
+# What an upstream's head never passes on: hop-by-hop headers, framing (the client
+# connection frames its own response) and X-Request-Id (the gateway sets its own).
+_DROP_PROXIED = wire.HOP_BY_HOP | {b"content-length", b"x-request-id"}
+
 log = logging.getLogger("campusgate.proxy")
 
 #: After an error answer, keep reading (and dropping) what the client still sends for
@@ -487,6 +491,41 @@ class ClientConnection(asyncio.Protocol):
 
         ``headers`` must hold no hop-by-hop or framing headers; this adds them.
         """
+        parts = [wire.status_line(status)]
+        wire.header_lines(parts, headers)
+        self._framing(req, status, content_length, parts)
+        self.write_raw(b"".join(parts))
+
+    def start_proxied(self, req: Request, status: int, upstream: HeaderList, framed: bool,
+                      extra: bytes) -> bool:
+        """:meth:`start_response` for an upstream's own head when no plugin edits it:
+        filter, frame and serialize in one pass.  ``extra`` holds serialized header
+        lines to add.  False (nothing written) when the head needs the general path
+        (a Connection header naming more headers to drop)."""
+        parts = [wire.status_line(status)]
+        content_length: int | None = None
+        chunked = False
+        drop = _DROP_PROXIED
+        for name, value in upstream:
+            if name in drop:
+                if name == b"content-length":
+                    value = value.strip()
+                    if framed and value.isdigit():
+                        content_length = int(value)
+                elif name == b"transfer-encoding":
+                    chunked = True
+                elif name == b"connection" and wire.connection_tokens(upstream) - drop:
+                    return False
+                continue
+            parts += (name, b": ", value, b"\r\n")
+        parts.append(extra)
+        self._framing(req, status, None if chunked else content_length, parts)
+        self.write_raw(b"".join(parts))
+        return True
+
+    def _framing(self, req: Request, status: int, content_length: int | None,
+                 parts: list[bytes]) -> None:
+        """Choose the body framing; add its header lines and the blank line."""
         self.response_started = True
         no_body = req.method == b"HEAD" or status in (204, 304) or status < 200
         self._resp_body = not no_body
@@ -495,18 +534,19 @@ class ClientConnection(asyncio.Protocol):
             self._resp_keep = False
         if content_length is not None:
             if status != 204 and status >= 200:
-                headers.append((b"content-length", b"%d" % content_length))
+                parts.append(b"content-length: %d\r\n" % content_length)
         elif not no_body:
             if req.version == b"1.1":
                 self._resp_chunked = True
-                headers.append((b"transfer-encoding", b"chunked"))
+                parts.append(b"transfer-encoding: chunked\r\n")
             else:
                 self._resp_keep = False
         if not self._resp_keep:
-            headers.append((b"connection", b"close"))
+            parts.append(b"connection: close\r\n\r\n")
         elif req.version == b"1.0":
-            headers.append((b"connection", b"keep-alive"))
-        self.write_raw(wire.response_head(status, headers))
+            parts.append(b"connection: keep-alive\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
 
     def write_body(self, data: bytes) -> None:
         if not data or not self._resp_body:

@@ -14,6 +14,7 @@ __all__ = [
     "LAST_CHUNK",
     "chunk",
     "connection_tokens",
+    "header_lines",
     "request_head",
     "response_head",
     "status_line",
@@ -45,21 +46,22 @@ def status_line(status: int, version: bytes = b"1.1") -> bytes:
     return b"HTTP/%s %d %s\r\n" % (version, status, _REASONS.get(status, b"Unknown"))
 
 
-def _header_lines(parts: list[bytes], headers: HeaderList) -> None:
+def header_lines(parts: list[bytes], headers: HeaderList) -> None:
+    """Append ``name: value\\r\\n`` for each header to ``parts``."""
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
 
 
 def response_head(status: int, headers: HeaderList) -> bytes:
     parts = [status_line(status)]
-    _header_lines(parts, headers)
+    header_lines(parts, headers)
     parts.append(b"\r\n")
     return b"".join(parts)
 
 
 def request_head(method: bytes, target: bytes, headers: HeaderList) -> bytes:
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    _header_lines(parts, headers)
+    header_lines(parts, headers)
     parts.append(b"\r\n")
     return b"".join(parts)
 
