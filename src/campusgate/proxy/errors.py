@@ -6,6 +6,8 @@ local and remote protocol errors.  Each carries its wire code and status.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from campusgate.proxy.context import HeaderList, LocalResponse
 
 __all__ = [
@@ -27,8 +29,8 @@ __all__ = [
 
 
 class ProxyError(Exception):
-    status = 500
-    code = "internal_error"
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
 
     def __init__(self, message: str, headers: HeaderList | None = None) -> None:
         super().__init__(message)

@@ -433,8 +433,9 @@ class ClientConnection(ResponseWriter, asyncio.Protocol):
     async def _serve_one(self, req: Request) -> None:
         self.response_started = False
         self._resp_keep = req.keep_alive and not self.listener.closing and not req.upgrade
-        if req.fault is not None:
-            self.send_error(req, req.fault)
+        fault = req.fault  # a local: req.fault may be set while the handler awaits
+        if fault is not None:
+            self.send_error(req, fault)
             return
         try:
             await self.listener.dispatcher.handle(self, req)

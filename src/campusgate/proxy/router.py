@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 from urllib.parse import parse_qs
 
 from campusgate.config.model import HTTP_METHODS, Route
@@ -113,7 +113,7 @@ class _Request:
 
 # A path candidate: (entry, captures, end of matched_path) for trie entries, or
 # (entry, regex match, -1) for regex entries.
-_Hit = tuple[_Entry[T], tuple[str, ...] | re.Match[str], int]
+_Hit: TypeAlias = "tuple[_Entry[T], tuple[str, ...] | re.Match[str], int]"
 
 
 class _Node(Generic[T]):
