@@ -393,6 +393,13 @@ class Config(Entities):
                 raise ValueError(f"trusted_proxies: {exc}") from exc
         return value
 
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        if value != "memory" and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("state must be memory or redis://host:port/db")
+        return value
+
     @field_validator("storage")
     @classmethod
     def _storage(cls, value: str) -> str:
