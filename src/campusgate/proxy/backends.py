@@ -345,17 +345,11 @@ class AsgiBackend:
     """An in-process ASGI application (the built-in echo service, identity, ...)."""
 
     app: ASGIApp
-    max_body: int = 10 * 1024 * 1024
 
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                       route: RouteOptions, matched_path: str, on_response: ResponseHook) -> None:
         root = matched_path if route.strip_path else ""
         await run_asgi(self.app, conn, req, ctx, root_path=root, on_response=on_response)
-
-
-def close_pools(pools: dict[str, TargetPool]) -> None:
-    for pool in pools.values():
-        pool.close_all()
 
 
 async def sweep_pools_forever(get_pools: Callable[[], Sequence[TargetPool]],

@@ -185,13 +185,3 @@ class Request:
         if self._buffered < LOW_WATER:
             self.conn.resume_reading()
         return data
-
-    async def read_all(self, limit: int) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        while chunk := await self.read_chunk():
-            size += len(chunk)
-            if size > limit:
-                raise ValueError("body too large")
-            parts.append(chunk)
-        return b"".join(parts)

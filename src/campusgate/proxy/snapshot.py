@@ -53,11 +53,8 @@ class CompiledRoute:
     access: tuple[Plugin, ...]
     response: tuple[Plugin, ...]
     log: tuple[Plugin, ...]
-
-    @property
-    def access_waits(self) -> bool:
-        """Some access plugin may await: the callback path cannot run this route."""
-        return any(type(p).awaits_in_access() for p in self.access)
+    #: Some access plugin may await: the callback path cannot run this route.
+    access_waits: bool = False
 
     def on_response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         """The response phase: plugins edit the headers; then the request id and any
@@ -217,7 +214,9 @@ def compile_snapshot(
                 access, response, log = service_chain
             options = RouteOptions(route.name, route.strip_path, route.rewrite,
                                    route.preserve_host)
-            compiled_route = CompiledRoute(route.name, options, compiled, access, response, log)
+            waits = any(type(p).awaits_in_access() for p in access)
+            compiled_route = CompiledRoute(route.name, options, compiled, access, response, log,
+                                           waits)
             routes.append((route, compiled_route))
     for upstream in entities.upstreams:
         balancer_for(upstream)
