@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from campusgate.plugins.base import Plugin
 from campusgate.proxy.backends import HttpBackend
 from campusgate.proxy.context import LocalResponse, RequestContext
-from campusgate.proxy.errors import MethodNotAllowed, NoRoute, ProxyError
+from campusgate.proxy.errors import BadGateway, MethodNotAllowed, NoRoute, ProxyError
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 from campusgate.proxy.request_ids import is_valid_request_id, new_request_id
@@ -99,6 +99,9 @@ class Gateway:
             return
         route = ctx.route
         assert route is not None
+        if error is None and not conn.response_started and not conn.closed:
+            # never leave a client waiting, whatever ended the exchange
+            error = BadGateway("the upstream exchange ended without an answer")
         if error is not None and not conn.response_started and not conn.closed:
             log.info("%s %s -> %d %s", ctx.method, ctx.path, error.status, error.message)
             self._local(conn, req, ctx, error.response(ctx.request_id), route)
