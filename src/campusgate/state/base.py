@@ -1,0 +1,87 @@
+"""The fast-state interface: counters (rate limits), short-lived keys.
+
+Two backends implement it: :class:`~campusgate.state.memory.MemoryState` (in-process,
+the default) and :class:`~campusgate.state.redis.RedisState` (shared by several
+workers or machines).  Code that holds a backend checks ``waits``: when it is False
+the ``*_now`` methods answer synchronously, so the data plane's fast path need not
+suspend a request at all.
+
+A backend that cannot answer raises :class:`StateUnavailable`; never anything that
+would take the server down.  What to do then (fail open or closed) is the caller's
+setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from campusgate.state.ratelimit import Decision, Window
+
+__all__ = ["StateBackend", "StateUnavailable"]
+
+
+class StateUnavailable(Exception):
+    """The state backend could not answer (unreachable, timed out, refused)."""
+
+
+class StateBackend(Protocol):
+    """What the gateway needs of its shared fast state.
+
+    Keys are plain strings; the Redis backend puts its prefix in front.  Rate-limit
+    state lives under ``rl:<key>``, so keep other keys out of that namespace.  TTLs
+    are seconds (> 0).
+    """
+
+    #: ``"memory"`` or ``"redis"``.
+    kind: str
+    #: False when the ``*_now`` methods work (no I/O needed).
+    waits: bool
+
+    def ratelimit_now(
+        self, key: str, windows: Sequence[Window], algorithm: str, cost: int = 1
+    ) -> Decision:
+        """Check and count one request (see :mod:`campusgate.state.ratelimit`).
+
+        Only for backends whose ``waits`` is False; the others raise
+        NotImplementedError.
+        """
+        ...
+
+    async def ratelimit(
+        self, key: str, windows: Sequence[Window], algorithm: str, cost: int = 1
+    ) -> Decision:
+        """Check and count one request, atomically across every window of ``key``."""
+        ...
+
+    def get_now(self, key: str) -> bytes | None:
+        """:meth:`get` without waiting (``waits`` False only)."""
+        ...
+
+    def set_now(self, key: str, value: bytes, ttl: float) -> None:
+        """:meth:`set` without waiting (``waits`` False only)."""
+        ...
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of ``key``, or None when missing or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Forget ``key`` (no error when missing)."""
+        ...
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store ``value`` only if ``key`` is absent: True if stored (SET NX).
+
+        One caller wins, which is what replay protection (nonces, one-time codes)
+        needs.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the backend is not used afterwards."""
+        ...
