@@ -253,7 +253,7 @@ def workers_follow_a_change(tmp_path: Path, storage: str | None) -> None:
             codes = {httpx.get(f"{gw.proxy}/w").status_code for _ in range(20)}
             if codes == {200}:
                 break
-            assert time.monotonic() - changed < 1.5, f"workers still answer {codes}"
+            assert time.monotonic() - changed < 5, f"workers still answer {codes}"
         # ...and no request fails while they switch over: checked again for stability
         assert {httpx.get(f"{gw.proxy}/w").status_code for _ in range(40)} == {200}
     finally:

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import ipaddress
 import logging
 import os
 import ssl
@@ -23,7 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campusgate import __version__
-from campusgate.config.model import Config, Entities, Listener
+from campusgate.config.model import Config, Entities, Listener, state_problem
+from campusgate.keyring import load_keyring
+from campusgate.plugins.base import PluginResources
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.backends import sweep_pools_forever
 from campusgate.proxy.context import RequestContext
@@ -32,6 +35,8 @@ from campusgate.proxy.http1 import ClientConnection, ListenerState
 from campusgate.proxy.request import Request
 from campusgate.proxy.request_ids import new_request_id
 from campusgate.proxy.snapshot import Snapshot, compile_snapshot
+from campusgate.state.base import StateBackend
+from campusgate.state.memory import MemoryState
 from campusgate.store.revision_probe import revision_reader
 
 if TYPE_CHECKING:
@@ -87,6 +92,8 @@ class Worker:
     def __init__(self, config: Config, *, reuse_port: bool = False,
                  config_path: Path | None = None, watch_file: bool = False) -> None:
         self.config = config
+        self.keyring = load_keyring(config.secret_key_file)
+        self.resources: PluginResources | None = None
         self.reader = revision_reader(config.storage)
         self._store: ConfigStore | None = None
         self._store_lock = asyncio.Lock()
@@ -120,7 +127,8 @@ class Worker:
             if self._store is None:
                 from campusgate.store import ConfigStore
 
-                self._store = await ConfigStore.open(self.config.storage, migrate=False)
+                self._store = await ConfigStore.open(self.config.storage, migrate=False,
+                                                     keyring=self.keyring)
         return self._store
 
     async def reload(self) -> None:
@@ -132,7 +140,8 @@ class Worker:
             try:
                 entities = (Entities.model_validate_json(document) if document is not None
                             else Entities())
-                new = compile_snapshot(revision, entities, self.config.trusted_proxies, old)
+                new = compile_snapshot(revision, entities, self.config.trusted_proxies, old,
+                                       resources=self.plugin_resources())
                 del entities
             except Exception:
                 log.exception("revision %d could not be compiled; keeping revision %d",
@@ -144,6 +153,24 @@ class Worker:
             if old is not None:
                 await old.retire(new)
             settle_memory()
+
+    def check(self, entities: Entities) -> str | None:
+        return state_problem(entities, self.config.state)
+
+    def plugin_resources(self) -> PluginResources:
+        """The worker's state backends and caches, made on first use."""
+        if self.resources is None:
+            memory = MemoryState()
+            shared: StateBackend = memory
+            if self.config.state != "memory":
+                from campusgate.state import open_state
+
+                shared = open_state(self.config.state)
+            trusted = tuple(ipaddress.ip_network(c, strict=False)
+                            for c in self.config.trusted_proxies)
+            self.resources = PluginResources(self.keyring, memory, shared,
+                                             asyncio.get_running_loop(), {}, trusted)
+        return self.resources
 
     def current(self) -> Snapshot:
         assert self.snapshot is not None
@@ -252,6 +279,8 @@ class Worker:
         if self.snapshot is not None:
             await self.snapshot.retire(None)
         await self.reader.close()
+        if self.resources is not None:
+            await self.resources.close()
         if self._store is not None:
             await self._store.close()
         self.stopped.set()

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from campusgate.config.model import Config
+from campusgate.keyring import load_keyring
 from campusgate.store import ConfigStore, canonical_json
 from campusgate.worker import boot_environment, setup_logging
 
@@ -42,10 +43,14 @@ async def prepare_store(config: Config, source: str) -> str | None:
 
     Returns the new admin token's plaintext on first start, else None.
     """
-    store = await ConfigStore.open(config.storage)
+    keyring = load_keyring(config.secret_key_file)  # created here on first start
+    store = await ConfigStore.open(config.storage, keyring=keyring)
     try:
         entities = config.entities()
-        digest = hashlib.sha256(canonical_json(entities).encode()).hexdigest()
+        # The key id is part of the digest: after a change of secret key the file is
+        # applied again, so its secrets are sealed under the new key.
+        digest = hashlib.sha256(
+            (canonical_json(entities) + keyring.key_id).encode()).hexdigest()
         key = f"applied_digest:{source}"
         if await store.get_setting(key) != digest:
             revision, changed = await store.save(entities, source)

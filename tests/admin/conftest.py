@@ -7,12 +7,19 @@ import httpx
 import pytest
 
 from campusgate.admin import StaticRuntime, create_admin_app
+from campusgate.keyring import Keyring
 from campusgate.store import ConfigStore
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ConfigStore]:
-    opened = await ConfigStore.open(f"sqlite:///{tmp_path}/admin.db")
+def keyring() -> Keyring:
+    """The installation secret the store seals credentials with."""
+    return Keyring.generate()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, keyring: Keyring) -> AsyncIterator[ConfigStore]:
+    opened = await ConfigStore.open(f"sqlite:///{tmp_path}/admin.db", keyring=keyring)
     yield opened
     await opened.close()
 

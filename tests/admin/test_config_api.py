@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from campusgate.admin import StaticRuntime
+from campusgate.config.model import state_problem
 from campusgate.store import ConfigStore
 
 CONFIG: dict[str, Any] = {
@@ -28,7 +30,8 @@ async def test_status_adds_store_revision(client: httpx.AsyncClient) -> None:
 async def test_get_config_when_empty(client: httpx.AsyncClient) -> None:
     response = await client.get("/config")
     assert response.json() == {"revision": 0,
-                               "config": {"upstreams": [], "services": [], "plugins": []}}
+                               "config": {"upstreams": [], "services": [], "plugins": [],
+                                              "consumers": [], "consumer_groups": []}}
 
 
 async def test_put_config_saves_diffs_and_reloads(
@@ -135,3 +138,14 @@ async def test_unknown_endpoint_and_method(client: httpx.AsyncClient) -> None:
     wrong = await client.post("/config", json={})
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_redis_backed_plugin_is_refused_when_the_gateway_state_is_memory(
+        client: httpx.AsyncClient, runtime: StaticRuntime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "check", lambda entities: state_problem(entities, "memory"))
+    body = {"plugins": [{"name": "hmac-auth", "config": {"backend": "redis"}}]}
+    for params in ({"dry_run": "true"}, {}):
+        response = await client.put("/config", json=body, params=params)
+        assert response.status_code == 422
+        assert "uses redis, but the state setting is memory" in response.json()["error"]["message"]

@@ -20,6 +20,7 @@ from campusgate.config.loader import (
     parse_entities_text,
 )
 from campusgate.config.model import Config, Entities
+from campusgate.plugins.registry import plugin_classes
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 
@@ -138,7 +139,8 @@ FAULTS = [
                 2,
                 "zzz",
                 "unknown key 'zzz'; expected one of: upstreams, services, plugins, "
-                "listeners, storage, state, limits, trusted_proxies",
+                "consumers, consumer_groups, listeners, storage, state, secret_key_file, "
+                "limits, trusted_proxies",
             )
         ],
         id="unknown-top-level-key",
@@ -219,7 +221,7 @@ FAULTS = [
             (
                 4,
                 "services[0].plugins[0]",
-                "unknown plugin 'nope'; known: request-id, request-termination",
+                "unknown plugin 'nope'; known: " + ", ".join(sorted(plugin_classes())),
             )
         ],
         id="unknown-plugin",

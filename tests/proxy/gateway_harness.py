@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 import httptools
 
 from campusgate.config.model import Entities, Limits
+from campusgate.plugins.base import PluginResources
+from campusgate.plugins.registry import default_resources
 from campusgate.proxy.gateway import Gateway
 from campusgate.proxy.http1 import ClientConnection, ListenerState
 from campusgate.proxy.snapshot import Snapshot, compile_snapshot
@@ -55,7 +58,9 @@ class RunningGateway:
     snapshot: Snapshot
     trusted_proxies: list[str]
     loop: asyncio.AbstractEventLoop
+    resources: PluginResources
     retired: list[Snapshot] = field(default_factory=list)
+    owns_resources: bool = False
 
     @property
     def port(self) -> int:
@@ -66,7 +71,8 @@ class RunningGateway:
         if not isinstance(entities, Entities):
             entities = Entities.model_validate(entities)
         old = self.snapshot
-        new = compile_snapshot(old.revision + 1, entities, self.trusted_proxies, old, self.loop)
+        new = compile_snapshot(old.revision + 1, entities, self.trusted_proxies, old, self.loop,
+                               self.resources)
         new.start()
         self.snapshot = new
         await old.retire(new)
@@ -78,23 +84,34 @@ class RunningGateway:
         for conn in list(self.state.connections):
             conn.close()
         await self.snapshot.retire(None)
+        if self.owns_resources:
+            await self.resources.close()
 
 
 async def start_gateway(
     entities: dict[str, Any] | Entities,
     trusted_proxies: list[str] | None = None,
     limits: Limits | None = None,
+    resources: PluginResources | None = None,
 ) -> RunningGateway:
+    """Serve ``entities`` on 127.0.0.1; ``resources`` (state backends, keyring) default
+    to fresh in-memory ones, kept across ``reload()`` as a worker keeps them."""
     loop = asyncio.get_running_loop()
     if not isinstance(entities, Entities):
         entities = Entities.model_validate(entities)
     trusted = trusted_proxies or []
-    snap = compile_snapshot(1, entities, trusted_proxies=trusted, loop=loop)
+    owns = resources is None
+    if resources is None:
+        resources = default_resources(loop)
+        resources.trusted_proxies = tuple(ipaddress.ip_network(c, strict=False)
+                                          for c in trusted)
+    snap = compile_snapshot(1, entities, trusted_proxies=trusted, loop=loop,
+                            resources=resources)
     snap.start()
     holder: list[RunningGateway] = []
     state = ListenerState(Gateway(lambda: holder[0].snapshot), limits or Limits())
     server = await loop.create_server(lambda: ClientConnection(state, loop), "127.0.0.1", 0)
-    gw = RunningGateway(server, state, snap, trusted, loop)
+    gw = RunningGateway(server, state, snap, trusted, loop, resources, owns_resources=owns)
     holder.append(gw)
     return gw
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from gateway_harness import (
@@ -22,8 +22,8 @@ from gateway_harness import (
     start_gateway,
 )
 
-from campusgate.plugins.base import Plugin
-from campusgate.plugins.registry import PLUGINS
+from campusgate.plugins.base import WAIT, AccessAnswer, Plugin
+from campusgate.plugins.registry import plugin_classes
 from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.proxy.gateway import Gateway
 
@@ -125,11 +125,58 @@ class SlowCheck(Plugin):
 async def test_plugins_that_wait_take_the_task_path(
     upstream: HttpUpstream, fast_count: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(PLUGINS, "slow-check", SlowCheck)
+    monkeypatch.setitem(plugin_classes(), "slow-check", SlowCheck)
     answers = await gets(upstream, 2, plugins=[{"name": "slow-check"}])
     assert [a.status for a in answers] == [200, 200]
     assert [r.header("x-checked") for r in upstream.requests] == ["yes", "yes"]
     assert fast_count == [False, False]
+
+
+class CachedCheck(Plugin):
+    """Answers at once when it has the answer cached, else waits (then caches it)."""
+
+    name = "cached-check"
+    priority = 10
+    seen: ClassVar[set[str]] = set()
+
+    def access_now(self, ctx: RequestContext) -> AccessAnswer:
+        if ctx.path not in self.seen:
+            return WAIT
+        ctx.upstream_headers_add.append((b"x-checked", b"cached"))
+        return None
+
+    async def access(self, ctx: RequestContext) -> LocalResponse | None:
+        await asyncio.sleep(0)
+        self.seen.add(ctx.path)
+        ctx.upstream_headers_add.append((b"x-checked", b"fetched"))
+        return None
+
+
+class Counter(Plugin):
+    """Runs after CachedCheck: counts how often its access phase runs."""
+
+    name = "counter"
+    priority = 1
+    calls: ClassVar[list[str]] = []
+
+    def access_now(self, ctx: RequestContext) -> AccessAnswer:
+        self.calls.append(ctx.request_id)
+        return None
+
+
+async def test_a_plugin_that_waits_only_on_a_miss_resumes_on_the_task_path_once(
+    upstream: HttpUpstream, fast_count: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plugin_classes(), "cached-check", CachedCheck)
+    monkeypatch.setitem(plugin_classes(), "counter", Counter)
+    CachedCheck.seen.clear()
+    Counter.calls.clear()
+    answers = await gets(upstream, 3, plugins=[{"name": "cached-check"}, {"name": "counter"}])
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert [r.header("x-checked") for r in upstream.requests] == ["fetched", "cached", "cached"]
+    # the first request went to the task path, which resumed at the waiting plugin
+    assert fast_count == [False, True, True]
+    assert len(Counter.calls) == 3  # every plugin ran exactly once per request
 
 
 async def test_a_pooled_connection_closed_without_answer_is_handed_back_and_retried(

@@ -25,7 +25,7 @@ from gateway_harness import (
 
 from campusgate.config.model import Entities
 from campusgate.plugins.base import Plugin, PluginConfig
-from campusgate.plugins.registry import PLUGINS
+from campusgate.plugins.registry import plugin_classes
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
 from campusgate.proxy.snapshot import compile_snapshot
 
@@ -55,7 +55,7 @@ class _TracePlugin(Plugin):
 
 @pytest.fixture
 def trace_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PLUGINS, _TracePlugin.name, _TracePlugin)
+    monkeypatch.setitem(plugin_classes(), _TracePlugin.name, _TracePlugin)
 
 
 @pytest.fixture

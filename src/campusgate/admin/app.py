@@ -6,7 +6,16 @@ from fastapi import FastAPI
 
 import campusgate
 from campusgate.admin.context import AdminContext
-from campusgate.admin.endpoints import config, plugins, routes, services, status, upstreams
+from campusgate.admin.endpoints import (
+    config,
+    consumer_groups,
+    consumers,
+    plugins,
+    routes,
+    services,
+    status,
+    upstreams,
+)
 from campusgate.admin.errors import install_error_handlers
 from campusgate.admin.runtime import RuntimeInfo
 from campusgate.store import ConfigStore
@@ -14,13 +23,17 @@ from campusgate.store import ConfigStore
 __all__ = ["create_admin_app"]
 
 _DESCRIPTION = """\
-Manage a campusgate gateway: upstreams, services, routes and global plugins, the
-whole configuration with its revisions, and the runtime status.
+Manage a campusgate gateway: upstreams, services, routes and global plugins,
+consumers with their credentials and groups, the whole configuration with its
+revisions, and the runtime status.
 
 Every endpoint except `/healthz` needs an admin token, as `Authorization: Bearer
 <token>` or `Campusgate-Admin-Token: <token>`. Each write creates a new configuration
 revision (header `X-Campusgate-Revision`) and is applied at once. Errors are
 `{"error": {"code", "message", "details"?}}`.
+
+Credential secrets are sealed before they are stored and never shown again: a secret
+the gateway generates is returned once, when the credential is created.
 """
 
 _TAGS = [
@@ -30,6 +43,10 @@ _TAGS = [
     {"name": "services", "description": "Upstream APIs and the routes leading to them."},
     {"name": "routes", "description": "Request matching rules, by name across services."},
     {"name": "plugins", "description": "Plugins enabled globally."},
+    {"name": "consumers", "description": "Who calls the APIs, and their credentials "
+     "(secrets redacted)."},
+    {"name": "consumer-groups", "description": "Groups of consumers, with plugins that "
+     "apply to every member."},
 ]
 
 
@@ -43,6 +60,7 @@ def create_admin_app(store: ConfigStore, runtime: RuntimeInfo) -> FastAPI:
     )
     app.state.admin = AdminContext(store=store, runtime=runtime)
     install_error_handlers(app)
-    for module in (status, config, upstreams, services, routes, plugins):
+    for module in (status, config, upstreams, services, routes, plugins, consumers,
+                   consumer_groups):
         app.include_router(module.build_router())
     return app

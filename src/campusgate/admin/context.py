@@ -59,6 +59,13 @@ class AdminContext:
     runtime: RuntimeInfo
     write_attempts: int = 5
 
+    def check(self, entities: Entities) -> None:
+        """422 when ``entities`` cannot run on this gateway's bootstrap settings (a
+        Redis-backed plugin while ``state`` is memory)."""
+        problem = self.runtime.check(entities)
+        if problem:
+            raise ValidationFailed(f"invalid value: {problem}", [{"path": "", "message": problem}])
+
     async def write(
         self,
         source: str,
@@ -79,6 +86,7 @@ class AdminContext:
             work = before.model_copy(deep=True)
             result = change(work)
             after = validate_entities(work)
+            self.check(after)
             try:
                 saved, changed = await self.store.save_if(after, source, revision)
             except RevisionConflict as exc:

@@ -5,12 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from campusgate.admin.errors import Conflict, NotFound, ValidationFailed
-from campusgate.config.model import Entities, PluginSpec, Route, Service, Upstream
+from campusgate.config.consumers import (
+    BasicAuthCredential,
+    Credential,
+    JwtCredential,
+    KeyAuthCredential,
+    credential_natural_id,
+)
+from campusgate.config.model import (
+    Consumer,
+    ConsumerGroup,
+    Entities,
+    PluginSpec,
+    Route,
+    Service,
+    Upstream,
+)
+from campusgate.config.model import credential_identity as model_credential_identity
 
 __all__ = [
     "check_name_matches",
+    "credential_identity",
+    "ensure_credentials_free",
+    "ensure_not_anonymous",
     "ensure_route_names_free",
     "exists",
+    "find_consumer",
+    "find_credential",
+    "find_group",
     "find_plugin",
     "find_route",
     "find_service",
@@ -48,6 +70,28 @@ def find_plugin(entities: Entities, name: str) -> int:
     raise NotFound(f"no global plugin named {name!r}")
 
 
+def find_consumer(entities: Entities, name: str) -> int:
+    for index, consumer in enumerate(entities.consumers):
+        if consumer.name == name:
+            return index
+    raise NotFound(f"no consumer named {name!r}")
+
+
+def find_group(entities: Entities, name: str) -> int:
+    for index, group in enumerate(entities.consumer_groups):
+        if group.name == name:
+            return index
+    raise NotFound(f"no consumer group named {name!r}")
+
+
+def find_credential(consumer: Consumer, credential_id: str) -> int:
+    """A credential by its id (the explicit ``id``, else its natural id)."""
+    for index, cred in enumerate(consumer.credentials):
+        if credential_natural_id(cred) == credential_id:
+            return index
+    raise NotFound(f"consumer {consumer.name!r} has no credential {credential_id!r}")
+
+
 def exists(finder: Callable[[Entities, str], object], entities: Entities, name: str) -> bool:
     """Whether ``finder`` finds ``name`` (instead of raising 404)."""
     try:
@@ -74,8 +118,56 @@ def ensure_route_names_free(
             )
 
 
+def credential_identity(cred: Credential) -> tuple[str, str]:
+    """What makes a credential unique across all consumers (compare sealed forms: an
+    API key by its keyed hash)."""
+    return model_credential_identity(cred)[0]
+
+
+def _describe(cred: Credential) -> str:
+    if isinstance(cred, KeyAuthCredential):
+        return f"this API key (prefix {cred.key_prefix or '?'!r})"
+    if isinstance(cred, BasicAuthCredential):
+        return f"basic-auth username {cred.username!r}"
+    if isinstance(cred, JwtCredential):
+        return f"jwt key {cred.key!r}"
+    return f"hmac-auth key_id {cred.key_id!r}"
+
+
+def ensure_credentials_free(
+    entities: Entities, credentials: Iterable[Credential], except_consumer: str | None = None
+) -> None:
+    """409 if one of ``credentials`` (sealed) is already held by a consumer other than
+    ``except_consumer``: a key, username, JWT key or HMAC key id names one consumer."""
+    taken = {
+        credential_identity(cred): consumer.name
+        for consumer in entities.consumers
+        if consumer.name != except_consumer
+        for cred in consumer.credentials
+    }
+    for cred in credentials:
+        holder = taken.get(credential_identity(cred))
+        if holder is not None:
+            raise Conflict(f"{_describe(cred)} is already used by consumer {holder!r}")
+
+
+def ensure_not_anonymous(entities: Entities, name: str) -> None:
+    """409 if a plugin maps unauthenticated calls to consumer ``name`` (``anonymous``)."""
+    places = [(f"global plugin {p.name!r}", p) for p in entities.plugins]
+    for service in entities.services:
+        places += [(f"plugin {p.name!r} of service {service.name!r}", p) for p in service.plugins]
+        for route in service.routes:
+            places += [(f"plugin {p.name!r} of route {route.name!r}", p) for p in route.plugins]
+    users = [where for where, spec in places if spec.config.get("anonymous") == name]
+    if users:
+        raise Conflict(
+            f"consumer {name!r} is the anonymous consumer of {', '.join(users)}; "
+            "change that setting first"
+        )
+
+
 def check_name_matches(
-    item: Upstream | Service | Route | PluginSpec, name: str
+    item: Upstream | Service | Route | PluginSpec | Consumer | ConsumerGroup, name: str
 ) -> None:
     """422 unless the body's name is the one in the URL (renames are delete + create)."""
     if item.name != name:

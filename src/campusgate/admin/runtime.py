@@ -7,6 +7,7 @@ import time
 from typing import Any, Protocol, runtime_checkable
 
 import campusgate
+from campusgate.config.model import Entities
 
 __all__ = ["RuntimeInfo", "StaticRuntime"]
 
@@ -21,6 +22,10 @@ class RuntimeInfo(Protocol):
 
     async def reload(self) -> None:
         """Apply the store's latest revision in this worker now (after a write)."""
+        ...
+
+    def check(self, entities: Entities) -> str | None:
+        """Why ``entities`` cannot run on this gateway's bootstrap settings, if so."""
         ...
 
 
@@ -47,3 +52,6 @@ class StaticRuntime:
 
     async def reload(self) -> None:
         self.reloads += 1
+
+    def check(self, entities: Entities) -> str | None:
+        return None

@@ -11,19 +11,20 @@ as a new revision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from campusgate.config.model import Entities
+from campusgate.config.model import Consumer, ConsumerGroup, Entities
 
 __all__ = ["Change", "ChangeAction", "ChangeKind", "diff_entities"]
 
 ChangeAction = Literal["created", "updated", "deleted"]
-ChangeKind = Literal["upstream", "service", "route", "plugin"]
+ChangeKind = Literal["upstream", "service", "route", "plugin", "consumer", "consumer_group"]
 
 _ACTION_ORDER: dict[str, int] = {"deleted": 0, "updated": 1, "created": 2}
-_KIND_ORDER: dict[str, int] = {"upstream": 0, "service": 1, "route": 2, "plugin": 3}
+_KIND_ORDER: dict[str, int] = {"upstream": 0, "service": 1, "route": 2, "plugin": 3,
+                               "consumer": 4, "consumer_group": 5}
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,16 @@ class Change:
 
 def diff_entities(old: Entities, new: Entities) -> list[Change]:
     """List the changes from ``old`` to ``new``: deletions, updates, creations, then by
-    kind (upstream, service, route, plugin) and name."""
+    kind (upstream, service, route, plugin, consumer, consumer group)
+    and name."""
     changes: list[Change] = []
     changes += _compare("upstream", _upstreams(old), _upstreams(new))
     changes += _compare("service", _services(old), _services(new))
     changes += _compare("route", _routes(old), _routes(new))
     changes += _compare("plugin", _plugins(old), _plugins(new))
+    changes += _compare("consumer", _named(old.consumers), _named(new.consumers))
+    changes += _compare("consumer_group", _named(old.consumer_groups),
+                        _named(new.consumer_groups))
     return sorted(changes, key=lambda c: (_ACTION_ORDER[c.action], _KIND_ORDER[c.kind], c.name))
 
 
@@ -54,6 +59,10 @@ def _compare(kind: ChangeKind, old: dict[str, Any], new: dict[str, Any]) -> Iter
     for name in old.keys() & new.keys():
         if old[name] != new[name]:
             yield Change("updated", kind, name)
+
+
+def _named(items: Sequence[Consumer | ConsumerGroup]) -> dict[str, Any]:
+    return {item.name: item.model_dump(mode="json") for item in items}
 
 
 def _upstreams(entities: Entities) -> dict[str, Any]:

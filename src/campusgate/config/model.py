@@ -14,11 +14,24 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from campusgate.config.common import NAME_PATTERN, Name, PluginSpec, StrictModel
+from campusgate.config.consumers import (
+    BasicAuthCredential,
+    Consumer,
+    ConsumerGroup,
+    Credential,
+    JwtCredential,
+    KeyAuthCredential,
+)
 
 __all__ = [
+    "NAME_PATTERN",
     "ActiveHealthCheck",
     "Config",
+    "Consumer",
+    "ConsumerGroup",
     "Entities",
     "HealthChecks",
     "Limits",
@@ -35,18 +48,16 @@ __all__ = [
     "TlsListener",
     "Upstream",
     "UpstreamTls",
+    "credential_identity",
+    "state_problem",
 ]
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=False)
 
 
 def _check_host_port(value: str) -> str:
@@ -56,28 +67,10 @@ def _check_host_port(value: str) -> str:
     return value
 
 
-# ---------------------------------------------------------------- plugins
-
-
-class PluginSpec(_Model):
-    """A plugin attached globally, to a service or to a route."""
-
-    name: str
-    enabled: bool = True
-    config: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _known_plugin(self) -> PluginSpec:
-        from campusgate.plugins.registry import validate_plugin_config
-
-        self.config = validate_plugin_config(self.name, self.config)
-        return self
-
-
 # ---------------------------------------------------------------- upstreams
 
 
-class Target(_Model):
+class Target(StrictModel):
     """One ``host:port`` behind an upstream, with a weight for balancing."""
 
     target: str
@@ -86,7 +79,7 @@ class Target(_Model):
     _v = field_validator("target")(lambda cls, v: _check_host_port(v))
 
 
-class ActiveHealthCheck(_Model):
+class ActiveHealthCheck(StrictModel):
     """Periodic HTTP probe of each target."""
 
     enabled: bool = True
@@ -101,7 +94,7 @@ class ActiveHealthCheck(_Model):
     host: str | None = None
 
 
-class PassiveHealthCheck(_Model):
+class PassiveHealthCheck(StrictModel):
     """Eject a target after consecutive failures, for a cool-down."""
 
     enabled: bool = True
@@ -110,12 +103,12 @@ class PassiveHealthCheck(_Model):
     unhealthy_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
 
 
-class HealthChecks(_Model):
+class HealthChecks(StrictModel):
     active: ActiveHealthCheck | None = None
     passive: PassiveHealthCheck = Field(default_factory=PassiveHealthCheck)
 
 
-class UpstreamTls(_Model):
+class UpstreamTls(StrictModel):
     """TLS towards the targets (used when the service scheme is https)."""
 
     verify: bool = True
@@ -134,7 +127,7 @@ class UpstreamTls(_Model):
         return value
 
 
-class Upstream(_Model):
+class Upstream(StrictModel):
     """A named set of targets with a balancing algorithm."""
 
     name: Name
@@ -160,26 +153,26 @@ class Upstream(_Model):
 # ---------------------------------------------------------------- services and routes
 
 
-class Timeouts(_Model):
+class Timeouts(StrictModel):
     connect: Seconds = 5.0
     read: Seconds = 60.0
     write: Seconds = 60.0
 
 
-class Retries(_Model):
+class Retries(StrictModel):
     """Retries on connection failure, and for idempotent methods on 502/503/504."""
 
     count: int = Field(default=2, ge=0, le=10)
     on_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
 
 
-class PoolSettings(_Model):
+class PoolSettings(StrictModel):
     max_idle: int = Field(default=64, ge=0, le=10000)
     idle_timeout: Seconds = 60.0
     max_lifetime: Seconds = 3600.0
 
 
-class Route(_Model):
+class Route(StrictModel):
     """How requests are matched to a service.
 
     A route matches when every condition it sets holds: one of ``hosts`` (exact or
@@ -254,7 +247,7 @@ class Route(_Model):
         return self
 
 
-class Service(_Model):
+class Service(StrictModel):
     """An upstream API and the routes that lead to it.
 
     ``url`` is ``http(s)://host[:port][/path]`` where host may name an upstream from
@@ -306,19 +299,89 @@ class Service(_Model):
         return self
 
 
-class Entities(_Model):
+class Entities(StrictModel):
     """The revisioned part of the configuration."""
 
     upstreams: list[Upstream] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
     plugins: list[PluginSpec] = Field(default_factory=list)
+    consumers: list[Consumer] = Field(default_factory=list)
+    consumer_groups: list[ConsumerGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Entities:
         _unique("upstreams", [u.name for u in self.upstreams])
         _unique("services", [s.name for s in self.services])
         _unique("routes", [r.name for s in self.services for r in s.routes])
+        _unique("consumers", [c.name for c in self.consumers])
+        _unique("consumer_groups", [g.name for g in self.consumer_groups])
+        _unique("consumer custom_ids", [c.custom_id for c in self.consumers if c.custom_id])
+        self._unique_credentials()
+        self._anonymous_consumers_exist()
         return self
+
+    def _unique_credentials(self) -> None:
+        """A key, username, JWT key or HMAC key id identifies one credential only."""
+        seen: dict[tuple[str, str], str] = {}
+        for consumer in self.consumers:
+            ids: set[str] = set()
+            for cred in consumer.credentials:
+                if cred.id is not None:
+                    if cred.id in ids:
+                        raise ValueError(f"consumer {consumer.name!r}: duplicate credential "
+                                         f"id {cred.id!r}")
+                    ids.add(cred.id)
+                ident, shown = credential_identity(cred)
+                if ident in seen:
+                    raise ValueError(f"{cred.type} credential with {shown} is defined twice "
+                                     f"(consumers {seen[ident]!r} and {consumer.name!r})")
+                seen[ident] = consumer.name
+
+    def plugin_specs(self) -> list[tuple[str, PluginSpec]]:
+        """Every plugin spec with where it is attached (``route r``, ``consumer c``...)."""
+        found = [("global", spec) for spec in self.plugins]
+        for service in self.services:
+            found += [(f"service {service.name}", spec) for spec in service.plugins]
+            for route in service.routes:
+                found += [(f"route {route.name}", spec) for spec in route.plugins]
+        for consumer in self.consumers:
+            found += [(f"consumer {consumer.name}", spec) for spec in consumer.plugins]
+        for group in self.consumer_groups:
+            found += [(f"consumer group {group.name}", spec) for spec in group.plugins]
+        return found
+
+    def _anonymous_consumers_exist(self) -> None:
+        names = {c.name for c in self.consumers}
+        for _, spec in self.plugin_specs():
+            anonymous = spec.config.get("anonymous")
+            if isinstance(anonymous, str) and anonymous not in names:
+                raise ValueError(f"plugin {spec.name!r}: anonymous consumer {anonymous!r} "
+                                 "is not defined in consumers")
+
+
+def credential_identity(cred: Credential) -> tuple[tuple[str, str], str]:
+    """What makes a credential unique, and how to name it in an error."""
+    if isinstance(cred, KeyAuthCredential):
+        return ((cred.type, cred.key_hash or cred.key or ""),
+                f"key {cred.key_prefix or (cred.key or '')[:4]}...")
+    if isinstance(cred, BasicAuthCredential):
+        return (cred.type, cred.username), f"username {cred.username!r}"
+    if isinstance(cred, JwtCredential):
+        return (cred.type, cred.key), f"key {cred.key!r}"
+    return (cred.type, cred.key_id), f"key_id {cred.key_id!r}"
+
+
+def state_problem(entities: Entities, state: str) -> str | None:
+    """Why ``entities`` cannot run with the ``state`` setting, if they cannot: a plugin
+    that keeps its state in Redis needs ``state`` to be a Redis URL."""
+    if state != "memory":
+        return None
+    for where, spec in entities.plugin_specs():
+        config = spec.config
+        if "redis" in (config.get("backend"), config.get("strategy")):
+            return (f"plugin {spec.name!r} ({where}) uses redis, but the state setting is "
+                    "memory: set state: redis://host:port/db")
+    return None
 
 
 def _unique(kind: str, names: list[str]) -> None:
@@ -332,12 +395,12 @@ def _unique(kind: str, names: list[str]) -> None:
 # ---------------------------------------------------------------- bootstrap settings
 
 
-class TlsListener(_Model):
+class TlsListener(StrictModel):
     cert_file: str
     key_file: str
 
 
-class Listener(_Model):
+class Listener(StrictModel):
     address: str
     tls: TlsListener | None = None
 
@@ -352,12 +415,12 @@ class Listener(_Model):
         return int(self.address.rpartition(":")[2])
 
 
-class Listeners(_Model):
+class Listeners(StrictModel):
     proxy: Listener = Field(default_factory=lambda: Listener(address="0.0.0.0:8080"))
     admin: Listener | None = Field(default_factory=lambda: Listener(address="127.0.0.1:8081"))
 
 
-class Limits(_Model):
+class Limits(StrictModel):
     """Client-side limits and timeouts of the proxy listener."""
 
     max_header_bytes: int = Field(default=32768, ge=1024)
@@ -380,6 +443,9 @@ class Config(Entities):
     listeners: Listeners = Field(default_factory=Listeners)
     storage: str = "sqlite:///campusgate-data/campusgate.db"
     state: str = "memory"
+    #: The installation's secret key (hashes API keys, encrypts stored secrets);
+    #: created on first start.  ``CAMPUSGATE_SECRET_KEY`` overrides it.
+    secret_key_file: str = "campusgate-data/secret.key"
     limits: Limits = Field(default_factory=Limits)
     trusted_proxies: list[str] = Field(default_factory=list)
 
@@ -407,7 +473,15 @@ class Config(Entities):
             raise ValueError("storage must be sqlite:///PATH or postgresql://...")
         return value
 
+    @model_validator(mode="after")
+    def _redis_plugins_need_redis_state(self) -> Config:
+        problem = state_problem(self, self.state)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     def entities(self) -> Entities:
         return Entities.model_validate(
-            self.model_dump(include={"upstreams", "services", "plugins"})
+            self.model_dump(include={"upstreams", "services", "plugins", "consumers",
+                                     "consumer_groups"})
         )

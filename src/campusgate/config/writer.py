@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from campusgate.config.model import Config, Entities
-from campusgate.plugins.registry import PLUGINS
+from campusgate.plugins.registry import plugin_classes
 
 __all__ = ["dump_yaml"]
 
@@ -50,6 +50,12 @@ def dump_yaml(model: Config | Entities) -> str:
         for route in service.get("routes", []):
             _tidy_plugins(route)
     _tidy_plugins(data)
+    for kind in ("consumers", "consumer_groups"):
+        for owner, full in zip(data.get(kind, []), getattr(model, kind), strict=True):
+            _tidy_plugins(owner)
+            for cred, cred_model in zip(owner.get("credentials", []), full.credentials,
+                                        strict=True):
+                cred["type"] = cred_model.type  # the discriminator, even when default
     if isinstance(model, Config):
         first = {k: data[k] for k in Config.model_fields if k in BOOTSTRAP_KEYS and k in data}
         data = first | {k: v for k, v in data.items() if k not in first}
@@ -77,7 +83,7 @@ def _tidy_service(service: dict[str, Any]) -> None:
 def _tidy_plugins(owner: dict[str, Any]) -> None:
     """Plugin configs are stored with every default filled in; show only the choices."""
     for spec in owner.get("plugins", []):
-        cls = PLUGINS.get(spec.get("name"))
+        cls = plugin_classes().get(spec.get("name"))
         if cls is None or "config" not in spec:
             continue
         config = cls.config_model.model_validate(spec["config"])

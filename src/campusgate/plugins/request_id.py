@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from campusgate.plugins.base import Plugin, PluginConfig
+from campusgate.plugins.base import Plugin, PluginConfig, PluginEnv
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
 from campusgate.proxy.request_ids import is_valid_request_id, new_request_id
 
@@ -18,8 +18,12 @@ __all__ = ["RequestIdConfig", "RequestIdPlugin"]
 
 
 class RequestIdConfig(PluginConfig):
+    #: The header that carries the id (1-64 letters, digits and `-`).
     header_name: str = Field(default="X-Request-Id", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    #: Keep a valid id sent by the client in that header; false makes a new id for
+    #: every request.
     trust_incoming: bool = True
+    #: Send the id back to the client in the response headers.
     echo_downstream: bool = True
 
 
@@ -28,8 +32,8 @@ class RequestIdPlugin(Plugin):
     priority = 100000
     config_model = RequestIdConfig
 
-    def __init__(self, config: RequestIdConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: RequestIdConfig, env: PluginEnv) -> None:
+        super().__init__(config, env)
         self.header = config.header_name.encode()
         self.lower = self.header.lower()
         self.trust = config.trust_incoming
@@ -50,3 +54,6 @@ class RequestIdPlugin(Plugin):
     def response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         if self.echo and self.lower != b"x-request-id":
             headers.append((self.header, ctx.request_id.encode()))
+
+
+PLUGIN = RequestIdPlugin

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from campusgate.plugins.base import Plugin, PluginConfig
+from campusgate.plugins.base import Plugin, PluginConfig, PluginEnv
 from campusgate.proxy.context import LocalResponse, RequestContext
 
 __all__ = ["RequestTerminationConfig", "RequestTerminationPlugin"]
 
 
 class RequestTerminationConfig(PluginConfig):
+    #: Status of the answer (100-599).
     status_code: int = Field(default=503, ge=100, le=599)
+    #: Message of the JSON error (null: "the service is not available").
     message: str | None = None
+    #: A body to send as is instead of the JSON error.
     body: str | None = None
+    #: Content-Type of `body`.
     content_type: str = "application/json"
+    #: Extra response headers.
     headers: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -33,8 +38,8 @@ class RequestTerminationPlugin(Plugin):
     priority = 2
     config_model = RequestTerminationConfig
 
-    def __init__(self, config: RequestTerminationConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: RequestTerminationConfig, env: PluginEnv) -> None:
+        super().__init__(config, env)
         self.cfg = config
         self.extra = [(k.lower().encode(), v.encode()) for k, v in config.headers.items()]
 
@@ -46,3 +51,6 @@ class RequestTerminationPlugin(Plugin):
         message = cfg.message or "the service is not available"
         return LocalResponse.error(cfg.status_code, "request_terminated", message,
                                    ctx.request_id, list(self.extra))
+
+
+PLUGIN = RequestTerminationPlugin

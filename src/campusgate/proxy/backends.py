@@ -2,131 +2,63 @@
 in-process ASGI app.
 
 Both backends take the client connection, the request and its context, and answer
-the client themselves; errors they cannot answer raise :class:`ProxyError`.
+the client themselves; errors they cannot answer raise :class:`ProxyError`.  On a
+route with body-phase plugins they also get its :class:`BodyHooks` and buffer what
+those plugins ask for (``proxy/bodies.py``); otherwise bodies stream.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from campusgate.config.model import Service
+from campusgate.plugins.base import Plugin
 from campusgate.proxy import wire
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.balancer import Balancer, TargetState
+from campusgate.proxy.bodies import (
+    BodyHooks,
+    BodyRefused,
+    RequestMeter,
+    read_request_body,
+    response_limit,
+    run_response_body,
+    warn_unbuffered,
+)
 from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
 from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget, UpstreamError
 from campusgate.proxy.exchange import Exchange, Outcome
 from campusgate.proxy.fastpath import FastForward, Finish
+from campusgate.proxy.heads import (
+    DROP_UP,
+    Forwarding,
+    forwarded_headers,
+    response_headers,
+    upstream_path,
+)
 from campusgate.proxy.http1 import ClientConnection
-from campusgate.proxy.request import Request
-from campusgate.proxy.upstream import TargetPool
+from campusgate.proxy.request import ClientDisconnected, Request
+from campusgate.proxy.rewrites import UPSTREAM_METHOD, UPSTREAM_PATH
+from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
-__all__ = ["AsgiBackend", "Backend", "Forwarding", "HttpBackend", "ResponseHook"]
+# Forwarding, response_headers, ... are re-exported: they lived here first.
+__all__ = ["AsgiBackend", "Backend", "Forwarding", "HttpBackend", "ResponseHook",
+           "forwarded_headers", "response_headers", "upstream_path"]
 
 log = logging.getLogger("campusgate.proxy")
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
-_DROP_UP = wire.HOP_BY_HOP | {
-    b"host", b"expect", b"content-length", b"x-forwarded-for", b"x-forwarded-proto",
-    b"x-forwarded-host", b"x-request-id",
-}
-# The gateway sets X-Request-Id on every response itself.
-_DROP_DOWN = wire.HOP_BY_HOP | {b"content-length", b"x-request-id"}
-
 ResponseHook = Callable[[RequestContext, int, HeaderList], None]
-
-
-@dataclass(frozen=True)
-class Forwarding:
-    """Trusted-proxy setting: whose X-Forwarded-* headers are believed."""
-
-    trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
-
-    def trusts(self, ip: str) -> bool:
-        if not self.trusted or not ip:
-            return False
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.trusted)
 
 
 class Backend(Protocol):
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                       route: RouteOptions, matched_path: str,
-                      on_response: ResponseHook) -> None: ...
-
-
-def upstream_path(service_path: str, req_path: str, route: RouteOptions, matched_path: str,
-                  params: dict[str, str]) -> str:
-    """The path sent upstream: service path + request path, stripped or rewritten."""
-    rest = req_path
-    if route.rewrite is not None:
-        rewritten = route.rewrite
-        for key, value in params.items():
-            rewritten = rewritten.replace("{" + key + "}", value)
-        rest = rewritten + req_path[len(matched_path):]
-    elif route.strip_path and matched_path:
-        rest = req_path[len(matched_path):]
-    if rest and not rest.startswith("/"):
-        rest = "/" + rest
-    path = service_path + rest
-    return path or "/"
-
-
-def forwarded_headers(req: Request, ctx: RequestContext, fwd: Forwarding) -> HeaderList:
-    """X-Forwarded-* for the upstream: the client's own are believed only from a
-    trusted proxy (then X-Forwarded-For is appended to, in order), else replaced."""
-    client_ip = ctx.client_ip.encode("latin-1")
-    xff = client_ip
-    proto = ctx.scheme.encode()
-    host = req.host
-    if fwd.trusts(ctx.client_ip):
-        chain: list[bytes] = []
-        for name, value in req.headers:
-            if name == b"x-forwarded-for":
-                chain.append(value.strip())
-            elif name == b"x-forwarded-proto":
-                proto = value
-            elif name == b"x-forwarded-host":
-                host = value
-        if chain:
-            chain.append(client_ip)
-            xff = b", ".join(chain)
-    return [
-        (b"x-forwarded-for", xff),
-        (b"x-forwarded-proto", proto),
-        (b"x-forwarded-host", host),
-        (b"x-request-id", ctx.request_id.encode()),
-    ]
-
-
-def response_headers(upstream: HeaderList, framed: bool) -> tuple[HeaderList, int | None]:
-    """The upstream's response headers for the client, and its Content-Length if any.
-
-    Hop-by-hop headers (and those named in Connection) are dropped; framing is the
-    client connection's to choose, so Content-Length comes back separately.
-    """
-    content_length: int | None = None
-    headers: HeaderList = []
-    tokens = wire.connection_tokens(upstream)
-    drop = _DROP_DOWN | tokens if tokens else _DROP_DOWN
-    chunked = False
-    for name, value in upstream:
-        if name == b"content-length":
-            if framed and value.strip().isdigit():
-                content_length = int(value)
-        elif name == b"transfer-encoding":
-            chunked = True
-        elif name not in drop:
-            headers.append((name, value))
-    return headers, None if chunked else content_length
+                      on_response: ResponseHook, hooks: BodyHooks | None = None) -> None: ...
 
 
 @dataclass(eq=False)
@@ -139,13 +71,21 @@ class HttpBackend:
     hashing: bool = False
 
     def request_head(self, req: Request, ctx: RequestContext, route: RouteOptions,
-                     matched_path: str, target: TargetState) -> bytes:
-        path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
-        target_bytes = (path + "?" + req.query if req.query else path).encode("latin-1")
-        drop = _DROP_UP
+                     matched_path: str, target: TargetState,
+                     payload: bytes | None = None) -> bytes:
+        method = req.method
+        if ctx.vars and (UPSTREAM_PATH in ctx.vars or UPSTREAM_METHOD in ctx.vars):
+            path = ctx.vars.get(UPSTREAM_PATH) or upstream_path(
+                self.service.path, req.path, route, matched_path, ctx.params)
+            method = ctx.vars.get(UPSTREAM_METHOD, method)
+        else:
+            path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
+        query = ctx.query  # plugins may have changed it (a stripped api key...)
+        target_bytes = (path + "?" + query if query else path).encode("latin-1")
+        drop = DROP_UP
         for name, _ in req.headers:  # Connection may name more hop-by-hop headers
             if name == b"connection":
-                tokens = wire.connection_tokens(req.headers) - _DROP_UP
+                tokens = wire.connection_tokens(req.headers) - DROP_UP
                 if tokens:
                     drop = drop | tokens
                 break
@@ -170,12 +110,14 @@ class HttpBackend:
             upgrade = ctx.header(b"upgrade") or b"websocket"
             headers.append((b"connection", b"upgrade"))
             headers.append((b"upgrade", upgrade))
+        elif payload is not None:  # read whole (and maybe changed) by body-phase plugins
+            headers.append((b"content-length", b"%d" % len(payload)))
         elif req.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         elif req.content_length is not None:
             headers.append((b"content-length", b"%d" % req.content_length))
         headers.extend(ctx.upstream_headers_add)
-        return wire.request_head(req.method, target_bytes, headers)
+        return wire.request_head(method, target_bytes, headers)
 
     def start_fast(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                    route: RouteOptions, matched_path: str, on_response: ResponseHook | None,
@@ -183,7 +125,8 @@ class HttpBackend:
         """Send ``req`` on an idle pooled connection, callbacks only; None to decline."""
         balancer = self.balancer
         now = conn.loop.time()
-        hash_value = (balancer.hash_input(req.headers, ctx.client_ip, ctx.consumer)
+        hash_value = (balancer.hash_input(req.headers, ctx.client_ip,
+                                          ctx.consumer.name if ctx.consumer else None)
                       if self.hashing else None)
         target = balancer.pick(now, hash_value)
         if target is None:
@@ -199,11 +142,20 @@ class HttpBackend:
         return job
 
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                      route: RouteOptions, matched_path: str, on_response: ResponseHook) -> None:
+                      route: RouteOptions, matched_path: str, on_response: ResponseHook,
+                      hooks: BodyHooks | None = None) -> None:
+        payload: bytes | None = None
+        meter: RequestMeter | None = None
+        if hooks is not None:
+            try:
+                payload, meter = await read_request_body(req, ctx, hooks)
+            except ClientDisconnected:
+                return  # gone, or its body broke off: the connection answers req.fault
         svc = self.service
         balancer = self.balancer
         loop = conn.loop
-        hash_value = (balancer.hash_input(req.headers, ctx.client_ip, ctx.consumer)
+        hash_value = (balancer.hash_input(req.headers, ctx.client_ip,
+                                          ctx.consumer.name if ctx.consumer else None)
                       if self.hashing else None)
         tried: list[str] = []
         attempts = 0
@@ -211,7 +163,7 @@ class HttpBackend:
         if fast_tried is not None:  # the callback path tried once already
             tried.append(fast_tried)
             attempts = 1
-        replayable = not req.has_body
+        replayable = not req.has_body or payload is not None
         failure: UpstreamError | None = None  # why the last try failed
         picked: TargetState | None = ctx.vars.pop("fast.picked", None)
         while True:
@@ -241,7 +193,8 @@ class HttpBackend:
             try:
                 may_retry = replayable and attempts < svc.retries.count
                 retry_reason = await self._exchange(conn, req, ctx, route, matched_path, target,
-                                                    upstream, on_response, may_retry)
+                                                    upstream, on_response, may_retry, hooks,
+                                                    payload, meter)
             finally:
                 balancer.on_release(target)
             if retry_reason is None:
@@ -252,19 +205,21 @@ class HttpBackend:
 
     async def _exchange(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                         route: RouteOptions, matched_path: str, target: TargetState,
-                        upstream: object, on_response: ResponseHook, may_retry: bool) -> str | None:
+                        upstream: UpstreamConnection, on_response: ResponseHook,
+                        may_retry: bool, hooks: BodyHooks | None = None,
+                        payload: bytes | None = None,
+                        meter: RequestMeter | None = None) -> str | None:
         """One try. None when the client got its answer, else why to try again."""
-        from campusgate.proxy.upstream import UpstreamConnection
-
-        assert isinstance(upstream, UpstreamConnection)
         svc = self.service
         loop = conn.loop
-        ex = Exchange(conn, req, upstream, svc.timeouts.read, svc.timeouts.write)
-        ex.send(self.request_head(req, ctx, route, matched_path, target))
+        ex = Exchange(conn, req, upstream, svc.timeouts.read, svc.timeouts.write, payload, meter)
+        ex.send(self.request_head(req, ctx, route, matched_path, target, payload))
         outcome = await ex.wait_head()
         if outcome is not Outcome.COMPLETE or ex.status == 0:
             ex.finish()
             upstream.abort()
+            if outcome is Outcome.REFUSED and ex.refusal is not None:
+                raise BodyRefused(ex.refusal)
             if outcome is Outcome.CLIENT_GONE:
                 return None
             if outcome is Outcome.TIMEOUT:
@@ -298,6 +253,11 @@ class HttpBackend:
             raise BadGateway(f"upstream {target.address} switched protocols unasked")
         headers, content_length = response_headers(ex.headers, ex.framed)
         ctx.status = status
+        if hooks is not None and hooks.response_body:
+            plugins = hooks.response_plugins(ctx, req.method, status, headers)
+            if plugins and await self._buffered(conn, req, ctx, ex, target, status, headers,
+                                                content_length, plugins, on_response):
+                return None
         # Head, the body read so far and (when complete) the end go out in one write.
         conn.cork()
         try:
@@ -320,12 +280,56 @@ class HttpBackend:
         else:
             conn.uncork()
             upstream.abort()
-            if outcome is not Outcome.CLIENT_GONE:
+            if outcome is not Outcome.CLIENT_GONE and outcome is not Outcome.REFUSED:
                 self.balancer.report_failure(target, loop.time(), outcome.value)
                 log.warning("upstream %s failed mid-response (%s): %s %s", target.address,
                             outcome.value, req.method.decode(), req.path)
             conn.abort_response()
         return None
+
+    async def _buffered(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                        ex: Exchange, target: TargetState, status: int, headers: HeaderList,
+                        content_length: int | None, plugins: list[Plugin],
+                        on_response: ResponseHook) -> bool:
+        """Gather the response body for ``plugins`` and answer with what they make of
+        it.  False when it is too large: the caller streams it (what arrived is held)."""
+        limit = response_limit(plugins)
+        if content_length is not None and content_length > limit:
+            warn_unbuffered(ctx, plugins, content_length)
+            return False
+        outcome = await ex.collect(limit)
+        if outcome is Outcome.OVERFLOW:
+            warn_unbuffered(ctx, plugins, None)
+            return False
+        upstream = ex.upstream
+        if outcome is not Outcome.COMPLETE:  # nothing reached the client yet
+            ex.finish()
+            upstream.abort()
+            if outcome is Outcome.CLIENT_GONE:
+                return True
+            if outcome is Outcome.REFUSED and ex.refusal is not None:
+                raise BodyRefused(ex.refusal)
+            self.balancer.report_failure(target, conn.loop.time(), outcome.value)
+            if outcome is Outcome.TIMEOUT:
+                raise GatewayTimeout(f"upstream {target.address} did not finish its "
+                                     "response in time")
+            raise BadGateway(f"upstream {target.address}: the response broke off "
+                             f"({ex.fault or outcome.value})")
+        body = run_response_body(ctx, status, headers, ex.take_body(), plugins)
+        ex.finish()
+        conn.cork()
+        try:
+            on_response(ctx, status, headers)
+            conn.start_response(req, status, headers, len(body))
+            conn.write_body(body)
+            conn.end_body()
+        finally:
+            conn.uncork()
+        if ex.keep_alive and ex.body_sent and not upstream.closed:
+            self.pools[target.address].release(upstream)
+        else:
+            upstream.close()
+        return True
 
     async def _upgrade(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                        ex: Exchange, on_response: ResponseHook) -> None:
@@ -347,9 +351,18 @@ class AsgiBackend:
     app: ASGIApp
 
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                      route: RouteOptions, matched_path: str, on_response: ResponseHook) -> None:
+                      route: RouteOptions, matched_path: str, on_response: ResponseHook,
+                      hooks: BodyHooks | None = None) -> None:
         root = matched_path if route.strip_path else ""
-        await run_asgi(self.app, conn, req, ctx, root_path=root, on_response=on_response)
+        if hooks is None:
+            await run_asgi(self.app, conn, req, ctx, root_path=root, on_response=on_response)
+            return
+        try:
+            payload, meter = await read_request_body(req, ctx, hooks)
+        except ClientDisconnected:
+            return
+        await run_asgi(self.app, conn, req, ctx, root_path=root, on_response=on_response,
+                       hooks=hooks, payload=payload, meter=meter)
 
 
 async def sweep_pools_forever(get_pools: Callable[[], Sequence[TargetPool]],

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from campusgate.proxy.snapshot import CompiledRoute, CompiledService
+    from campusgate.proxy.consumers import ConsumerInfo
+    from campusgate.proxy.snapshot import CompiledRoute, CompiledService, Plan
 
 __all__ = ["HeaderList", "LocalResponse", "RequestContext", "RouteOptions", "header_value"]
 
@@ -79,7 +80,12 @@ class RequestContext:
     route: CompiledRoute | None = None
     service: CompiledService | None = None
     params: dict[str, str] = field(default_factory=dict)
-    consumer: str | None = None
+    #: Set by authentication: who is calling, and with which credential (its id).
+    consumer: ConsumerInfo | None = None
+    credential: str | None = None
+    #: The plugin chains for this request when its consumer (or a group of it) has
+    #: plugins of its own; None means the route's chains.
+    plan: Plan | None = None
     upstream_headers_add: HeaderList = field(default_factory=list)
     upstream_headers_remove: set[bytes] = field(default_factory=set)
     response_headers_add: HeaderList = field(default_factory=list)

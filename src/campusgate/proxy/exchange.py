@@ -5,18 +5,27 @@ passes the response back: head through :meth:`wait_head` (so the caller can retr
 run response plugins), body straight from the upstream's ``data_received`` into the
 client transport, with back-pressure both ways (a paused client pauses the upstream
 read side, a paused upstream pauses the client read side).
+
+Routes with body-phase plugins (``proxy/bodies.py``) use three more things: a request
+body already read whole (``payload``) is sent instead of the stream; a streamed one
+can be counted (``meter``) and refused mid-way (:attr:`Outcome.REFUSED`); and the
+response body can be gathered (:meth:`collect`) before the head is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from campusgate.proxy import wire
-from campusgate.proxy.context import HeaderList
+from campusgate.proxy.context import HeaderList, LocalResponse
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 from campusgate.proxy.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from campusgate.proxy.bodies import RequestMeter
 
 __all__ = ["Exchange", "Outcome"]
 
@@ -28,6 +37,8 @@ class Outcome(Enum):
     TIMEOUT = "timeout"
     CLIENT_GONE = "client_gone"
     UPGRADED = "upgraded"
+    REFUSED = "refused"  # a body-phase plugin stopped the request body
+    OVERFLOW = "overflow"  # collect(): the response body is larger than the limit
 
 
 class Exchange:
@@ -38,6 +49,8 @@ class Exchange:
         upstream: UpstreamConnection,
         read_timeout: float,
         write_timeout: float,
+        payload: bytes | None = None,
+        meter: RequestMeter | None = None,
     ) -> None:
         self.client = client
         self.req = req
@@ -60,6 +73,12 @@ class Exchange:
         self._write_paused_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._chunked_up = req.chunked
+        self.payload = payload  # the request body, read whole (body-phase plugins)
+        self.meter = meter
+        self.refusal: LocalResponse | None = None
+        self._held_size = 0
+        self._collect_limit = -1  # >= 0 while collect() gathers the response body
+        self._collected: asyncio.Future[Outcome] | None = None
 
     # ---------------------------------------------------------------- driving
     def send(self, head: bytes) -> None:
@@ -69,9 +88,13 @@ class Exchange:
         self._arm(self.read_timeout)
         req = self.req
         req.on_disconnect = self._client_gone
-        if req.has_body and not req.upgrade:
+        if self.payload is not None:
+            self.body_started = self.body_sent = True
+            self.upstream.write(self.payload)
+        elif req.has_body and not req.upgrade:
             self.body_started = True
-            req.attach_sink(self._body_out, self._body_end)
+            req.attach_sink(self._body_out if self.meter is None else self._metered_out,
+                            self._body_end)
         else:
             self.body_sent = True
 
@@ -93,6 +116,37 @@ class Exchange:
         for data in self._held:
             self.client.write_body(data)
         self._held.clear()
+        if self._collect_limit >= 0 and (self._done.done() or not self.client.write_paused):
+            upstream.resume_reading()  # collect() held it at the limit
+
+    async def collect(self, limit: int) -> Outcome:
+        """Before the head is written: gather the response body.  COMPLETE when the
+        whole body is in (:meth:`take_body`), OVERFLOW once more than ``limit`` bytes
+        arrived (they stay held for :meth:`pipe_body`), else how the exchange ended."""
+        self._collect_limit = limit
+        if self._done.done():
+            return self._done.result()
+        if self._held_size > limit:
+            return self._overflow()
+        collected: asyncio.Future[Outcome] = self.loop.create_future()
+        self._collected = collected
+
+        def ended(done: asyncio.Future[Outcome]) -> None:
+            if not collected.done():
+                collected.set_result(done.result())
+
+        self._done.add_done_callback(ended)
+        return await collected
+
+    def take_body(self) -> bytes:
+        """The body :meth:`collect` gathered."""
+        body = b"".join(self._held)
+        self._held.clear()
+        return body
+
+    def _overflow(self) -> Outcome:
+        self.upstream.pause_reading()
+        return Outcome.OVERFLOW
 
     def _client_paused(self) -> None:
         """The client's socket is full: hold the upstream, and time the client."""
@@ -164,6 +218,23 @@ class Exchange:
     def _body_out(self, data: bytes) -> None:
         self.upstream.write(wire.chunk(data) if self._chunked_up else data)
 
+    def _metered_out(self, data: bytes) -> None:
+        if self.refusal is not None:
+            return  # refused: the rest is dropped
+        assert self.meter is not None
+        answer = self.meter.add(len(data))
+        if answer is None:
+            self._body_out(data)
+        else:
+            self.refuse(answer)
+
+    def refuse(self, answer: LocalResponse) -> None:
+        """Stop the request body: abandon the upstream; the caller sends ``answer``."""
+        self.refusal = answer
+        self.req.detach_sink()
+        self._end(Outcome.REFUSED)
+        self.upstream.abort()
+
     def _body_end(self) -> None:
         if self._chunked_up:
             self.upstream.write(wire.LAST_CHUNK)
@@ -192,8 +263,13 @@ class Exchange:
     def on_body(self, data: bytes) -> None:
         if self.piping:
             self.client.write_body(data)
-        else:
-            self._held.append(data)
+            return
+        self._held.append(data)
+        self._held_size += len(data)
+        collected = self._collected
+        if (collected is not None and self._held_size > self._collect_limit
+                and not collected.done()):
+            collected.set_result(self._overflow())
 
     def on_complete(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive

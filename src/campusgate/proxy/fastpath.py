@@ -9,7 +9,9 @@ the proxying; the common case skips them.
 
 Anything unusual hands the request back to the task path before a byte reaches the
 client: a retryable status, an upstream that closed a pooled connection, a failure.
-The request has no body, so sending it again is safe.
+The request has no body, so sending it again is safe.  Routes whose plugins buffer
+response bodies never come here (their chain's ``BodyStep`` waits,
+``proxy/bodies.py``); request-body plugins have nothing to do on a body-less request.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class FastForward:
                    and client.start_proxied(self.req, status, headers, framed,
                                             b"x-request-id: %s\r\n" % ctx.request_id.encode()))
         if not proxied:
-            from campusgate.proxy.backends import response_headers
+            from campusgate.proxy.heads import response_headers
             from campusgate.proxy.snapshot import finish_headers
 
             out, content_length = response_headers(headers, framed)

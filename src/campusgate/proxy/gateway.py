@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from campusgate.plugins.base import Plugin
 from campusgate.proxy.backends import HttpBackend
+from campusgate.proxy.bodies import BODY_HOOKS
 from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.proxy.errors import BadGateway, MethodNotAllowed, NoRoute, ProxyError
 from campusgate.proxy.http1 import ClientConnection
@@ -78,14 +79,24 @@ class Gateway:
         if route.access:
             if route.access_waits:
                 return False
-            ctx.vars["access.done"] = True  # the task path must not run them again
-            for plugin in route.access:
-                answer = plugin.access_now(ctx)
+            chain = route.access
+            i = 0
+            while i < len(chain):
+                answer = chain[i].access_now(ctx)
                 if answer is not None:
-                    ctx.vars["access.answer"] = answer
-                    return False  # the task path sends it
+                    # the task path sends the answer, or resumes at the plugin that waits
+                    ctx.vars["access.resume"] = (chain, i, answer)
+                    return False
+                i += 1
+                plan = ctx.plan
+                if plan is not None and chain is not plan.access:
+                    chain = plan.access
+                    i = 0
+            ctx.vars["access.resume"] = None  # all ran: the task path must not run them
+        plan = ctx.plan
+        hook = plan or route
         job = backend.start_fast(conn, req, ctx, route.config, match.matched_path,
-                                 route.on_response if route.response else None,
+                                 hook.on_response if hook.response else None,
                                  self._fast_finished_cb)
         if job is None:
             return False
@@ -105,8 +116,9 @@ class Gateway:
         if error is not None and not conn.response_started and not conn.closed:
             log.info("%s %s -> %d %s", ctx.method, ctx.path, error.status, error.message)
             self._local(conn, req, ctx, error.response(ctx.request_id), route)
-        if route.log:
-            self._log(route, ctx)
+        chain = ctx.plan or route
+        if chain.log:
+            self._log(chain.log, ctx)
         conn.fast_done(req)
 
     # ---------------------------------------------------------------- the task path
@@ -126,19 +138,14 @@ class Gateway:
             return
         route: CompiledRoute = match.payload
         try:
-            if "access.done" in ctx.vars:  # the callback path ran them and declined
-                answer = ctx.vars.get("access.answer")
-                if answer is not None:
-                    self._local(conn, req, ctx, answer, route)
-                    return
-            else:
-                for plugin in route.access:
-                    answer = await plugin.access(ctx)
-                    if answer is not None:
-                        self._local(conn, req, ctx, answer, route)
-                        return
+            answer = await self._access(route, ctx)
+            if answer is not None:
+                self._local(conn, req, ctx, answer, route)
+                return
+            # body-phase plugins' hooks, if the chain has any (its BodyStep put them there)
             await route.service.backend.forward(conn, req, ctx, route.config, match.matched_path,
-                                                route.on_response)
+                                                (ctx.plan or route).on_response,
+                                                ctx.vars.get(BODY_HOOKS))
         except ProxyError as exc:
             if conn.response_started:
                 conn.abort_response()
@@ -146,11 +153,34 @@ class Gateway:
                 log.info("%s %s -> %d %s", ctx.method, ctx.path, exc.status, exc.message)
                 self._local(conn, req, ctx, exc.response(ctx.request_id), route)
         finally:
-            self._log(route, ctx)
+            self._log((ctx.plan or route).log, ctx)
 
     @staticmethod
-    def _log(route: CompiledRoute, ctx: RequestContext) -> None:
-        for plugin in route.log:
+    async def _access(route: CompiledRoute, ctx: RequestContext) -> LocalResponse | None:
+        """The access phase on the task path, resuming where the callback path left."""
+        chain: tuple[Plugin, ...] = route.access
+        i = 0
+        if "access.resume" in ctx.vars:
+            resume = ctx.vars.pop("access.resume")
+            if resume is None:
+                return None  # the callback path ran every plugin
+            chain, i, answer = resume
+            if isinstance(answer, LocalResponse):
+                return answer
+        while i < len(chain):
+            answer = await chain[i].access(ctx)
+            if answer is not None:
+                return answer
+            i += 1
+            plan = ctx.plan
+            if plan is not None and chain is not plan.access:
+                chain = plan.access
+                i = 0
+        return None
+
+    @staticmethod
+    def _log(plugins: tuple[Plugin, ...], ctx: RequestContext) -> None:
+        for plugin in plugins:
             try:
                 plugin.log(ctx)
             except Exception:
@@ -163,7 +193,7 @@ class Gateway:
         headers = list(resp.headers)
         ctx.status = resp.status
         if route is not None:
-            route.on_response(ctx, resp.status, headers)
+            (ctx.plan or route).on_response(ctx, resp.status, headers)
         else:
             for plugin in plugins:
                 plugin.response(ctx, resp.status, headers)

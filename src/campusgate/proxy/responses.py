@@ -55,10 +55,16 @@ class ResponseWriter:
     # ------------------------------------------------------------ answering
     def send_local(self, req: Request | None, resp: LocalResponse) -> None:
         head_only = req is not None and req.method == b"HEAD"
-        headers: HeaderList = [
-            (b"content-type", resp.content_type),
-            (b"content-length", b"%d" % len(resp.body)),
-        ]
+        headers: HeaderList
+        if resp.status in (204, 304) or resp.status < 200:
+            # no body, and no Content-Length (RFC 9110 sections 8.6, 15.3.5)
+            headers = []
+            head_only = True
+        else:
+            headers = [
+                (b"content-type", resp.content_type),
+                (b"content-length", b"%d" % len(resp.body)),
+            ]
         headers.extend(resp.headers)
         if req is not None and req.has_body and not req.body_done:
             self._resp_keep = False  # unread body: close rather than drain

@@ -19,23 +19,25 @@ from campusgate.config.model import (
     Entities,
     HealthChecks,
     PassiveHealthCheck,
-    PluginSpec,
     Route,
     Service,
     Upstream,
 )
 from campusgate.config.model import Target as TargetSpec
-from campusgate.plugins.base import Plugin
-from campusgate.plugins.registry import build_plugin
+from campusgate.plugins.base import Plugin, PluginResources
+from campusgate.plugins.registry import default_resources
 from campusgate.proxy.backends import AsgiBackend, Backend, Forwarding, HttpBackend
 from campusgate.proxy.balancer import Balancer
+from campusgate.proxy.chains import ChainBuilder, Level, Plan, finish_headers
+from campusgate.proxy.consumers import ConsumerIndex
 from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.health import ActiveHealthChecker
 from campusgate.proxy.router import Router
 from campusgate.proxy.upstream import TargetPool
 
-__all__ = ["CompiledRoute", "CompiledService", "Snapshot", "compile_snapshot"]
+__all__ = ["CompiledRoute", "CompiledService", "Plan", "Snapshot", "compile_snapshot",
+           "finish_headers"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +55,7 @@ class CompiledRoute:
     access: tuple[Plugin, ...]
     response: tuple[Plugin, ...]
     log: tuple[Plugin, ...]
-    #: Some access plugin may await: the callback path cannot run this route.
+    #: Some access plugin always awaits: the callback path cannot run this route.
     access_waits: bool = False
 
     def on_response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
@@ -62,17 +64,6 @@ class CompiledRoute:
         for plugin in self.response:
             plugin.response(ctx, status, headers)
         finish_headers(ctx, headers)
-
-
-def finish_headers(ctx: RequestContext, headers: HeaderList) -> None:
-    for name, _ in headers:
-        if name == b"x-request-id":
-            headers[:] = [h for h in headers if h[0] != b"x-request-id"]
-            break
-    if not ctx.vars.get("request_id.hide"):
-        headers.append((b"x-request-id", ctx.request_id.encode()))
-    if ctx.response_headers_add:
-        headers.extend(ctx.response_headers_add)
 
 
 @dataclass(eq=False)
@@ -84,6 +75,7 @@ class Snapshot:
     checkers: list[ActiveHealthChecker] = field(default_factory=list)
     #: Plugins of the global chain, for answers given before a route is known.
     global_response: tuple[Plugin, ...] = ()
+    consumers: ConsumerIndex = field(default_factory=ConsumerIndex)
 
     def start(self) -> None:
         for checker in self.checkers:
@@ -101,22 +93,6 @@ class Snapshot:
 
     def upstream_health(self, now: float) -> dict[str, dict[str, dict[str, object]]]:
         return {name: b.health(now) for name, b in self.balancers.items()}
-
-
-def _chain(specs: list[PluginSpec]) -> tuple[tuple[Plugin, ...], ...]:
-    plugins = sorted((build_plugin(s.name, s.config) for s in specs if s.enabled),
-                     key=lambda p: -p.priority)
-    return (tuple(p for p in plugins if type(p).has_access()),
-            tuple(p for p in plugins if type(p).overrides("response")),
-            tuple(p for p in plugins if type(p).overrides("log")))
-
-
-def _merge(*levels: list[PluginSpec]) -> list[PluginSpec]:
-    by_name: dict[str, PluginSpec] = {}
-    for level in levels:
-        for spec in level:
-            by_name[spec.name] = spec
-    return list(by_name.values())
 
 
 def _ssl_context(service: Service) -> ssl.SSLContext | None:
@@ -143,8 +119,13 @@ def compile_snapshot(
     trusted_proxies: list[str],
     previous: Snapshot | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    resources: PluginResources | None = None,
 ) -> Snapshot:
     loop = loop or asyncio.get_event_loop()
+    if resources is None:
+        resources = default_resources(loop)
+    consumers = ConsumerIndex.build(entities.consumers, resources.keyring)
+    chains = ChainBuilder(entities, resources, consumers)
     forwarding = Forwarding(tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies))
     named = {u.name: u for u in entities.upstreams}
     balancers: dict[str, Balancer] = {}
@@ -201,22 +182,22 @@ def compile_snapshot(
                            hashing=upstream.algorithm == "consistent-hashing")
 
     routes: list[tuple[Route, CompiledRoute]] = []
+    global_level: Level = ("global", entities.plugins)
     for full_service in entities.services:
         # Keep the service without its routes: the routes' models are freed after this.
         service = full_service.model_copy(update={"routes": []})
         compiled = CompiledService(service.name, service, backend_for(service))
-        service_chain = _chain(_merge(entities.plugins, service.plugins))
+        service_level: Level = (f"service:{service.name}", full_service.plugins)
+        service_chain = chains.chain([global_level, service_level])
         for route in full_service.routes:
-            if route.plugins:
-                access, response, log = _chain(
-                    _merge(entities.plugins, service.plugins, route.plugins))
-            else:
-                access, response, log = service_chain
+            levels = [global_level, service_level, (f"route:{route.name}", route.plugins)]
+            chain = (chains.chain(levels, route.name)
+                     if route.plugins or chains.scoped else service_chain)
             options = RouteOptions(route.name, route.strip_path, route.rewrite,
                                    route.preserve_host)
-            waits = any(type(p).awaits_in_access() for p in access)
-            compiled_route = CompiledRoute(route.name, options, compiled, access, response, log,
-                                           waits)
+            waits = any(type(p).awaits_in_access() for p in chain.access)
+            compiled_route = CompiledRoute(route.name, options, compiled, chain.access,
+                                           chain.response, chain.log, waits)
             routes.append((route, compiled_route))
     for upstream in entities.upstreams:
         balancer_for(upstream)
@@ -225,6 +206,6 @@ def compile_snapshot(
         for name, spec in upstream_specs.items()
         if spec.healthchecks.active is not None and spec.healthchecks.active.enabled
     ]
-    _, global_response, _ = _chain(entities.plugins)
+    global_response = chains.chain([global_level]).response
     return Snapshot(revision, Router(routes), balancers, pools, checkers,
-                    global_response)
+                    global_response, consumers)

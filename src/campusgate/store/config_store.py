@@ -7,6 +7,7 @@ the gateway runs.  Revisions are numbered 1, 2, 3... without gaps.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campusgate.config.model import Entities
+from campusgate.config.sealing import is_sealed, seal
+from campusgate.keyring import Keyring
 from campusgate.store import tokens
 from campusgate.store.dsn import async_url, sqlite_path
 from campusgate.store.engine import create_engine, enable_sqlite_wal, writer
@@ -67,13 +70,16 @@ class _Collision(Exception):
 class ConfigStore:
     """Revisioned entities, settings and admin tokens in SQLite or PostgreSQL."""
 
-    def __init__(self, engine: AsyncEngine, url: URL | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, url: URL | None = None,
+                 keyring: Keyring | None = None) -> None:
         self._engine = engine
         self._writer = writer(engine)
         self.url = url if url is not None else engine.url
+        self.keyring = keyring
 
     @classmethod
-    async def open(cls, dsn: str, *, migrate: bool = True) -> ConfigStore:
+    async def open(cls, dsn: str, *, migrate: bool = True,
+                   keyring: Keyring | None = None) -> ConfigStore:
         """Connect to ``dsn``; migrate the schema to the newest version unless told not
         to (workers are started after the parent migrated, and skip loading Alembic)."""
         url = async_url(dsn)
@@ -90,7 +96,7 @@ class ConfigStore:
             except BaseException:
                 await engine.dispose()
                 raise
-        return cls(engine, url)
+        return cls(engine, url, keyring)
 
     def revision_reader(self) -> RevisionReader:
         """A cheap way to poll :meth:`latest_revision` (see ``revision_probe.py``)."""
@@ -139,7 +145,9 @@ class ConfigStore:
         """Store ``entities`` as a new revision unless they equal the latest.
 
         Returns ``(revision, changed)``: the new revision, or the latest one unchanged.
+        Plaintext credential secrets are sealed first (see ``config/sealing.py``).
         """
+        entities = await self.seal(entities)
         for _ in range(_SAVE_ATTEMPTS):
             try:
                 return await self._save(entities, source, None)
@@ -152,10 +160,22 @@ class ConfigStore:
     ) -> tuple[int, bool]:
         """Like :meth:`save`, but raise :class:`RevisionConflict` unless the latest
         revision is still ``expected_revision``."""
+        entities = await self.seal(entities)
         try:
             return await self._save(entities, source, expected_revision)
         except _Collision:
             raise RevisionConflict(expected_revision, None) from None
+
+    async def seal(self, entities: Entities) -> Entities:
+        """``entities`` with every plaintext secret sealed, reusing the latest
+        revision's sealed values where they still match."""
+        if is_sealed(entities):
+            return entities
+        if self.keyring is None:
+            raise ValueError("this store has no keyring: it cannot seal credential secrets")
+        _, previous = await self.latest()
+        # argon2id hashing takes tens of milliseconds per password: not on the loop
+        return await asyncio.to_thread(seal, entities, self.keyring, previous)
 
     async def _save(
         self, entities: Entities, source: str, expected: int | None

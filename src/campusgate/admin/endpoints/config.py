@@ -14,6 +14,7 @@ from campusgate.admin.context import (
     validate_entities,
     write_source,
 )
+from campusgate.admin.endpoints.consumers import seal_entities
 from campusgate.admin.errors import NotFound
 from campusgate.admin.schemas import (
     ChangeView,
@@ -49,7 +50,9 @@ def build_router() -> APIRouter:
         "/config",
         summary="Replace the whole configuration",
         description="Validates the body, stores it as a new revision if it differs from "
-        "the current one, and lists what changed. With `dry_run=true` nothing is saved. "
+        "the current one, and lists what changed. Plaintext credential secrets are sealed "
+        "first; one equal to the stored secret is no change. With `dry_run=true` nothing "
+        "is saved. "
         "With `expected_revision`, the write fails with 409 if the configuration moved on.",
         responses=error_responses(400, 409, 422),
     )
@@ -63,9 +66,12 @@ def build_router() -> APIRouter:
             int | None, Query(ge=0, description="fail with 409 unless this is current")
         ] = None,
     ) -> ConfigChangeResult:
+        # Seal plaintext secrets first: a secret equal to the stored one then keeps its
+        # stored sealed form, and is not reported as a change.
+        proposed = await seal_entities(context, validate_entities(body))
         if dry_run:
+            context.check(proposed)
             revision, current = await context.store.latest()
-            proposed = validate_entities(body)
             response.headers[REVISION_HEADER] = str(revision)
             return _result(
                 revision,
@@ -74,9 +80,11 @@ def build_router() -> APIRouter:
             )
 
         def replace(entities: Entities) -> None:
-            entities.upstreams = body.upstreams
-            entities.services = body.services
-            entities.plugins = body.plugins
+            entities.upstreams = proposed.upstreams
+            entities.services = proposed.services
+            entities.plugins = proposed.plugins
+            entities.consumers = proposed.consumers
+            entities.consumer_groups = proposed.consumer_groups
 
         written = await context.write(write_source(request), replace, expected_revision)
         written.tag(response)

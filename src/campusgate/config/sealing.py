@@ -1,0 +1,98 @@
+"""Seal credentials before they are stored: no plaintext secret reaches the store.
+
+API keys become ``key_hash`` + ``key_prefix``; passwords an argon2id ``password_hash``;
+JWT and hmac-auth secrets ``secret_encrypted``.  Sealing the same plaintext again
+reuses the previous revision's sealed value when it still matches, so applying an
+unchanged file does not create a new revision just because a salt or nonce changed.
+"""
+
+from __future__ import annotations
+
+from campusgate.config.consumers import (
+    BasicAuthCredential,
+    Credential,
+    HmacAuthCredential,
+    JwtCredential,
+    KeyAuthCredential,
+)
+from campusgate.config.model import Entities
+from campusgate.keyring import Keyring, KeyringError
+
+__all__ = ["KEY_PREFIX_CHARS", "is_sealed", "key_prefix", "seal"]
+
+KEY_PREFIX_CHARS = 10
+
+
+def key_prefix(key: str) -> str:
+    """The visible start of an API key: up to 10 characters, and never more than a
+    quarter of the key, so a short key is not given away."""
+    return key[: min(KEY_PREFIX_CHARS, len(key) // 4)]
+
+
+def is_sealed(entities: Entities) -> bool:
+    """Whether no credential carries a plaintext secret."""
+    for consumer in entities.consumers:
+        for cred in consumer.credentials:
+            plain = (cred.key if isinstance(cred, KeyAuthCredential)
+                     else cred.password if isinstance(cred, BasicAuthCredential)
+                     else cred.secret)
+            if plain is not None:
+                return False
+    return True
+
+
+def seal(entities: Entities, keyring: Keyring, previous: Entities | None = None) -> Entities:
+    """A copy of ``entities`` with every plaintext secret replaced by its sealed form."""
+    if is_sealed(entities):
+        return entities
+    old = _previous_credentials(previous)
+    consumers = []
+    for consumer in entities.consumers:
+        creds = [_seal_one(cred, keyring, old) for cred in consumer.credentials]
+        consumers.append(consumer.model_copy(update={"credentials": creds}))
+    return entities.model_copy(update={"consumers": consumers})
+
+
+def _previous_credentials(previous: Entities | None) -> dict[tuple[str, str], Credential]:
+    found: dict[tuple[str, str], Credential] = {}
+    for consumer in previous.consumers if previous else []:
+        for cred in consumer.credentials:
+            if isinstance(cred, BasicAuthCredential):
+                found[(cred.type, cred.username)] = cred
+            elif isinstance(cred, JwtCredential):
+                found[(cred.type, cred.key)] = cred
+            elif isinstance(cred, HmacAuthCredential):
+                found[(cred.type, cred.key_id)] = cred
+    return found
+
+
+def _reuse_encrypted(keyring: Keyring, old: Credential | None, plain: str) -> str:
+    stored = getattr(old, "secret_encrypted", None)
+    if isinstance(stored, str):
+        try:
+            if keyring.decrypt(stored) == plain:
+                return stored
+        except KeyringError:
+            pass
+    return keyring.encrypt(plain)
+
+
+def _seal_one(cred: Credential, keyring: Keyring,
+              old: dict[tuple[str, str], Credential]) -> Credential:
+    if isinstance(cred, KeyAuthCredential) and cred.key is not None:
+        return cred.model_copy(update={
+            "key": None, "key_hash": keyring.hash_key(cred.key),
+            "key_prefix": key_prefix(cred.key)})
+    if isinstance(cred, BasicAuthCredential) and cred.password is not None:
+        prev = old.get((cred.type, cred.username))
+        stored = prev.password_hash if isinstance(prev, BasicAuthCredential) else None
+        if stored is None or not keyring.verify_password(stored, cred.password):
+            stored = keyring.hash_password(cred.password)
+        return cred.model_copy(update={"password": None, "password_hash": stored})
+    if isinstance(cred, JwtCredential) and cred.secret is not None:
+        sealed = _reuse_encrypted(keyring, old.get((cred.type, cred.key)), cred.secret)
+        return cred.model_copy(update={"secret": None, "secret_encrypted": sealed})
+    if isinstance(cred, HmacAuthCredential) and cred.secret is not None:
+        sealed = _reuse_encrypted(keyring, old.get((cred.type, cred.key_id)), cred.secret)
+        return cred.model_copy(update={"secret": None, "secret_encrypted": sealed})
+    return cred
