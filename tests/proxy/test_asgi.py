@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from client_harness import read_reply, read_until_close
+from gateway_harness import http, start_gateway
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -240,3 +241,22 @@ async def test_builtin_echo_app_through_the_bridge() -> None:
     data = reply.json()
     assert (data["path"], data["query"], data["body"]) == ("/x", "y=1", "hi")
     assert reply.header("x-request-id") == data["headers"]["x-request-id"]
+
+
+async def test_an_app_sees_the_request_as_an_upstream_would_after_plugins() -> None:
+    """Credentials stripped and consumer headers added by authentication reach an
+    in-process app exactly as they reach an HTTP upstream."""
+    gw = await start_gateway({
+        "services": [{"name": "echo", "url": "builtin://echo",
+                      "plugins": [{"name": "key-auth"}],
+                      "routes": [{"name": "echo", "paths": ["/echo"]}]}],
+        "consumers": [{"name": "app", "credentials": [
+            {"type": "key-auth", "key": "app-key-0123456789"}]}]})
+    try:
+        answer = await http(gw.port, "GET", "/echo", [(b"apikey", b"app-key-0123456789")])
+        seen = json.loads(answer.body)["headers"]
+        assert answer.status == 200
+        assert "apikey" not in seen
+        assert seen["x-consumer-name"] == "app"
+    finally:
+        await gw.close()

@@ -72,8 +72,15 @@ async def run_asgi(
     one, and ``hooks`` may gather the response body (``proxy/bodies.py``)."""
     sock = conn.transport.get_extra_info("sockname") if conn.transport else None
     server = (sock[0], sock[1]) if isinstance(sock, tuple) else None
-    headers = [(n, v) for n, v in req.headers if n != b"x-request-id"]
+    # The app gets what an upstream would: plugins' removals and additions applied
+    # (credentials stripped, consumer headers added), and the request id.
+    drop = ctx.upstream_headers_remove
+    headers = [(n, v) for n, v in req.headers if n != b"x-request-id" and n not in drop]
     headers.append((b"x-request-id", ctx.request_id.encode()))
+    for name, value in ctx.upstream_headers_add:
+        name = name.lower()
+        if name != b"x-request-id":
+            headers.append((name, value))
     if payload is not None:  # the body plugins made: frame it as the app will get it
         headers = [(n, v) for n, v in headers
                    if n != b"content-length" and n != b"transfer-encoding"]
