@@ -5,6 +5,7 @@ No load is generated here; ``make bench`` does that.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from campusgate.config.loader import load_config_text
-from cgbench import configs, report
+from cgbench import auth, configs, procs, report
 from cgbench.loadgen import percentile, summarize
 from cgbench.wrk import WrkError, WrkResult, median_result, parse_duration, parse_wrk
 
@@ -191,3 +192,167 @@ def test_results_table_and_readme_markers() -> None:
     assert report.replace_results(updated, "new").count(report.START_MARKER) == 1
     appended = report.replace_results("# Bench\n", "t")
     assert appended.endswith(f"{report.START_MARKER}\nt\n{report.END_MARKER}\n")
+
+
+# ---------------------------------------------------------------- authentication scenarios
+
+
+@pytest.fixture(scope="module")
+def rsa_pems() -> tuple[str, str]:
+    return auth.new_rs256_key()
+
+
+def _auth_doc(name: str, tmp_path: Path, public_pem: str | None = None) -> dict[str, Any]:
+    text = auth.auth_yaml(name, proxy_port=18080, admin_port=18081, upstream_port=18082,
+                          storage=tmp_path / "cg.db", redis_port=16399,
+                          public_key_pem=public_pem)
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def test_auth_memory_and_redis_configs_differ_only_in_the_backend(tmp_path: Path) -> None:
+    memory, redis = _auth_doc("auth-memory", tmp_path), _auth_doc("auth-redis", tmp_path)
+    assert memory["state"] == "memory"
+    assert redis["state"] == f"redis://127.0.0.1:16399/{auth.REDIS_DB}"
+    assert memory["plugins"] == [{"name": "request-id"}]
+    (route,) = memory["services"][0]["routes"]
+    assert route["paths"] == ["/"]
+    plugins = {p["name"]: p["config"] for p in route["plugins"]}
+    assert set(plugins) == {"key-auth", "rate-limit"}
+    assert plugins["rate-limit"] == {"limits": [{"window": "1m", "limit": auth.UNLIMITED}],
+                                     "by": "consumer", "backend": "memory"}
+    redis_plugins = {p["name"]: p["config"] for p in redis["services"][0]["routes"][0]["plugins"]}
+    assert redis_plugins["rate-limit"]["backend"] == "redis"
+    assert memory["consumers"] == redis["consumers"] == [
+        {"name": "bench-app", "credentials": [{"type": "key-auth", "key": auth.API_KEY}]}]
+    # wrk sends the key in the header key-auth looks at
+    (header,) = auth.scenario("auth-memory").wrk_headers
+    name, _, value = header.partition(": ")
+    assert name in plugins["key-auth"]["key_names"] and value == auth.API_KEY
+
+
+def test_jwt_config_has_the_public_key_on_a_consumer(tmp_path: Path,
+                                                     rsa_pems: tuple[str, str]) -> None:
+    doc = _auth_doc("jwt-rs256", tmp_path, rsa_pems[1])
+    assert doc["state"] == "memory"
+    (plugin,) = doc["services"][0]["routes"][0]["plugins"]
+    assert plugin == {"name": "jwt", "config": {"key_claim": "iss"}}
+    (cred,) = doc["consumers"][0]["credentials"]
+    assert cred == {"type": "jwt", "key": auth.JWT_ISSUER, "algorithm": "RS256",
+                    "public_key": rsa_pems[1]}
+    assert "BEGIN PUBLIC KEY" in cred["public_key"]
+    assert auth.scenario("jwt-rs256").wrk_headers == ()
+
+
+def test_auth_configs_need_their_inputs(tmp_path: Path) -> None:
+    common: dict[str, Any] = {"proxy_port": 1, "admin_port": 2, "upstream_port": 3,
+                              "storage": tmp_path / "x.db"}
+    with pytest.raises(ValueError, match="Redis port"):
+        auth.auth_yaml("auth-redis", **common)
+    with pytest.raises(ValueError, match="public key"):
+        auth.auth_yaml("jwt-rs256", **common)
+    with pytest.raises(KeyError):
+        auth.auth_yaml("auth-nothing", **common)
+
+
+@pytest.mark.parametrize("name", list(auth.AUTH_SCENARIOS))
+def test_auth_configs_load_as_campusgate_configs(name: str, tmp_path: Path,
+                                                 rsa_pems: tuple[str, str]) -> None:
+    text = auth.auth_yaml(name, proxy_port=18080, admin_port=18081, upstream_port=18082,
+                          storage=tmp_path / "cg.db", redis_port=16399,
+                          public_key_pem=rsa_pems[1])
+    config = load_config_text(text)
+    (route,) = [r for s in config.services for r in s.routes]
+    names = [p.name for p in route.plugins]
+    assert names == (["jwt"] if name == "jwt-rs256" else ["key-auth", "rate-limit"])
+    assert [p.name for p in config.plugins] == ["request-id"]
+    assert [c.name for c in config.consumers] == ["bench-app"]
+    if name != "jwt-rs256":  # the limit is checked on every request but never reached
+        limit = next(p for p in route.plugins if p.name == "rate-limit").config
+        assert limit["limits"][0]["limit"] == auth.UNLIMITED
+
+
+def test_rs256_tokens_are_distinct_and_verify_with_the_public_key(
+        rsa_pems: tuple[str, str]) -> None:
+    from joserfc import jwt
+    from joserfc.errors import BadSignatureError
+    from joserfc.jwk import RSAKey
+
+    tokens = auth.rs256_tokens(rsa_pems[0], issued_at=1_700_000_000, count=5)
+    assert len(set(tokens)) == 5
+    public = RSAKey.import_key(rsa_pems[1])
+    for i, token in enumerate(tokens):
+        decoded = jwt.decode(token, public, algorithms=["RS256"])
+        assert decoded.header["alg"] == "RS256"
+        assert decoded.claims["iss"] == auth.JWT_ISSUER
+        assert decoded.claims["sub"] == f"student{i:03d}"
+        assert decoded.claims["exp"] - decoded.claims["iat"] >= 5 * 365 * 24 * 3600
+    other = RSAKey.generate_key(2048)
+    with pytest.raises(BadSignatureError):
+        jwt.decode(tokens[0], other, algorithms=["RS256"])
+
+
+def test_jwt_lua_rotates_every_token_as_a_bearer_header() -> None:
+    script = auth.jwt_lua(["aaa.bbb.ccc", "ddd.e-e.f_f"], "/json")
+    assert '"aaa.bbb.ccc"' in script and '"ddd.e-e.f_f"' in script
+    assert 'wrk.format("GET", "/json", {["Authorization"] = "Bearer " .. t})' in script
+    assert "function request()" in script
+    with pytest.raises(ValueError):
+        auth.jwt_lua(['x"; os.exit() --'])
+    with pytest.raises(ValueError):
+        auth.jwt_lua([])
+
+
+def test_resp_command_is_an_array_of_bulk_strings() -> None:
+    assert auth.resp_command("SELECT", "14") == b"*2\r\n$6\r\nSELECT\r\n$2\r\n14\r\n"
+    assert auth.resp_command("PING") == b"*1\r\n$4\r\nPING\r\n"
+
+
+def test_auth_goals_compare_with_campusgate_plain_of_the_same_body() -> None:
+    scenarios: dict[str, Any] = {
+        "plain": {"hello": {"campusgate": _cell(30000)}, "json": {"campusgate": _cell(20000)}},
+        "auth-memory": {"bodies": {"hello": _cell(25000), "json": _cell(15000)}},
+        "auth-redis": {"bodies": {"hello": _cell(14000)}, "redis": {"keys_after_load": 1}},
+        "jwt-rs256": {"bodies": {"hello": _cell(27000)}},
+    }
+    goals = {g.scenario: g for g in report.evaluate_goals(scenarios)}
+    assert goals["auth-memory (hello)"].value == pytest.approx(25 / 30)
+    assert goals["auth-memory (hello)"].met
+    assert goals["auth-memory (json)"].value == pytest.approx(0.75)
+    assert not goals["auth-memory (json)"].met
+    assert goals["auth-redis (hello)"].value == pytest.approx(14 / 30)
+    assert not goals["auth-redis (hello)"].met and goals["auth-redis (hello)"].target == ">= 0.5x"
+    assert goals["jwt-rs256 (hello)"].met
+    # campusgate plain alone (no nginx) gives no plain goal; no reference, no auth goal
+    assert "plain (hello)" not in goals
+    assert report.evaluate_goals({"jwt-rs256": scenarios["jwt-rs256"]}) == []
+    table = report.render_results({"scenarios": scenarios})
+    assert "| auth-memory (json) | throughput / campusgate plain | 0.750x | >= 0.8x | **no** |" \
+        in table
+    assert "| plain | none | hello | 30,000 | 1.000x |" in table
+    assert "| auth-redis | key-auth + rate-limit (redis) + request-id | hello | 14,000 | 0.467x |" \
+        in table
+
+
+def test_auth_rows_compare_worker_cpu_per_request_when_measured() -> None:
+    plain, jwt = _cell(30000), _cell(15000)
+    plain["cpu_us_per_request"], jwt["cpu_us_per_request"] = 30.0, 40.0
+    scenarios = {"plain": {"hello": {"campusgate": plain}},
+                 "jwt-rs256": {"bodies": {"hello": jwt}}}
+    (goal,) = report.evaluate_goals(scenarios)
+    assert goal.value == pytest.approx(0.5) and not goal.met
+    assert goal.detail == "15,000 vs 30,000 req/s; by worker CPU per request 0.750x"
+    table = report.render_results({"scenarios": scenarios})
+    assert "| 0.500x | 0.500 | 1.000 | 40.0 | 0.750x | 0 | 15,000 |" in table
+    assert "| 30.0 | 1.000x |" in table
+
+
+def test_cpu_seconds_of_a_process_grows_as_it_works() -> None:
+    import os
+    import time
+
+    before = procs.cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert procs.cpu_seconds(os.getpid()) >= before + 0.03

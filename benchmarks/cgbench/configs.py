@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,19 +147,24 @@ def _route(i: int) -> tuple[dict[str, object], RouteTarget]:
 
 
 def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, storage: Path,
-                    routes: int = 1, services: int = 1) -> str:
+                    routes: int = 1, services: int = 1, state: str = "memory",
+                    route_plugins: Sequence[dict[str, object]] = (),
+                    global_plugins: Sequence[dict[str, object]] = (),
+                    consumers: Sequence[dict[str, object]] = ()) -> str:
     """A campusgate config in front of the origin.
 
-    ``routes=1`` is one catch-all route on ``/`` (the ``plain`` scenario).  Otherwise
-    ``routes`` generated routes (see :func:`route_targets`) are spread round-robin over
-    ``services`` services that all point at the same origin.
+    ``routes=1`` is one catch-all route on ``/`` (the ``plain`` scenario), which gets
+    ``route_plugins``.  Otherwise ``routes`` generated routes (see
+    :func:`route_targets`) are spread round-robin over ``services`` services that all
+    point at the same origin.  ``global_plugins``, ``consumers`` and ``state`` are
+    used as given (the authentication scenarios: ``cgbench/auth.py``).
     """
     url = f"http://127.0.0.1:{upstream_port}"
     if routes == 1:
-        svc_list: list[dict[str, object]] = [
-            {"name": "bench", "url": url,
-             "routes": [{"name": "all", "paths": ["/"], "strip_path": False}]}
-        ]
+        route: dict[str, object] = {"name": "all", "paths": ["/"], "strip_path": False}
+        if route_plugins:
+            route["plugins"] = list(route_plugins)
+        svc_list: list[dict[str, object]] = [{"name": "bench", "url": url, "routes": [route]}]
     else:
         buckets: list[list[dict[str, object]]] = [[] for _ in range(services)]
         for i in range(routes):
@@ -169,9 +175,13 @@ def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, sto
         "listeners": {"proxy": {"address": f"127.0.0.1:{proxy_port}"},
                       "admin": {"address": f"127.0.0.1:{admin_port}"}},
         "storage": f"sqlite:///{storage}",
-        "state": "memory",
+        "state": state,
         "services": svc_list,
     }
+    if global_plugins:
+        doc["plugins"] = list(global_plugins)
+    if consumers:
+        doc["consumers"] = list(consumers)
     # JSON is valid YAML, and json.dumps is much faster than yaml.dump for 10k routes.
     return json.dumps(doc, indent=1) + "\n"
 

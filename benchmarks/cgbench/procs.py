@@ -22,10 +22,14 @@ __all__ = [
     "LOCALHOST",
     "Processes",
     "StartError",
+    "cpu_seconds",
     "ensure_tools",
     "free_port",
     "http_get_status",
+    "http_head",
+    "redis_call",
     "rss_kb",
+    "status_of",
     "wait_http",
 ]
 
@@ -77,20 +81,69 @@ def ensure_tools(tools: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
     return installed
 
 
-def http_get_status(port: int, path: str = "/", host: str = LOCALHOST,
-                    timeout: float = 1.0) -> int | None:
-    """The status code of one ``GET`` to 127.0.0.1:port, or None if no answer."""
+def http_head(port: int, path: str = "/", host: str = LOCALHOST,
+              headers: Sequence[str] = (), timeout: float = 1.0) -> bytes | None:
+    """The status line and headers of one ``GET`` to 127.0.0.1:port, or None.
+
+    ``headers`` are extra ``"Name: value"`` lines (an API key, a bearer token).
+    """
+    extra = "".join(f"{h}\r\n" for h in headers)
     try:
         with socket.create_connection((LOCALHOST, port), timeout=timeout) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-                         .encode())
-            head = sock.recv(64)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}"
+                         "Connection: close\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
     except OSError:
         return None
-    parts = head.split(b" ", 2)
+    return head.partition(b"\r\n\r\n")[0]
+
+
+def status_of(head: bytes | None) -> int | None:
+    """The status code in a response head, or None."""
+    parts = (head or b"").split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
         return None
     return int(parts[1])
+
+
+def http_get_status(port: int, path: str = "/", host: str = LOCALHOST,
+                    timeout: float = 1.0, headers: Sequence[str] = ()) -> int | None:
+    """The status code of one ``GET`` to 127.0.0.1:port, or None if no answer."""
+    return status_of(http_head(port, path, host, headers, timeout))
+
+
+def redis_call(port: int, commands: Sequence[bytes], timeout: float = 2.0) -> list[bytes]:
+    """Send RESP ``commands`` (see ``auth.resp_command``) to 127.0.0.1:port on one
+    connection; the first line of each reply (``+OK``, ``:12``, ``-ERR ...``).
+
+    Enough for the harness's PING / SELECT / FLUSHDB / DBSIZE, whose replies are one line.
+    """
+    replies: list[bytes] = []
+    with socket.create_connection((LOCALHOST, port), timeout=timeout) as sock:
+        buffer = b""
+        for command in commands:
+            sock.sendall(command)
+            while b"\r\n" not in buffer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise OSError("redis closed the connection")
+                buffer += chunk
+            line, _, buffer = buffer.partition(b"\r\n")
+            replies.append(line)
+    return replies
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from ``/proc/PID/stat``, in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # the name may hold spaces
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
@@ -142,7 +195,7 @@ class Processes:
         return "\n".join(text.splitlines()[-lines:])
 
     def wait_http(self, name: str, port: int, path: str = "/", timeout: float = 60.0,
-                  ok: Sequence[int] = (200,)) -> None:
+                  ok: Sequence[int] = (200,), headers: Sequence[str] = ()) -> None:
         """Wait until 127.0.0.1:port answers ``path`` with an ``ok`` status."""
         proc = self.children[name]
         deadline = time.monotonic() + timeout
@@ -150,7 +203,7 @@ class Processes:
             if proc.poll() is not None:
                 raise StartError(f"{name} exited with status {proc.returncode}:\n"
                                  + self.log_tail(name))
-            if http_get_status(port, path) in ok:
+            if http_get_status(port, path, headers=headers) in ok:
                 return
             time.sleep(0.05)
         raise StartError(f"{name} did not answer on port {port} within {timeout:.0f} s:\n"

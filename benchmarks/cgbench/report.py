@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cgbench.auth import AUTH_SCENARIOS, GOALS
+
 __all__ = [
     "END_MARKER",
     "START_MARKER",
@@ -64,6 +66,7 @@ def evaluate_goals(scenarios: dict[str, Any]) -> list[Goal]:
                     f">= {PLAIN_GOAL}x", ratio >= PLAIN_GOAL,
                     f"{_rps(cells['campusgate']):,.0f} vs {_rps(cells['nginx']):,.0f} req/s",
                 ))
+    goals += _auth_goals(scenarios)
     routes = scenarios.get("routes10k")
     if routes and "routes_10" in routes and "routes_10000" in routes:
         many, few = _rps(routes["routes_10000"]), _rps(routes["routes_10"])
@@ -93,6 +96,74 @@ def evaluate_goals(scenarios: dict[str, Any]) -> list[Goal]:
             f"< {MEMORY_GOAL_MB:.0f} MiB", mib < MEMORY_GOAL_MB, detail,
         ))
     return goals
+
+
+def _plain_rps(scenarios: dict[str, Any], body: str) -> float | None:
+    """campusgate's plain throughput for ``body`` in this run, the auth reference."""
+    cell = scenarios.get("plain", {}).get(body, {}).get("campusgate")
+    return _rps(cell) if cell else None
+
+
+def _cpu_ratio(scenarios: dict[str, Any], body: str, cell: dict[str, Any]) -> float | None:
+    """campusgate plain's worker CPU per request over ``cell``'s: the throughput ratio a
+    core given wholly to the worker would show.  None when either was not measured."""
+    plain = scenarios.get("plain", {}).get(body, {}).get("campusgate", {})
+    mine, base = cell.get("cpu_us_per_request"), plain.get("cpu_us_per_request")
+    return float(base) / float(mine) if mine and base else None
+
+
+def _auth_goals(scenarios: dict[str, Any]) -> list[Goal]:
+    """Each auth scenario's throughput over campusgate plain, per body measured."""
+    goals: list[Goal] = []
+    for name, goal in GOALS.items():
+        for body, cell in scenarios.get(name, {}).get("bodies", {}).items():
+            plain = _plain_rps(scenarios, body)
+            if not plain:
+                continue
+            ratio = _rps(cell) / plain
+            detail = f"{_rps(cell):,.0f} vs {plain:,.0f} req/s"
+            cpu = _cpu_ratio(scenarios, body, cell)
+            if cpu is not None:
+                detail += f"; by worker CPU per request {cpu:.3f}x"
+            goals.append(Goal(f"{name} ({body})", "throughput / campusgate plain", ratio, "x",
+                              f">= {goal}x", ratio >= goal, detail))
+    return goals
+
+
+def _auth_rows(scenarios: dict[str, Any]) -> list[str]:
+    names = [n for n in AUTH_SCENARIOS if n in scenarios]
+    if not names:
+        return []
+    lines = ["", "**auth** (campusgate, the plain route with plugins; ratio = req/s over "
+                 "campusgate plain, same run, same body; CPU = the worker's CPU time per "
+                 "request over all runs, and plain's over it)", "",
+             "| scenario | plugins | body | req/s (median) | ratio | p50 ms | p99 ms "
+             "| CPU us/req | CPU ratio | errors (all runs) | req/s of each run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    bodies = list(dict.fromkeys(b for n in names for b in scenarios[n].get("bodies", {})))
+
+    def row(label: str, plugins: str, body: str, cell: dict[str, Any]) -> str:
+        m = cell["median"]
+        plain = _plain_rps(scenarios, body)
+        ratio = f"{m['rps'] / plain:.3f}x" if plain else "-"
+        runs = ", ".join(f"{r['rps']:,.0f}" for r in cell["runs"])
+        errors = sum(int(r["non_2xx"]) + int(r["socket_errors"]) for r in cell["runs"])
+        cpu = cell.get("cpu_us_per_request")
+        cpu_ratio = _cpu_ratio(scenarios, body, cell)
+        return (f"| {label} | {plugins} | {body} | {m['rps']:,.0f} | {ratio} "
+                f"| {_fmt_ms(m['p50_ms'])} | {_fmt_ms(m['p99_ms'])} "
+                f"| {f'{cpu:,.1f}' if cpu else '-'} "
+                f"| {f'{cpu_ratio:.3f}x' if cpu_ratio else '-'} | {errors} | {runs} |")
+
+    for body in bodies:
+        plain_cell = scenarios.get("plain", {}).get(body, {}).get("campusgate")
+        if plain_cell:
+            lines.append(row("plain", "none", body, plain_cell))
+        for name in names:
+            cell = scenarios[name].get("bodies", {}).get(body)
+            if cell:
+                lines.append(row(name, AUTH_SCENARIOS[name].summary, body, cell))
+    return lines
 
 
 def _fmt_ms(value: float) -> str:
@@ -132,6 +203,7 @@ def render_results(doc: dict[str, Any]) -> str:
     for body, cells in scenarios.get("plain", {}).items():
         lines += ["", f"**plain, `{body}` body** (one route)", "", *header]
         lines += [_throughput_rows(name, cell) for name, cell in cells.items()]
+    lines += _auth_rows(scenarios)
     routes = scenarios.get("routes10k")
     if routes:
         lines += ["", "**routes10k** (campusgate; requests cycle over every route)", "", *header]

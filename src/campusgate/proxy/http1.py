@@ -162,7 +162,7 @@ class ClientConnection(ResponseWriter, asyncio.Protocol):
         self.closed = True
         self.listener.connections.discard(self)
         self._kill_timer()
-        for item in self.pending:
+        for item in list(self.pending):  # feeding a disconnect may pop items
             if isinstance(item, Request):
                 item.feed_disconnect()
         waiter = self._drain_waiter
