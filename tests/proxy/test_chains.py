@@ -83,7 +83,7 @@ def test_auth_plugins_become_one_step_at_the_auth_priority() -> None:
         services=[service("s", ["r"], route_plugins={"r": [
             {"name": "basic-auth"}, {"name": "acl", "config": {"allow": ["g"]}},
             {"name": "key-auth"}]})],
-        plugins=[{"name": "request-id"}])
+        plugins=[{"name": "request-id", "config": {"header_name": "X-Correlation-Id"}}])
     chain = b.chain(levels(model))
     kinds = [type(p) for p in chain.access]
     assert kinds == [RequestIdPlugin, AuthenticationStep, AclPlugin]
@@ -150,3 +150,10 @@ def test_auth_plugins_at_consumer_scope_are_a_load_error(name: str) -> None:
     with pytest.raises(ValidationError, match="runs before the consumer is known"):
         Entities.model_validate({"consumer_groups": [{"name": "g",
                                                       "plugins": [{"name": name}]}]})
+
+
+def test_a_plugin_whose_config_is_a_no_op_is_left_out_of_the_chains() -> None:
+    # request-id with its defaults does what the core does for every request
+    b, model = builder(services=[service("s", ["r"])], plugins=[{"name": "request-id"}])
+    chain = b.chain(levels(model))
+    assert chain.access == () and chain.response == ()

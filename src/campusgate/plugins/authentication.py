@@ -147,10 +147,13 @@ class AuthenticationStep(Plugin):
     priority = AUTH_PRIORITY
 
     def __init__(self, members: tuple[AuthPlugin, ...], env: PluginEnv,
-                 planner: Callable[[RequestContext], Plan | None]) -> None:
+                 planner: Callable[[RequestContext], Plan | None],
+                 scoped: bool = True) -> None:
         super().__init__(PluginConfig(), env)
         self.members = members
         self.planner = planner
+        #: Some consumer or group has plugins of its own (else no plan to look up).
+        self.scoped = scoped
         spoofable: set[bytes] = set()
         for member in members:
             for value in member.auth.headers.model_dump().values():
@@ -163,9 +166,19 @@ class AuthenticationStep(Plugin):
         self.anonymous = None if found is None else replace(found, anonymous=True)
         self.anonymous_headers = next((m.auth.headers for m in members if m.auth.anonymous),
                                       members[0].auth.headers)
+        #: (header names, consumer, credential, anonymous) -> the headers to add
+        self._headers: dict[tuple[int, ConsumerInfo | None, str | None, bool],
+                            tuple[tuple[bytes, bytes], ...]] = {}
+
+    def _unspoof(self, ctx: RequestContext) -> None:
+        """Consumer headers the client sent itself never reach the upstream."""
+        spoofable = self.spoofable
+        for name, _ in ctx.headers:
+            if name in spoofable:
+                ctx.upstream_headers_remove.add(name)
 
     def access_now(self, ctx: RequestContext) -> AccessAnswer:
-        ctx.upstream_headers_remove |= self.spoofable
+        self._unspoof(ctx)
         for member in self.members:
             answer = member.authenticate_now(ctx)
             if answer is None:
@@ -176,7 +189,7 @@ class AuthenticationStep(Plugin):
         return self._nobody(ctx)
 
     async def access(self, ctx: RequestContext) -> LocalResponse | None:
-        ctx.upstream_headers_remove |= self.spoofable
+        self._unspoof(ctx)
         for member in self.members:
             answer = await member.authenticate(ctx)
             if answer is not None:
@@ -206,20 +219,36 @@ class AuthenticationStep(Plugin):
     def _announce(self, ctx: RequestContext, names: ConsumerHeaders,
                   consumer: ConsumerInfo | None, credential: str | None,
                   anonymous: bool = False) -> None:
-        add = ctx.upstream_headers_add
+        key = (id(names), consumer, credential, anonymous)
+        headers = self._headers.get(key)
+        if headers is None:
+            headers = self._headers[key] = _consumer_headers(names, consumer, credential,
+                                                             anonymous)
+            if len(self._headers) > 65536:  # one entry per credential: a safety cap
+                self._headers.clear()
+        ctx.upstream_headers_add.extend(headers)
         if consumer is not None:
-            for header, value in ((names.consumer_id, consumer.id),
-                                  (names.consumer_name, consumer.name),
-                                  (names.consumer_custom_id, consumer.custom_id),
-                                  (names.consumer_groups, ", ".join(consumer.groups))):
-                if header and value:
-                    add.append((header.encode(), value.encode()))
-            if names.consumer_groups:
-                ctx.vars[GROUPS_HEADER_VAR] = names.consumer_groups.lower().encode()
-            plan = self.planner(ctx)
-            if plan is not None:
-                ctx.plan = plan
-        if credential and names.credential:
-            add.append((names.credential.encode(), credential.encode()))
-        if anonymous and names.anonymous:
-            add.append((names.anonymous.encode(), b"true"))
+            if names.consumer_groups != "X-Consumer-Groups":  # acl looks for it
+                ctx.vars[GROUPS_HEADER_VAR] = (names.consumer_groups or "").lower().encode()
+            if self.scoped:
+                plan = self.planner(ctx)
+                if plan is not None:
+                    ctx.plan = plan
+
+
+def _consumer_headers(names: ConsumerHeaders, consumer: ConsumerInfo | None,
+                      credential: str | None, anonymous: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers that tell the upstream who called (built once per credential)."""
+    out: list[tuple[bytes, bytes]] = []
+    if consumer is not None:
+        for header, value in ((names.consumer_id, consumer.id),
+                              (names.consumer_name, consumer.name),
+                              (names.consumer_custom_id, consumer.custom_id),
+                              (names.consumer_groups, ", ".join(consumer.groups))):
+            if header and value:
+                out.append((header.encode(), value.encode()))
+    if credential and names.credential:
+        out.append((names.credential.encode(), credential.encode()))
+    if anonymous and names.anonymous:
+        out.append((names.anonymous.encode(), b"true"))
+    return tuple(out)

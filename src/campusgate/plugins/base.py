@@ -168,6 +168,13 @@ class Plugin:
     def has_access(cls) -> bool:
         return cls.overrides("access") or cls.overrides("access_now")
 
+    def runs(self, phase: str) -> bool:
+        """Does this instance take part in ``phase`` (``access``, ``response``,
+        ``log``)?  Asked once, when chains are compiled; by default, whether the class
+        overrides it.  An instance whose config makes a phase a no-op says False, and
+        costs nothing there."""
+        return type(self).has_access() if phase == "access" else type(self).overrides(phase)
+
     def response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         return None
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from campusgate.plugins.authentication import AuthAnswer, AuthConfig, AuthPlugin, Identity
 from campusgate.plugins.base import PluginEnv, Wait
+from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import RequestContext
 
 __all__ = ["KeyAuthConfig", "KeyAuthPlugin", "remove_query_parameter"]
@@ -64,6 +65,10 @@ def _query_value(query: str, names: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
+#: How many recently matched keys a plugin instance remembers.
+RECENT_KEYS = 4096
+
+
 class KeyAuthPlugin(AuthPlugin):
     name = "key-auth"
     priority = 1250
@@ -75,6 +80,10 @@ class KeyAuthPlugin(AuthPlugin):
         header_names = dict.fromkeys(n.lower().encode("latin-1") for n in config.key_names)
         self.header_names = frozenset(header_names) if config.key_in_header else frozenset()
         self.query_names = tuple(dict.fromkeys(config.key_names)) if config.key_in_query else ()
+        #: Keys that matched lately -> their entry, so a repeat skips the HMAC.  Only
+        #: valid keys go in; it lives as long as this config revision (a revoked key
+        #: is gone with the revision that revoked it).
+        self.recent: dict[bytes | str, tuple[ConsumerInfo, str]] = {}
 
     def authenticate_now(self, ctx: RequestContext) -> AuthAnswer | Wait:
         key: bytes | str | None = None
@@ -93,11 +102,16 @@ class KeyAuthPlugin(AuthPlugin):
             param, key = found
         if key is None:
             return None
-        consumers = self.env.consumers
-        entry = (consumers.api_keys.get(self.env.keyring.key_digest(key))
-                 if key and consumers is not None else None)
+        entry = self.recent.get(key)
         if entry is None:
-            return self.reject(ctx, "invalid API key")
+            consumers = self.env.consumers
+            entry = (consumers.api_keys.get(self.env.keyring.key_digest(key))
+                     if key and consumers is not None else None)
+            if entry is None:
+                return self.reject(ctx, "invalid API key")
+            if len(self.recent) >= RECENT_KEYS:
+                self.recent.clear()
+            self.recent[key] = entry
         if header is not None:
             self.strip(ctx, header)
         elif param is not None and self.auth.hide_credentials:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from campusgate.plugins.base import WAIT, AccessAnswer, Plugin, PluginConfig, PluginEnv
 from campusgate.plugins.ip_restriction import AddressSet, client_address
+from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.state.base import StateUnavailable
 from campusgate.state.ratelimit import (
@@ -176,6 +177,9 @@ class RateLimitPlugin(Plugin):
         # command by the tuple's identity; the policy header depends only on it.
         self.windows = tuple(spec.build() for spec in config.limits)
         self.policy = policy_header_value(self.windows)
+        self.single = len(self.windows) == 1
+        #: The window's name as a structured-field string (``"1m"``).
+        self.label = self.policy.partition(b";")[0]
         self.state = env.resources.state(config.backend)
         self.waits = self.state.waits
         self.algorithm = config.algorithm
@@ -187,6 +191,7 @@ class RateLimitPlugin(Plugin):
         self.fail_open = config.on_error == "allow"
         self.trusted = AddressSet(env.resources.trusted_proxies)
         self.prefix = env.scope + "|"
+        self._consumer_keys: dict[ConsumerInfo, str] = {}
         self.throttle = WarningThrottle()
 
     # ---------------------------------------------------------------- the key
@@ -210,6 +215,14 @@ class RateLimitPlugin(Plugin):
 
     def key(self, ctx: RequestContext) -> str:
         """``<scope>|<by>=<identity>``, or ``<scope>|ip=<client address>``."""
+        consumer = ctx.consumer
+        if self.by == "consumer" and consumer is not None and not consumer.anonymous:
+            key = self._consumer_keys.get(consumer)
+            if key is None:
+                if len(self._consumer_keys) > 65536:
+                    self._consumer_keys.clear()
+                key = self._consumer_keys[consumer] = f"{self.prefix}consumer={consumer.name}"
+            return key
         found = self.identity(ctx)
         if found is not None:
             return f"{self.prefix}{self.by}{found}"
@@ -237,7 +250,14 @@ class RateLimitPlugin(Plugin):
         """None (with the RateLimit fields queued for the response) or a 429."""
         if decision.allowed:
             if self.send_headers:
-                ctx.response_headers_add.extend(rate_limit_headers(decision, self.policy))
+                if self.single:  # one window: its line, without the general renderer
+                    status = decision.windows[0]
+                    ctx.response_headers_add += (
+                        (b"ratelimit-policy", self.policy),
+                        (b"ratelimit", b"%s;r=%d;t=%d" % (self.label, status.remaining,
+                                                           status.reset)))
+                else:
+                    ctx.response_headers_add.extend(rate_limit_headers(decision, self.policy))
             return None
         if self.send_headers:
             headers = rate_limit_headers(decision, self.policy)

@@ -38,6 +38,11 @@ class RequestIdPlugin(Plugin):
         self.lower = self.header.lower()
         self.trust = config.trust_incoming
         self.echo = config.echo_downstream
+        #: The defaults are what the core does for every request already.
+        self.default = self.lower == b"x-request-id" and self.trust and self.echo
+
+    def runs(self, phase: str) -> bool:
+        return not self.default and super().runs(phase)
 
     def access_now(self, ctx: RequestContext) -> LocalResponse | None:
         incoming = ctx.header(self.lower) if self.trust else None

@@ -89,9 +89,11 @@ class HttpBackend:
                 if tokens:
                     drop = drop | tokens
                 break
-        if ctx.upstream_headers_remove:
-            drop = drop | ctx.upstream_headers_remove
-        headers = [(n, v) for n, v in req.headers if n not in drop]
+        removed = ctx.upstream_headers_remove
+        if removed:  # a stripped credential, say: two lookups beat a new set per request
+            headers = [(n, v) for n, v in req.headers if n not in drop and n not in removed]
+        else:
+            headers = [(n, v) for n, v in req.headers if n not in drop]
         if route.preserve_host and req.host:
             host = req.host
         else:

@@ -139,17 +139,18 @@ class ChainBuilder:
                           if spec.enabled), key=lambda p: -p.priority)
         members = tuple(p for p in plugins if isinstance(p, AuthPlugin))
         access: list[Plugin] = [p for p in plugins
-                                if type(p).has_access() and not isinstance(p, AuthPlugin)]
+                                if p.runs("access") and not isinstance(p, AuthPlugin)]
         if members:
-            step = AuthenticationStep(members, self._env("global"), self.plan_for)
+            step = AuthenticationStep(members, self._env("global"), self.plan_for,
+                                      self.scoped)
             access.append(step)
             access.sort(key=lambda p: -p.priority)
         body = BodyHooks.of(plugins)
         if body is not None:
             access.append(BodyStep(body, self._env("global")))  # the lowest priority
         return Chain(tuple(access),
-                     tuple(p for p in plugins if type(p).overrides("response")),
-                     tuple(p for p in plugins if type(p).overrides("log")),
+                     tuple(p for p in plugins if p.runs("response")),
+                     tuple(p for p in plugins if p.runs("log")),
                      body)
 
     def _instance(self, scope: str, spec: PluginSpec) -> Plugin:

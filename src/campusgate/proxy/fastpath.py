@@ -147,11 +147,14 @@ class FastForward:
         ctx = self.ctx
         ctx.status = status
         client = self.client
-        # When no plugin edits the head, it is filtered and written in one pass.
-        proxied = (self.on_response is None and not ctx.response_headers_add
-                   and "request_id.hide" not in ctx.vars
-                   and client.start_proxied(self.req, status, headers, framed,
-                                            b"x-request-id: %s\r\n" % ctx.request_id.encode()))
+        # When no plugin edits the head, it is filtered and written in one pass, with
+        # the request id and any headers plugins queued (rate-limit fields) appended.
+        proxied = False
+        if self.on_response is None and "request_id.hide" not in ctx.vars:
+            extra = b"x-request-id: %s\r\n" % ctx.request_id.encode()
+            if ctx.response_headers_add:
+                extra += b"".join(b"%s: %s\r\n" % pair for pair in ctx.response_headers_add)
+            proxied = client.start_proxied(self.req, status, headers, framed, extra)
         if not proxied:
             from campusgate.proxy.heads import response_headers
             from campusgate.proxy.snapshot import finish_headers

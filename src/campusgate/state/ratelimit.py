@@ -34,6 +34,7 @@ the end of the effective window the ``RateLimit`` field reports (draft section 6
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -281,9 +282,15 @@ def gcra_decision(
 # ---------------------------------------------------------------- headers
 
 
+@functools.cache
 def _sf_string(text: str) -> str:
-    """An RFC 8941 sString (section 3.3.3)."""
+    """An RFC 8941 sString (section 3.3.3); window names are few, so remembered."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.cache
+def _sf_bytes(text: str) -> bytes:
+    return _sf_string(text).encode("ascii")
 
 
 def policy_header_value(windows: Sequence[Window]) -> bytes:
@@ -305,8 +312,9 @@ def rate_limit_headers(
     if policy is None:
         policy = policy_header_value([s.window for s in decision.windows])
     current = decision.current
-    value = f"{_sf_string(current.name)};r={current.remaining};t={current.reset}"
-    headers = [(b"ratelimit-policy", policy), (b"ratelimit", value.encode("ascii"))]
+    value = b"%s;r=%d;t=%d" % (_sf_bytes(current.window.name), current.remaining,
+                               current.reset)
+    headers = [(b"ratelimit-policy", policy), (b"ratelimit", value)]
     if not decision.allowed:
         headers.append((b"retry-after", str(decision.retry_after).encode("ascii")))
     return headers
