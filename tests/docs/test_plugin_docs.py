@@ -76,7 +76,7 @@ def test_the_index_lists_every_plugin_with_its_priority() -> None:
         target, priority, about = rows[name]
         assert target == f"{name}.md"
         assert int(priority) == cls.priority, f"{name}: priority {priority} != {cls.priority}"
-        assert about.startswith("*edge*") == (not cls.consumer_scoped), (
+        assert about.startswith("*edge*") == (not cls.attaches_to_consumers()), (
             f"{name}: mark *edge* exactly the plugins that cannot be consumer-scoped")
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "state"))
 
-from gateway_harness import HttpUpstream, http, service, start_gateway
+from gateway_harness import HttpUpstream, RawClient, http, service, start_gateway
 from redis_servers import SHARED_REDIS, free_port
 
 from campusgate.config.loader import ConfigError, load_config_text
@@ -507,6 +507,40 @@ async def test_gateway_limit_attached_to_a_consumer() -> None:
         statuses = [(await http(gw.port, "GET", "/a/x", who)).status
                     for who in (alice, bob, alice, bob, bob)]
         assert statuses == [200, 200, 429, 200, 200]
+    finally:
+        await gw.close()
+        await up.close()
+
+
+async def test_gateway_with_redis_answers_on_the_callback_path_once_connected(
+        redis_resources: PluginResources, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a Redis connection open, a check is one command whose reply resumes the
+    request by callbacks: no task.  The first request opens the connection (a task)."""
+    from campusgate.proxy.gateway import Gateway
+
+    tasks: list[str] = []
+    original = Gateway.handle
+
+    async def counting(self: Gateway, conn: Any, req: Any) -> None:
+        tasks.append(req.path)
+        await original(self, conn, req)
+
+    monkeypatch.setattr(Gateway, "handle", counting)
+    up = await HttpUpstream().start()
+    gw = await start_gateway({"services": [limited(up, "a", limits=[
+        {"window": "1h", "limit": 4}])]}, resources=redis_resources)
+    try:
+        client = await RawClient.connect(gw.port)
+        statuses = []
+        for n in range(6):
+            answer = await client.request("GET", f"/a/{n}")
+            statuses.append(answer.status)
+        await client.close()
+        assert statuses == [200, 200, 200, 200, 429, 429]
+        # the first (connecting) and the 429s (answered by the task path) used tasks;
+        # the admitted ones after the first did not
+        assert tasks == ["/a/0", "/a/4", "/a/5"]
+        assert len(up.requests) == 4
     finally:
         await gw.close()
         await up.close()

@@ -152,13 +152,12 @@ class _Scoped(StrictModel):
 
     @model_validator(mode="after")
     def _consumer_scoped_plugins(self) -> _Scoped:
-        from campusgate.plugins.authentication import AUTH_PRIORITY
         from campusgate.plugins.registry import plugin_classes
 
         classes = plugin_classes()
         for spec in self.plugins:
             cls = classes.get(spec.name)
-            if cls is not None and (not cls.consumer_scoped or cls.priority > AUTH_PRIORITY):
+            if cls is not None and not cls.attaches_to_consumers():
                 raise ValueError(f"plugin {spec.name!r} cannot be attached to a consumer or "
                                  "consumer group: it runs before the consumer is known")
         return self

@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from campusgate.plugins.base import WAIT, AccessAnswer, Plugin, PluginConfig, PluginEnv, Wait
+from campusgate.plugins.base import (
+    AUTH_PRIORITY,
+    WAIT,
+    AccessAnswer,
+    Plugin,
+    PluginConfig,
+    PluginEnv,
+    Wait,
+)
 from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
 
@@ -43,8 +51,6 @@ __all__ = [
     "Identity",
 ]
 
-#: Where the combined step sits in the access chain (after CORS and IP checks).
-AUTH_PRIORITY = 1000
 #: ``ctx.vars`` key: the (lower-case) header that names the consumer's groups upstream.
 GROUPS_HEADER_VAR = "auth.groups_header"
 

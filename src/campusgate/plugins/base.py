@@ -35,8 +35,12 @@ if TYPE_CHECKING:
     from campusgate.proxy.consumers import ConsumerIndex
     from campusgate.state.base import StateBackend
 
-__all__ = ["DEFAULT_BODY_LIMIT", "WAIT", "AccessAnswer", "Plugin", "PluginConfig", "PluginEnv",
-           "Wait"]
+__all__ = ["AUTH_PRIORITY", "DEFAULT_BODY_LIMIT", "WAIT", "AccessAnswer", "Plugin",
+           "PluginConfig", "PluginEnv", "Wait"]
+
+#: Where authentication runs in the access chain; plugins above it run before the
+#: consumer is known.
+AUTH_PRIORITY: Final = 1000
 
 #: How many bytes of a body a body-phase plugin buffers unless it says otherwise.
 DEFAULT_BODY_LIMIT: Final = 10 * 1024 * 1024
@@ -158,6 +162,24 @@ class Plugin:
     def access_now(self, ctx: RequestContext) -> AccessAnswer:
         """The access phase without awaiting: an answer, None to go on, or WAIT."""
         return None
+
+    def access_start(self, ctx: RequestContext) -> asyncio.Future[Any] | None:
+        """After ``access_now`` said WAIT: start the wait without a task (a Redis
+        command on an open connection), returning a future the callback path resumes
+        on -- then :meth:`access_finish` reads it.  None (the default): the request
+        goes to the task path and ``access`` is awaited there."""
+        return None
+
+    def access_finish(self, ctx: RequestContext, done: asyncio.Future[Any]) -> AccessAnswer:
+        """The access answer once the future of :meth:`access_start` is done; WAIT
+        hands the request to the task path (``access`` runs there, from scratch)."""
+        return WAIT
+
+    @classmethod
+    def attaches_to_consumers(cls) -> bool:
+        """May be attached to a consumer or consumer group: it runs after
+        authentication (and does not opt out with ``consumer_scoped = False``)."""
+        return cls.consumer_scoped and cls.priority <= AUTH_PRIORITY
 
     @classmethod
     def awaits_in_access(cls) -> bool:

@@ -22,12 +22,13 @@ a warning is logged at most once per :data:`WARN_INTERVAL` seconds per plugin.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -42,6 +43,7 @@ from campusgate.state.ratelimit import (
     policy_header_value,
     rate_limit_headers,
 )
+from campusgate.state.redis import NeedsTask
 
 __all__ = ["LimitSpec", "RateLimitConfig", "RateLimitPlugin", "WarningThrottle"]
 
@@ -166,6 +168,10 @@ def _key_value(raw: bytes) -> str:
     return "#" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+#: ``ctx.vars`` key: the Redis check in flight on the callback path.
+PENDING_VAR = "rate-limit.pending"
+
+
 class RateLimitPlugin(Plugin):
     name = "rate-limit"
     priority = 910
@@ -236,6 +242,27 @@ class RateLimitPlugin(Plugin):
             return WAIT
         decision = self.state.ratelimit_now(self.key(ctx), self.windows, self.algorithm,
                                             self.cost)
+        return self.answer(ctx, decision)
+
+    def access_start(self, ctx: RequestContext) -> asyncio.Future[Any] | None:
+        start = getattr(self.state, "ratelimit_start", None)
+        if start is None:
+            return None
+        pending = start(self.key(ctx), self.windows, self.algorithm, self.cost)
+        if pending is None:
+            return None
+        ctx.vars[PENDING_VAR] = pending
+        fut: asyncio.Future[Any] = pending.future
+        return fut
+
+    def access_finish(self, ctx: RequestContext, done: asyncio.Future[Any]) -> AccessAnswer:
+        pending = ctx.vars.pop(PENDING_VAR)
+        try:
+            decision = pending.result()
+        except NeedsTask:
+            return WAIT  # the script must be loaded: the task path does it, nothing counted
+        except StateUnavailable as exc:
+            return self.unavailable(ctx, exc)
         return self.answer(ctx, decision)
 
     async def access(self, ctx: RequestContext) -> LocalResponse | None:

@@ -6,11 +6,13 @@ snapshot for new requests while requests in flight finish on the old one.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from campusgate.plugins.base import Plugin
+from campusgate.plugins.base import WAIT, Plugin
 from campusgate.proxy.backends import HttpBackend
 from campusgate.proxy.bodies import BODY_HOOKS
 from campusgate.proxy.context import LocalResponse, RequestContext
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
 __all__ = ["Gateway"]
 
 log = logging.getLogger("campusgate.proxy")
+
+
+class _AccessWait:
+    """The connection's view of a request whose access phase waits on a future by
+    callbacks: the future has its own deadline (the Redis command timeout), so the
+    connection's timer just looks again later."""
+
+    def on_timeout(self, now: float) -> float | None:
+        return 1.0
 
 
 class Gateway:
@@ -73,28 +84,67 @@ class Gateway:
         if match is None:
             return False
         route: CompiledRoute = match.payload
-        backend = route.service.backend
-        if not isinstance(backend, HttpBackend):
+        if not isinstance(route.service.backend, HttpBackend):
             return False
         if route.access:
             if route.access_waits:
                 return False
-            chain = route.access
-            i = 0
-            while i < len(chain):
-                answer = chain[i].access_now(ctx)
-                if answer is not None:
-                    # the task path sends the answer, or resumes at the plugin that waits
-                    ctx.vars["access.resume"] = (chain, i, answer)
-                    return False
-                i += 1
-                plan = ctx.plan
-                if plan is not None and chain is not plan.access:
-                    chain = plan.access
-                    i = 0
-            ctx.vars["access.resume"] = None  # all ran: the task path must not run them
-        plan = ctx.plan
-        hook = plan or route
+            return self._access_fast(conn, req, ctx, match, route.access, 0)
+        return self._forward_fast(conn, req, ctx, match)
+
+    def _access_fast(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                     match: RouteMatch[CompiledRoute], chain: tuple[Plugin, ...],
+                     i: int) -> bool:
+        """Run the access chain from ``chain[i]`` without awaiting; True when the
+        request is in the callback path's hands (forwarded, or waiting on a future)."""
+        while i < len(chain):
+            plugin = chain[i]
+            answer = plugin.access_now(ctx)
+            if answer is not None:
+                if answer is WAIT:
+                    started = plugin.access_start(ctx)
+                    if started is not None:  # e.g. a Redis command: resume on its reply
+                        conn.fast = _AccessWait()
+                        started.add_done_callback(functools.partial(
+                            self._access_resumed, conn, req, ctx, match, chain, i))
+                        return True
+                # the task path sends the answer, or resumes at the plugin that waits
+                ctx.vars["access.resume"] = (chain, i, answer)
+                return False
+            i += 1
+            plan = ctx.plan
+            if plan is not None and chain is not plan.access:
+                chain = plan.access
+                i = 0
+        ctx.vars["access.resume"] = None  # all ran: the task path must not run them
+        return self._forward_fast(conn, req, ctx, match)
+
+    def _access_resumed(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                        match: RouteMatch[CompiledRoute], chain: tuple[Plugin, ...], i: int,
+                        done: asyncio.Future[Any]) -> None:
+        """The future a plugin waited on is done: go on by callbacks, or hand over."""
+        conn.fast = None
+        if conn.closed:
+            conn.fast_done(req)
+            return
+        try:
+            answer = chain[i].access_finish(ctx, done)
+            if answer is None:
+                if self._access_fast(conn, req, ctx, match, chain, i + 1):
+                    return
+            else:
+                ctx.vars["access.resume"] = (chain, i, answer)
+        except Exception:
+            log.exception("plugin %s failed resuming the access phase", chain[i].name)
+            ctx.vars["access.resume"] = (chain, i, WAIT)  # the task path runs it again
+        conn.hand_back(req)
+
+    def _forward_fast(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                      match: RouteMatch[CompiledRoute]) -> bool:
+        route = match.payload
+        backend = route.service.backend
+        assert isinstance(backend, HttpBackend)
+        hook = ctx.plan or route
         job = backend.start_fast(conn, req, ctx, route.config, match.matched_path,
                                  hook.on_response if hook.response else None,
                                  self._fast_finished_cb)

@@ -10,9 +10,11 @@ backend.  Every failure is :class:`StateUnavailable`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import ssl
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from campusgate.state import scripts
@@ -26,9 +28,9 @@ from campusgate.state.ratelimit import (
     gcra_decision,
     sliding_decision,
 )
-from campusgate.state.resp import RespClient, encode_command
+from campusgate.state.resp import Reply, ReplyError, RespClient, encode_command
 
-__all__ = ["RedisState"]
+__all__ = ["NeedsTask", "PendingDecision", "RedisState"]
 
 _PLAN_CACHE = 256
 
@@ -59,6 +61,33 @@ def _ms(ttl: float) -> int:
     if not ttl > 0:
         raise ValueError("ttl must be > 0 seconds")
     return max(1, math.ceil(ttl * 1000))
+
+
+class NeedsTask(Exception):
+    """The reply needs more work than a callback can do (the script must be loaded
+    first): run the check again with ``await ratelimit()``; nothing was counted."""
+
+
+@dataclass(eq=False)
+class PendingDecision:
+    """A rate-limit check sent to Redis whose reply has not been read yet."""
+
+    state: RedisState
+    plan: _Plan
+    future: asyncio.Future[Reply]
+    windows: Sequence[Window]
+    cost: int
+
+    def result(self) -> Decision:
+        """The decision, once ``future`` is done.  Raises :class:`NeedsTask` when
+        Redis does not know the script yet, StateUnavailable when Redis failed."""
+        try:
+            reply = self.future.result()
+        except ReplyError as exc:
+            if exc.code == "NOSCRIPT":
+                raise NeedsTask() from None
+            raise
+        return self.state._decide(self.plan, reply, self.windows, self.cost)
 
 
 class RedisState:
@@ -99,6 +128,22 @@ class RedisState:
     async def ratelimit(
         self, key: str, windows: Sequence[Window], algorithm: str, cost: int = 1
     ) -> Decision:
+        plan, payload = self._ratelimit_command(key, windows, algorithm, cost)
+        reply = await self.client.execute_script(plan.script, payload)
+        return self._decide(plan, reply, windows, cost)
+
+    def ratelimit_start(
+        self, key: str, windows: Sequence[Window], algorithm: str, cost: int = 1
+    ) -> PendingDecision | None:
+        """Send the check on the open connection without awaiting (the proxy's
+        callback path continues when the reply arrives); None when there is no open
+        connection -- then use :meth:`ratelimit`."""
+        plan, payload = self._ratelimit_command(key, windows, algorithm, cost)
+        fut = self.client.send_now(payload)
+        return None if fut is None else PendingDecision(self, plan, fut, windows, cost)
+
+    def _ratelimit_command(self, key: str, windows: Sequence[Window], algorithm: str,
+                           cost: int) -> tuple[_Plan, bytes]:
         plan = self._plans.get((id(windows), algorithm))
         if plan is None or plan.windows is not windows:
             plan = self._plan(windows, algorithm)
@@ -110,7 +155,10 @@ class RedisState:
         payload = b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s" % (
             plan.head, len(name), name, len(amount), amount, len(now), now, plan.tail
         )
-        reply = await self.client.execute_script(plan.script, payload)
+        return plan, payload
+
+    @staticmethod
+    def _decide(plan: _Plan, reply: Reply, windows: Sequence[Window], cost: int) -> Decision:
         if not isinstance(reply, list) or len(reply) != plan.reply_size:
             raise StateUnavailable(f"unexpected reply to the rate-limit script: {reply!r}")
         values = cast(list[int], reply)

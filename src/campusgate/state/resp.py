@@ -299,6 +299,15 @@ class RespClient:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def send_now(self, payload: bytes) -> asyncio.Future[Reply] | None:
+        """Queue an encoded command on the open connection without awaiting: its
+        future, or None when there is no connection yet (then use the async calls,
+        which connect)."""
+        conn = self._conn
+        if conn is None or conn.closed or self._closed:
+            return None
+        return conn.send(payload)
+
     async def execute(self, *args: bytes | str | int) -> Reply:
         """Run one command, e.g. ``await client.execute(b"GET", b"key")``."""
         return await self.execute_raw(encode_command(*args))
