@@ -352,3 +352,34 @@ async def test_the_redis_strategy_needs_a_redis_state() -> None:
             await cache_gateway(up, strategy="redis")
     finally:
         await up.close()
+
+
+async def test_consumers_do_not_share_entries_unless_configured(
+        origin: tuple[Origin, HttpUpstream]) -> None:
+    """On an authenticated route one consumer is never served another's answer."""
+    handler, up = origin
+    consumers = [{"name": n, "credentials": [{"type": "key-auth", "key": f"{n}-key-0123456789"}]}
+                 for n in ("ann", "ben")]
+
+    def gateway(**config: Any) -> Any:
+        config.setdefault("max_body_bytes", 4096)
+        return start_gateway({"services": [service("s", f"http://{up.address}", plugins=[
+            {"name": "key-auth"}, {"name": "proxy-cache", "config": config}])],
+            "consumers": consumers})
+
+    def as_(who: str) -> tuple[str, str, list[tuple[bytes, bytes]]]:
+        return get("/s/report", (b"apikey", f"{who}-key-0123456789".encode()))
+
+    gw = await gateway()
+    try:
+        answers = await fetch(gw.port, as_("ann"), as_("ben"), as_("ann"))
+    finally:
+        await gw.close()
+    assert [a.header("x-cache-status") for a in answers] == ["Miss", "Miss", "Hit"]
+    assert handler.calls == 2
+    shared = await gateway(cache_key=["method", "host", "path", "query"])
+    try:
+        answers = await fetch(shared.port, as_("ann"), as_("ben"))
+    finally:
+        await shared.close()
+    assert [a.header("x-cache-status") for a in answers] == ["Miss", "Hit"]

@@ -60,7 +60,7 @@ def _methods() -> list[Method]:
 
 
 def _key_parts() -> list[KeyPart]:
-    return ["method", "host", "path", "query"]
+    return ["method", "host", "path", "query", "consumer"]
 
 
 class ProxyCacheConfig(PluginConfig):
@@ -77,7 +77,8 @@ class ProxyCacheConfig(PluginConfig):
     #: Request methods looked up (a HEAD is answered from the GET entry).
     request_methods: list[Method] = Field(default_factory=_methods)
     #: What tells entries apart: ``method``, ``host``, ``path``, ``query`` (its
-    #: parameters sorted) and ``consumer`` (add it when answers depend on the caller).
+    #: parameters sorted) and ``consumer`` (the caller; keep it when answers depend on
+    #: who calls).
     cache_key: list[KeyPart] = Field(default_factory=_key_parts)
     #: Request headers whose values are part of the key (and that a response's
     #: ``Vary`` may name).
