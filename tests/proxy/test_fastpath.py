@@ -222,3 +222,101 @@ async def test_a_retryable_status_is_handed_to_the_task_path() -> None:
         await up.close()
     assert answer.status == 200
     assert len(calls) == 3
+
+
+class Deferred(Plugin):
+    """Waits on a future the test resolves: as a Redis check on an open connection."""
+
+    name = "deferred"
+    futures: ClassVar[list[asyncio.Future[Any]]] = []
+    outcome: ClassVar[str] = "pass"
+    awaited: ClassVar[int] = 0
+
+    def access_now(self, ctx: RequestContext) -> AccessAnswer:
+        return WAIT
+
+    def access_start(self, ctx: RequestContext) -> asyncio.Future[Any] | None:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(fut)
+        return fut
+
+    def access_finish(self, ctx: RequestContext, done: asyncio.Future[Any]) -> AccessAnswer:
+        if self.outcome == "deny":
+            return LocalResponse.error(429, "rate_limited", "slow down", ctx.request_id)
+        if self.outcome == "boom":
+            raise RuntimeError("broken plugin")
+        ctx.upstream_headers_add.append((b"x-checked", b"by-callback"))
+        return None
+
+    async def access(self, ctx: RequestContext) -> LocalResponse | None:
+        type(self).awaited += 1
+        ctx.upstream_headers_add.append((b"x-checked", b"by-task"))
+        return None
+
+
+@pytest.fixture
+def deferred(monkeypatch: pytest.MonkeyPatch) -> type[Deferred]:
+    monkeypatch.setitem(plugin_classes(), "deferred", Deferred)
+    Deferred.futures.clear()
+    Deferred.awaited = 0
+    Deferred.outcome = "pass"
+    return Deferred
+
+
+async def started(plugin: type[Deferred]) -> asyncio.Future[Any]:
+    """The next future the plugin waits on, once the gateway has started it."""
+    for _ in range(2000):
+        if plugin.futures:
+            return plugin.futures.pop(0)
+        await asyncio.sleep(0.001)
+    raise AssertionError("the plugin never started waiting")
+
+
+async def resolve_soon(plugin: type[Deferred]) -> None:
+    (await started(plugin)).set_result(None)
+
+
+@pytest.mark.parametrize(("outcome", "status", "checked"), [
+    ("pass", 200, "by-callback"),   # resumed by callbacks, forwarded without a task
+    ("deny", 429, None),            # the answer goes out through the task path
+    ("boom", 200, "by-task"),       # a failing resume: the task path runs access() again
+])
+async def test_a_plugin_waiting_on_a_future_resumes_by_callbacks(
+    upstream: HttpUpstream, deferred: type[Deferred], fast_count: list[bool],
+    outcome: str, status: int, checked: str | None,
+) -> None:
+    gw = await gateway_for(upstream, plugins=[{"name": "deferred"}])
+    client = await RawClient.connect(gw.port)
+    try:
+        warm = asyncio.ensure_future(client.request("GET", "/s/warm"))
+        await resolve_soon(deferred)  # the first request connects upstream (task path)
+        assert (await warm).status == 200
+        deferred.outcome = outcome
+        answer = asyncio.ensure_future(client.request("GET", "/s/x"))
+        await resolve_soon(deferred)
+        assert (await answer).status == status
+    finally:
+        await client.close()
+        await gw.close()
+    assert fast_count == [True, True]  # both were taken by the callback path
+    if checked is not None:
+        assert upstream.requests[-1].header("x-checked") == checked
+    assert deferred.awaited == (1 if outcome == "boom" else 0)
+
+
+async def test_a_client_gone_while_a_plugin_waits_costs_nothing(
+    upstream: HttpUpstream, deferred: type[Deferred]
+) -> None:
+    gw = await gateway_for(upstream, plugins=[{"name": "deferred"}])
+    try:
+        client = await RawClient.connect(gw.port)
+        await client.send_raw(b"GET /s/x HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+        pending = await started(deferred)
+        await client.close()
+        await asyncio.sleep(0.05)
+        pending.set_result(None)  # the reply comes after the client left
+        await asyncio.sleep(0.05)
+        assert upstream.requests == []
+        assert not gw.state.connections
+    finally:
+        await gw.close()
