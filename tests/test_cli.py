@@ -137,6 +137,13 @@ def test_validate_ok_counts_services_routes_upstreams(runner: CliRunner, good_fi
     assert result.stdout == f"{good_file}: ok (2 services, 3 routes, 2 upstreams)\n"
 
 
+def test_validate_counts_consumers_when_there_are_some(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("consumers:\n  - {name: a}\n  - {name: b}\n")
+    result = runner.invoke(app, ["validate", "-f", str(path)])
+    assert result.stdout == f"{path}: ok (0 services, 0 routes, 0 upstreams, 2 consumers)\n"
+
+
 def test_validate_prints_problems_with_lines_and_exits_1(runner: CliRunner, bad_file: Path) -> None:
     result = runner.invoke(app, ["validate", "-f", str(bad_file)])
     assert result.exit_code == 1

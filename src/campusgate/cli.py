@@ -102,6 +102,7 @@ def validate(file: FileOption) -> None:
             _count(len(config.services), "service"),
             _count(routes, "route"),
             _count(upstreams, "upstream"),
+            *([_count(len(config.consumers), "consumer")] if config.consumers else []),
         ]
     )
     typer.echo(f"{file}: ok ({counts})")
