@@ -37,7 +37,7 @@ from campusgate.plugins._http_cache import (
 )
 from campusgate.plugins.base import WAIT, AccessAnswer, Plugin, PluginConfig, PluginEnv
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
-from campusgate.state.base import StateUnavailable
+from campusgate.state.base import StateUnavailable, WarningThrottle
 
 __all__ = ["ProxyCacheConfig", "ProxyCachePlugin"]
 
@@ -113,6 +113,7 @@ class ProxyCachePlugin(Plugin):
     def __init__(self, config: ProxyCacheConfig, env: PluginEnv) -> None:
         super().__init__(config, env)
         self.state = env.resources.state(config.strategy)
+        self.throttle = WarningThrottle()
         self.ttl = config.ttl
         self.methods = frozenset(config.request_methods)
         self.key_parts = tuple(config.cache_key)
@@ -144,7 +145,7 @@ class ProxyCachePlugin(Plugin):
         try:
             return self._answer(ctx, key, await self.state.get(key))
         except StateUnavailable as exc:
-            log.info("proxy-cache: the store is unavailable (%s); bypassing", exc)
+            self._warn("the store is unavailable (%s); bypassing", exc)
             self._bypass(ctx)
             return None
 
@@ -236,7 +237,7 @@ class ProxyCachePlugin(Plugin):
             try:
                 self.state.set_now(key, entry, ttl)
             except StateUnavailable as exc:
-                log.info("proxy-cache: could not store %s: %s", key, exc)
+                self._warn("could not store an entry: %s", exc)
             return body
         task = self.env.loop.create_task(self._store(key, entry, ttl))
         self._stores.add(task)
@@ -247,7 +248,15 @@ class ProxyCachePlugin(Plugin):
         try:
             await self.state.set(key, entry, ttl)
         except StateUnavailable as exc:
-            log.info("proxy-cache: could not store %s: %s", key, exc)
+            self._warn("could not store an entry: %s", exc)
+
+    def _warn(self, message: str, exc: StateUnavailable) -> None:
+        """At most one warning per interval while the store is down, not one per
+        request."""
+        held = self.throttle.due()
+        if held is not None:
+            log.warning("proxy-cache (%s): " + message + "%s", self.env.scope, exc,
+                        f" ({held} more since the last warning)" if held else "")
 
     def response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         state = ctx.vars.get(_STATUS)

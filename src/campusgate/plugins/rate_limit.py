@@ -26,8 +26,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -36,7 +34,7 @@ from campusgate.plugins.base import WAIT, AccessAnswer, Plugin, PluginConfig, Pl
 from campusgate.plugins.ip_restriction import AddressSet, client_address
 from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import LocalResponse, RequestContext
-from campusgate.state.base import StateUnavailable
+from campusgate.state.base import StateUnavailable, WarningThrottle
 from campusgate.state.ratelimit import (
     Decision,
     Window,
@@ -136,28 +134,6 @@ class RateLimitConfig(PluginConfig):
         return self
 
 
-class WarningThrottle:
-    """Says when to warn: at most once per ``interval`` seconds, and how many
-    occurrences were held back since the last warning."""
-
-    __slots__ = ("_clock", "_last", "held", "interval")
-
-    def __init__(self, interval: float = WARN_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._last: float | None = None
-        self.held = 0
-
-    def due(self) -> int | None:
-        """None: stay quiet (counted); else warn now, mentioning the returned number
-        of occurrences held back."""
-        now = self._clock()
-        if self._last is not None and now - self._last < self.interval:
-            self.held += 1
-            return None
-        held, self.held, self._last = self.held, 0, now
-        return held
 
 
 def _key_value(raw: bytes) -> str:
@@ -198,7 +174,7 @@ class RateLimitPlugin(Plugin):
         self.trusted = AddressSet(env.resources.trusted_proxies)
         self.prefix = env.scope + "|"
         self._consumer_keys: dict[ConsumerInfo, str] = {}
-        self.throttle = WarningThrottle()
+        self.throttle = WarningThrottle(WARN_INTERVAL)
 
     # ---------------------------------------------------------------- the key
 

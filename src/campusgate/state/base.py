@@ -13,12 +13,13 @@ setting.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from campusgate.state.ratelimit import Decision, Window
 
-__all__ = ["StateBackend", "StateUnavailable"]
+__all__ = ["StateBackend", "StateUnavailable", "WarningThrottle"]
 
 
 class StateUnavailable(Exception):
@@ -85,3 +86,28 @@ class StateBackend(Protocol):
     async def close(self) -> None:
         """Release connections; the backend is not used afterwards."""
         ...
+
+
+class WarningThrottle:
+    """For "the state backend is down" warnings, which would otherwise come once per
+    request.  Says when to warn: at most once per ``interval`` seconds, and how many
+    occurrences were held back since the last warning."""
+
+    __slots__ = ("_clock", "_last", "held", "interval")
+
+    def __init__(self, interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self.held = 0
+
+    def due(self) -> int | None:
+        """None: stay quiet (counted); else warn now, mentioning the returned number
+        of occurrences held back."""
+        now = self._clock()
+        if self._last is not None and now - self._last < self.interval:
+            self.held += 1
+            return None
+        held, self.held, self._last = self.held, 0, now
+        return held
