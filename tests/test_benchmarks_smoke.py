@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from campusgate.config.loader import load_config_text
 from cgbench import auth, configs, procs, report

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from gateway_harness import HttpUpstream, http, service, start_gateway
 
 from campusgate.config.consumers import consumer_id
 from campusgate.config.loader import load_config_text
 from campusgate.keyring import Keyring
 from campusgate.plugins.registry import default_resources
 from campusgate.store import ConfigStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-
-from gateway_harness import HttpUpstream, http, service, start_gateway
 
 SEALED_FIELDS = ("key_hash", "password_hash", "secret_encrypted")
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from token_helpers import AuthorizationServer
 
 from campusgate.auth.introspection import (
     IntrospectionUnavailable,
@@ -19,10 +18,6 @@ from campusgate.auth.introspection import (
     introspection_request,
     parse_introspection,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from token_helpers import AuthorizationServer
 
 
 def test_the_request_is_a_form_post_with_client_secret_basic() -> None:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from joserfc.jwk import OctKey
+from token_helpers import JwksServer, public_jwk, signing_key
 
 from campusgate.auth.jwks import FETCH, JwksCache, JwksError, StaticKeys, parse_jwks
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from token_helpers import JwksServer, public_jwk, signing_key
 
 RSA0 = signing_key("RS256", 0)
 RSA1 = signing_key("RS256", 1)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from joserfc.jwk import OctKey, RSAKey
+from token_helpers import (
+    HMAC_SECRET,
+    b64url,
+    forge_hs,
+    public_jwk,
+    public_pem,
+    sign,
+    signing_key,
+    unsigned,
+)
 
 from campusgate.auth.jwt_verify import (
     KEY_TYPES,
@@ -23,19 +31,6 @@ from campusgate.auth.jwt_verify import (
     verify_signature,
 )
 from campusgate.config.consumers import JWT_ALGORITHMS
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from token_helpers import (
-    HMAC_SECRET,
-    b64url,
-    forge_hs,
-    public_jwk,
-    public_pem,
-    sign,
-    signing_key,
-    unsigned,
-)
 
 NOW = 1_700_000_000.0
 CLAIMS = {"iss": "district", "sub": "app", "exp": NOW + 300, "iat": NOW}

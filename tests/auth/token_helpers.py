@@ -10,19 +10,14 @@ import base64
 import hashlib
 import hmac
 import json
-import sys
 import warnings
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from gateway_harness import HttpUpstream, UpstreamRequest, ok_response
 from joserfc import jwt
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-
-from gateway_harness import HttpUpstream, UpstreamRequest, ok_response
 
 __all__ = ["AuthorizationServer", "JwksServer", "b64url", "forge_hs", "public_jwk",
            "public_pem", "sign", "signing_key", "unsigned"]

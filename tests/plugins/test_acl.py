@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, http, start_gateway
 from pydantic import ValidationError
 
 from campusgate.config.model import PluginSpec
 from campusgate.plugins.registry import build_plugin
 from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import LocalResponse, RequestContext
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-from gateway_harness import HttpUpstream, http, start_gateway
 
 
 def ctx(*groups: str, consumer: bool = True) -> RequestContext:

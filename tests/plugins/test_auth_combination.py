@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, RawClient, RunningGateway, http, start_gateway
 
 from campusgate.proxy.gateway import Gateway
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-from gateway_harness import HttpUpstream, RawClient, RunningGateway, http, start_gateway
 
 KEY = b"alice-key-0123456789"
 CONSUMERS = [

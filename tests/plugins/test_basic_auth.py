@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, http, service, start_gateway
 from pydantic import ValidationError
 
 from campusgate.config.model import Consumer, PluginSpec
@@ -25,9 +24,6 @@ from campusgate.plugins.basic_auth import (
 from campusgate.plugins.registry import build_plugin, default_resources
 from campusgate.proxy.consumers import ConsumerIndex
 from campusgate.proxy.context import LocalResponse, RequestContext
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-from gateway_harness import HttpUpstream, http, service, start_gateway
 
 PASSWORD = "correct horse battery"
 

@@ -4,16 +4,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-
 from gateway_harness import HttpUpstream, UpstreamRequest, http, ok_response, start_gateway
+from pydantic import ValidationError
 
 from campusgate.config.model import PluginSpec
 from campusgate.plugins.base import Plugin

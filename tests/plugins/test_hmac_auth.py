@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sys
 import time
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, http, service, start_gateway
 from pydantic import ValidationError
 
 from campusgate.auth.hmac_signature import (
@@ -33,9 +33,6 @@ from campusgate.plugins.registry import build_plugin, default_resources
 from campusgate.proxy.consumers import ConsumerIndex
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
 from campusgate.state.redis import RedisState
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-from gateway_harness import HttpUpstream, http, service, start_gateway
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins" / "hmac-auth.md"
 KEY_ID = "grades-sync"

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, Response, RunningGateway, http, start_gateway
 from pydantic import ValidationError
+from token_helpers import (
+    HMAC_SECRET,
+    JwksServer,
+    forge_hs,
+    public_pem,
+    sign,
+    signing_key,
+    unsigned,
+)
 
 from campusgate.auth.jwks import JwksCache
 from campusgate.auth.jwt_verify import verify_signature
@@ -21,20 +29,6 @@ from campusgate.plugins.jwt_auth import JwtAuthPlugin
 from campusgate.plugins.registry import build_plugin, default_resources
 from campusgate.proxy.consumers import ConsumerIndex
 from campusgate.proxy.context import LocalResponse, RequestContext
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "auth"))
-
-from gateway_harness import HttpUpstream, Response, RunningGateway, http, start_gateway
-from token_helpers import (
-    HMAC_SECRET,
-    JwksServer,
-    forge_hs,
-    public_pem,
-    sign,
-    signing_key,
-    unsigned,
-)
 
 SECRET = (HMAC_SECRET + b"0").decode()
 RSA = signing_key("RS256")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, http, service, start_gateway
 from pydantic import ValidationError
 
 from campusgate.config.model import Consumer, PluginSpec
@@ -17,9 +16,6 @@ from campusgate.plugins.key_auth import KeyAuthPlugin, remove_query_parameter
 from campusgate.plugins.registry import build_plugin, default_resources
 from campusgate.proxy.consumers import ConsumerIndex
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-from gateway_harness import HttpUpstream, http, service, start_gateway
 
 KEY = "k-alice-0123456789"
 CONSUMERS = [{"name": "alice", "custom_id": "A-1", "groups": ["staff"],

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, Response, RunningGateway, http, start_gateway
 from pydantic import ValidationError
+from token_helpers import AuthorizationServer, JwksServer, sign, signing_key
 
 from campusgate.auth.jwks import JwksCache
 from campusgate.config.model import PluginSpec
@@ -21,12 +21,6 @@ from campusgate.plugins.base import WAIT, PluginEnv
 from campusgate.plugins.oauth2_introspection import OAuth2IntrospectionPlugin
 from campusgate.plugins.registry import build_plugin, default_resources
 from campusgate.proxy.context import LocalResponse, RequestContext
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "auth"))
-
-from gateway_harness import HttpUpstream, Response, RunningGateway, http, start_gateway
-from token_helpers import AuthorizationServer, JwksServer, sign, signing_key
 
 ISSUER = "https://idp.example"
 LMS = {"name": "lms-app", "custom_id": "lms"}

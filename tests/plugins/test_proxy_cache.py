@@ -7,23 +7,10 @@ import json
 import logging
 import secrets
 import socket
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
-from campusgate.config.model import PluginSpec
-from campusgate.keyring import Keyring
-from campusgate.plugins._http_cache import CacheEntry, cache_control, freshness, storable_vary
-from campusgate.plugins.base import PluginResources
-from campusgate.state.memory import MemoryState
-from campusgate.state.redis import RedisState
-from campusgate.state.resp import RespClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
 from gateway_harness import (
     HttpUpstream,
     RawClient,
@@ -34,6 +21,15 @@ from gateway_harness import (
     service,
     start_gateway,
 )
+from pydantic import ValidationError
+
+from campusgate.config.model import PluginSpec
+from campusgate.keyring import Keyring
+from campusgate.plugins._http_cache import CacheEntry, cache_control, freshness, storable_vary
+from campusgate.plugins.base import PluginResources
+from campusgate.state.memory import MemoryState
+from campusgate.state.redis import RedisState
+from campusgate.state.resp import RespClient
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 

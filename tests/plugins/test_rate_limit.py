@@ -8,18 +8,12 @@ import ipaddress
 import json
 import logging
 import secrets
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "state"))
-
 from gateway_harness import HttpUpstream, RawClient, http, service, start_gateway
+from pydantic import ValidationError
 from redis_servers import SHARED_REDIS, free_port
 
 from campusgate.config.loader import ConfigError, load_config_text

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_harness import HttpUpstream, RawClient, http, service, start_gateway
 from pydantic import ValidationError
 
 from campusgate.config.model import PluginSpec
@@ -17,9 +16,6 @@ from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import HeaderList, RequestContext
 from campusgate.proxy.gateway import Gateway
 from campusgate.proxy.rewrites import UPSTREAM_METHOD, UPSTREAM_PATH
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
-from gateway_harness import HttpUpstream, RawClient, http, service, start_gateway
 
 ALICE = ConsumerInfo("c-1", "alice", "A-7", ("staff",), ())
 

@@ -5,21 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
-from campusgate.config.model import PluginSpec
-from campusgate.plugins.registry import build_plugin
-from campusgate.plugins.response_transformer import ResponseTransformerPlugin
-from campusgate.proxy.consumers import ConsumerInfo
-from campusgate.proxy.context import HeaderList, RequestContext
-from campusgate.proxy.gateway import Gateway
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "proxy"))
 from gateway_harness import (
     HttpUpstream,
     RawClient,
@@ -29,6 +17,14 @@ from gateway_harness import (
     service,
     start_gateway,
 )
+from pydantic import ValidationError
+
+from campusgate.config.model import PluginSpec
+from campusgate.plugins.registry import build_plugin
+from campusgate.plugins.response_transformer import ResponseTransformerPlugin
+from campusgate.proxy.consumers import ConsumerInfo
+from campusgate.proxy.context import HeaderList, RequestContext
+from campusgate.proxy.gateway import Gateway
 
 
 def plugin(**config: Any) -> ResponseTransformerPlugin:
