@@ -6,10 +6,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["NAME_PATTERN", "Name", "PluginSpec", "StrictModel"]
+__all__ = ["NAME_PATTERN", "Name", "PluginSpec", "Seconds", "StrictModel", "check_host_port"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+def check_host_port(value: str) -> str:
+    """``HOST:PORT`` with a port from 1 to 65535, else a ValueError."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
 
 
 class StrictModel(BaseModel):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from campusgate.config.common import NAME_PATTERN, Name, PluginSpec, StrictModel
+from campusgate.config.bootstrap import Limits, Listener, Listeners, TlsListener
+from campusgate.config.common import NAME_PATTERN, Name, PluginSpec, Seconds, StrictModel
 from campusgate.config.consumers import (
     BasicAuthCredential,
     Consumer,
@@ -24,6 +25,14 @@ from campusgate.config.consumers import (
     Credential,
     JwtCredential,
     KeyAuthCredential,
+)
+from campusgate.config.upstreams import (
+    ActiveHealthCheck,
+    HealthChecks,
+    PassiveHealthCheck,
+    Target,
+    Upstream,
+    UpstreamTls,
 )
 
 __all__ = [
@@ -52,102 +61,11 @@ __all__ = [
     "state_problem",
 ]
 
-Seconds = Annotated[float, Field(gt=0, le=86400)]
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 
 
-
-
-def _check_host_port(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return value
-
-
-# ---------------------------------------------------------------- upstreams
-
-
-class Target(StrictModel):
-    """One ``host:port`` behind an upstream, with a weight for balancing."""
-
-    target: str
-    weight: int = Field(default=100, ge=0, le=65535)
-
-    _v = field_validator("target")(lambda cls, v: _check_host_port(v))
-
-
-class ActiveHealthCheck(StrictModel):
-    """Periodic HTTP probe of each target."""
-
-    enabled: bool = True
-    path: str = "/"
-    interval: Seconds = 5.0
-    timeout: Seconds = 2.0
-    healthy_threshold: int = Field(default=2, ge=1, le=100)
-    unhealthy_threshold: int = Field(default=3, ge=1, le=100)
-    healthy_statuses: list[int] = Field(
-        default_factory=lambda: [200, 201, 202, 203, 204, 301, 302, 303, 304, 307, 308]
-    )
-    host: str | None = None
-
-
-class PassiveHealthCheck(StrictModel):
-    """Eject a target after consecutive failures, for a cool-down."""
-
-    enabled: bool = True
-    max_failures: int = Field(default=5, ge=1, le=1000)
-    cooldown: Seconds = 10.0
-    unhealthy_statuses: list[int] = Field(default_factory=lambda: [502, 503, 504])
-
-
-class HealthChecks(StrictModel):
-    active: ActiveHealthCheck | None = None
-    passive: PassiveHealthCheck = Field(default_factory=PassiveHealthCheck)
-
-
-class UpstreamTls(StrictModel):
-    """TLS towards the targets (used when the service scheme is https)."""
-
-    verify: bool = True
-    ca_file: str | None = None
-    sni: str | None = None
-
-    @field_validator("ca_file")
-    @classmethod
-    def _readable(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                with open(value, "rb") as handle:
-                    handle.read(1)
-            except OSError as exc:
-                raise ValueError(f"cannot read CA file {value!r}: {exc.strerror}") from None
-        return value
-
-
-class Upstream(StrictModel):
-    """A named set of targets with a balancing algorithm."""
-
-    name: Name
-    targets: list[Target] = Field(min_length=1)
-    algorithm: Literal["round-robin", "least-connections", "consistent-hashing"] = (
-        "round-robin"
-    )
-    hash_on: Literal["header", "cookie", "ip", "consumer"] = "ip"
-    hash_key: str | None = None
-    healthchecks: HealthChecks = Field(default_factory=HealthChecks)
-
-    @model_validator(mode="after")
-    def _hash_key_needed(self) -> Upstream:
-        if (
-            self.algorithm == "consistent-hashing"
-            and self.hash_on in ("header", "cookie")
-            and not self.hash_key
-        ):
-            raise ValueError(f"hash_on {self.hash_on!r} needs hash_key (the {self.hash_on} name)")
-        return self
 
 
 # ---------------------------------------------------------------- services and routes
@@ -392,49 +310,7 @@ def _unique(kind: str, names: list[str]) -> None:
         seen.add(name)
 
 
-# ---------------------------------------------------------------- bootstrap settings
-
-
-class TlsListener(StrictModel):
-    cert_file: str
-    key_file: str
-
-
-class Listener(StrictModel):
-    address: str
-    tls: TlsListener | None = None
-
-    _v = field_validator("address")(lambda cls, v: _check_host_port(v))
-
-    @property
-    def host(self) -> str:
-        return self.address.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.address.rpartition(":")[2])
-
-
-class Listeners(StrictModel):
-    proxy: Listener = Field(default_factory=lambda: Listener(address="0.0.0.0:8080"))
-    admin: Listener | None = Field(default_factory=lambda: Listener(address="127.0.0.1:8081"))
-
-
-class Limits(StrictModel):
-    """Client-side limits and timeouts of the proxy listener."""
-
-    max_header_bytes: int = Field(default=32768, ge=1024)
-    max_headers: int = Field(default=100, ge=1)
-    max_url_bytes: int = Field(default=8192, ge=256)
-    max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
-    header_timeout: Seconds = 10.0
-    body_timeout: Seconds = 60.0
-    keepalive_timeout: Seconds = 75.0
-    #: How long a client may leave a response unread (its socket full) before the
-    #: gateway gives up on it and frees the upstream connection.
-    send_timeout: Seconds = 60.0
-    max_connections: int = Field(default=10000, ge=1)
-    shutdown_timeout: Seconds = 30.0
+# ---------------------------------------------------------------- the whole file
 
 
 class Config(Entities):
