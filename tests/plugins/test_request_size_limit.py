@@ -38,7 +38,7 @@ def test_declared_length_against_the_limit(config: dict[str, Any], length: bytes
 def test_streamed_bytes_are_counted_against_the_limit() -> None:
     plugin = build_plugin("request-size-limit", {"allowed_payload_size": 10,
                                                  "size_unit": "bytes"})
-    assert plugin.body_phase("request_stream") and not plugin.body_phase("request_body")
+    assert plugin.runs("request_stream") and not plugin.runs("request_body")
     assert plugin.request_stream(ctx(), 10) is None
     refused = plugin.request_stream(ctx(), 11)
     assert refused is not None and refused.status == 413

@@ -142,11 +142,11 @@ def test_a_body_that_is_not_a_json_object_is_left_alone(body: bytes) -> None:
 
 def test_only_json_bodies_are_buffered() -> None:
     p = plugin(add={"json": {"x": 1}})
-    assert p.body_phase("request_body")
+    assert p.runs("request_body")
     assert p.wants_request_body(ctx([(b"content-type", b"application/vnd.api+json")]))
     assert not p.wants_request_body(ctx([(b"content-type", b"text/plain")]))
     assert not p.wants_request_body(ctx([*JSON_CT, (b"content-encoding", b"gzip")]))
-    assert not plugin(add={"headers": {"x": "1"}}).body_phase("request_body")
+    assert not plugin(add={"headers": {"x": "1"}}).runs("request_body")
 
 
 # ---------------------------------------------------------------- config checks

@@ -58,7 +58,7 @@ def test_header_operations_edit_the_response_headers() -> None:
 def test_json_operations_with_templates() -> None:
     p = plugin(remove={"json": ["internal"]}, add={"json": {"served_to": "{consumer.id}"}},
                rename={"json": {"data.n": "data.count"}})
-    assert p.body_phase("response_body") and not p.body_phase("request_body")
+    assert p.runs("response_body") and not p.runs("request_body")
     body = p.response_body(ctx(consumer=ConsumerInfo("c-9", "bob", None, (), ())), 200, [],
                            b'{"internal": 1, "data": {"n": 3}}')
     assert json.loads(body) == {"data": {"count": 3}, "served_to": "c-9"}
@@ -72,7 +72,7 @@ def test_which_responses_are_buffered() -> None:
     assert not p.wants_response_body(ctx(), 200, [(b"content-type", b"text/html")])
     assert not p.wants_response_body(ctx(), 200, [(b"content-type", b"application/json"),
                                                   (b"content-encoding", b"gzip")])
-    assert not plugin(add={"headers": {"a": "1"}}).body_phase("response_body")
+    assert not plugin(add={"headers": {"a": "1"}}).runs("response_body")
 
 
 @pytest.mark.parametrize("config, fault", [

@@ -192,9 +192,11 @@ class Plugin:
 
     def runs(self, phase: str) -> bool:
         """Does this instance take part in ``phase`` (``access``, ``response``,
-        ``log``)?  Asked once, when chains are compiled; by default, whether the class
-        overrides it.  An instance whose config makes a phase a no-op says False, and
-        costs nothing there."""
+        ``log``, or a body phase: ``request_stream``, ``request_body``,
+        ``response_body``)?  Asked once, when chains are compiled; by default, whether
+        the class overrides it.  An instance whose config makes a phase a no-op (a
+        request-id with the defaults, a transformer without JSON operations) says
+        False, and costs nothing there."""
         return type(self).has_access() if phase == "access" else type(self).overrides(phase)
 
     def response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
@@ -213,13 +215,6 @@ class Plugin:
     body_limit: int = DEFAULT_BODY_LIMIT
     #: Log a warning when a response body is too large for :meth:`response_body`.
     warn_unbuffered: ClassVar[bool] = True
-
-    def body_phase(self, phase: str) -> bool:
-        """Does this instance take part in body phase ``phase`` (``request_stream``,
-        ``request_body`` or ``response_body``)?  Asked once, when chains are compiled;
-        by default, whether the class overrides it.  A plugin whose config decides (a
-        transformer without JSON operations needs no body) overrides this."""
-        return type(self).overrides(phase)
 
     def request_stream(self, ctx: RequestContext, received: int) -> LocalResponse | None:
         """Streaming: ``received`` bytes of the request body have arrived so far.  An

@@ -110,8 +110,10 @@ class RequestTransformerPlugin(Plugin):
         self.uri = None if config.uri is None else Template.parse(config.uri)
         self.body_limit = config.max_body_bytes
 
-    def body_phase(self, phase: str) -> bool:
-        return phase == "request_body" and bool(self.json)
+    def runs(self, phase: str) -> bool:
+        if phase == "request_body":  # only JSON operations need the body
+            return bool(self.json)
+        return super().runs(phase)
 
     def access_now(self, ctx: RequestContext) -> LocalResponse | None:
         # Every template reads the request as it came: render first, change after.

@@ -71,8 +71,10 @@ class ResponseTransformerPlugin(Plugin):
         self.json = JsonOps.build(*ops)
         self.body_limit = config.max_body_bytes
 
-    def body_phase(self, phase: str) -> bool:
-        return phase == "response_body" and bool(self.json)
+    def runs(self, phase: str) -> bool:
+        if phase == "response_body":  # only JSON operations need the body
+            return bool(self.json)
+        return super().runs(phase)
 
     def response(self, ctx: RequestContext, status: int, headers: HeaderList) -> None:
         if self.headers:

@@ -95,7 +95,7 @@ class BodyHooks:
     def of(cls, plugins: Iterable[Plugin]) -> BodyHooks | None:
         """The hooks among ``plugins`` (in priority order), or None when there are none."""
         ordered = list(plugins)
-        hooks = cls(*(tuple(p for p in ordered if p.body_phase(phase))
+        hooks = cls(*(tuple(p for p in ordered if p.runs(phase))
                       for phase in ("request_stream", "request_body", "response_body")))
         if hooks.request_stream or hooks.request_body or hooks.response_body:
             return hooks
