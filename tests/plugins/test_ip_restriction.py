@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from campusgate.config.model import PluginSpec
 from campusgate.plugins.base import PluginEnv
-from campusgate.plugins.ip_restriction import AddressSet, client_address, parse_address
 from campusgate.plugins.registry import build_plugin, default_resources
+from campusgate.proxy.addresses import AddressSet, client_address, parse_address
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
 
 

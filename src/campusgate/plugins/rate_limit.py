@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from campusgate.plugins.base import WAIT, AccessAnswer, Plugin, PluginConfig, PluginEnv
-from campusgate.plugins.ip_restriction import AddressSet, client_address
+from campusgate.proxy.addresses import AddressSet, client_address
 from campusgate.proxy.consumers import ConsumerInfo
 from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.state.base import StateUnavailable, WarningThrottle

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 
 from campusgate.plugins.base import Plugin, PluginConfig, PluginEnv
-from campusgate.plugins.ip_restriction import AddressSet, parse_address
+from campusgate.proxy.addresses import AddressSet, parse_address
 from campusgate.proxy.context import LocalResponse, RequestContext
 
 __all__ = ["RedirectConfig", "RedirectPlugin", "Template", "parse_template"]

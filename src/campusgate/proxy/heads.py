@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from campusgate.proxy import wire
+from campusgate.proxy.addresses import AddressSet, parse_address
 from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
 from campusgate.proxy.request import Request
 
@@ -34,15 +35,16 @@ class Forwarding:
     """Trusted-proxy setting: whose X-Forwarded-* headers are believed."""
 
     trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()
+    _set: AddressSet = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_set", AddressSet(self.trusted))
 
     def trusts(self, ip: str) -> bool:
         if not self.trusted or not ip:
             return False
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.trusted)
+        addr = parse_address(ip)
+        return addr is not None and addr in self._set
 
 
 def upstream_path(service_path: str, req_path: str, route: RouteOptions, matched_path: str,
