@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from campusgate.admin.errors import Conflict, NotFound, ValidationFailed
 from campusgate.config.consumers import (
@@ -40,18 +41,24 @@ __all__ = [
 ]
 
 
-def find_upstream(entities: Entities, name: str) -> int:
-    for index, upstream in enumerate(entities.upstreams):
-        if upstream.name == name:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _index(items: Sequence[_Named], name: str, what: str) -> int:
+    for index, item in enumerate(items):
+        if item.name == name:
             return index
-    raise NotFound(f"no upstream named {name!r}")
+    raise NotFound(f"no {what} named {name!r}")
+
+
+def find_upstream(entities: Entities, name: str) -> int:
+    return _index(entities.upstreams, name, "upstream")
 
 
 def find_service(entities: Entities, name: str) -> int:
-    for index, service in enumerate(entities.services):
-        if service.name == name:
-            return index
-    raise NotFound(f"no service named {name!r}")
+    return _index(entities.services, name, "service")
 
 
 def find_route(entities: Entities, name: str) -> tuple[Service, int]:
@@ -64,24 +71,15 @@ def find_route(entities: Entities, name: str) -> tuple[Service, int]:
 
 
 def find_plugin(entities: Entities, name: str) -> int:
-    for index, plugin in enumerate(entities.plugins):
-        if plugin.name == name:
-            return index
-    raise NotFound(f"no global plugin named {name!r}")
+    return _index(entities.plugins, name, "global plugin")
 
 
 def find_consumer(entities: Entities, name: str) -> int:
-    for index, consumer in enumerate(entities.consumers):
-        if consumer.name == name:
-            return index
-    raise NotFound(f"no consumer named {name!r}")
+    return _index(entities.consumers, name, "consumer")
 
 
 def find_group(entities: Entities, name: str) -> int:
-    for index, group in enumerate(entities.consumer_groups):
-        if group.name == name:
-            return index
-    raise NotFound(f"no consumer group named {name!r}")
+    return _index(entities.consumer_groups, name, "consumer group")
 
 
 def find_credential(consumer: Consumer, credential_id: str) -> int:
