@@ -57,6 +57,15 @@ async def prepare_store(config: Config, source: str) -> str | None:
             await store.set_setting(key, digest)
             if changed:
                 log.info("applied %s as config revision %d", source, revision)
+        if config.identity is not None:  # signing keys exist before any worker signs
+            from campusgate.identity.directory import IdentityDirectory
+            from campusgate.identity.keys import KeyManager
+
+            directory = await IdentityDirectory.open(config.storage, keyring)
+            try:
+                await KeyManager(directory).ensure()
+            finally:
+                await directory.close()
         return await store.ensure_admin_token()
     finally:
         await store.close()
@@ -82,6 +91,11 @@ def run(config: Config, config_path: Path | None, workers: int) -> int:
     several it supervises them.
     """
     setup_logging()
+    if workers > 1 and config.identity is not None and config.state == "memory":
+        log.error("the identity provider keeps authorization codes and sessions in the "
+                  "state backend, which with state: memory is per worker: run one worker, "
+                  "or set state: redis://host:port/db")
+        return 1
     token = asyncio.run(prepare_store(config, config_source(config_path)))
     if token:
         _print_token(token)

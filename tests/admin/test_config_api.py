@@ -31,7 +31,8 @@ async def test_get_config_when_empty(client: httpx.AsyncClient) -> None:
     response = await client.get("/config")
     assert response.json() == {"revision": 0,
                                "config": {"upstreams": [], "services": [], "plugins": [],
-                                              "consumers": [], "consumer_groups": []}}
+                                          "consumers": [], "consumer_groups": [],
+                                          "identity": None}}
 
 
 async def test_put_config_saves_diffs_and_reloads(

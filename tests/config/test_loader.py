@@ -139,8 +139,8 @@ FAULTS = [
                 2,
                 "zzz",
                 "unknown key 'zzz'; expected one of: upstreams, services, plugins, "
-                "consumers, consumer_groups, listeners, storage, state, secret_key_file, "
-                "limits, trusted_proxies",
+                "consumers, consumer_groups, identity, listeners, storage, state, "
+                "secret_key_file, limits, trusted_proxies",
             )
         ],
         id="unknown-top-level-key",

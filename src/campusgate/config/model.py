@@ -26,6 +26,7 @@ from campusgate.config.consumers import (
     JwtCredential,
     KeyAuthCredential,
 )
+from campusgate.config.identity import IdentityConfig
 from campusgate.config.upstreams import (
     ActiveHealthCheck,
     HealthChecks,
@@ -36,6 +37,7 @@ from campusgate.config.upstreams import (
 )
 
 __all__ = [
+    "BUILTIN_SERVICES",
     "NAME_PATTERN",
     "ActiveHealthCheck",
     "Config",
@@ -43,6 +45,7 @@ __all__ = [
     "ConsumerGroup",
     "Entities",
     "HealthChecks",
+    "IdentityConfig",
     "Limits",
     "Listener",
     "Listeners",
@@ -60,6 +63,9 @@ __all__ = [
     "credential_identity",
     "state_problem",
 ]
+
+#: In-process services a service url may name: ``builtin://echo``, ``builtin://identity``.
+BUILTIN_SERVICES = ("echo", "identity")
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -169,7 +175,8 @@ class Service(StrictModel):
     """An upstream API and the routes that lead to it.
 
     ``url`` is ``http(s)://host[:port][/path]`` where host may name an upstream from
-    ``upstreams``; ``builtin://echo`` is the built-in echo service.  Instead of a url,
+    ``upstreams``; ``builtin://echo`` is the built-in echo service and
+    ``builtin://identity`` the identity provider's endpoints.  Instead of a url,
     ``upstream`` may give the targets inline.
     """
 
@@ -203,8 +210,9 @@ class Service(StrictModel):
         if self.url is not None:
             parts = urlsplit(self.url)
             if parts.scheme == "builtin":
-                if parts.netloc != "echo":
-                    raise ValueError("the only builtin service is builtin://echo")
+                if parts.netloc not in BUILTIN_SERVICES:
+                    raise ValueError("builtin services are builtin://echo and "
+                                     "builtin://identity")
             elif parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"url {self.url!r} must be http(s)://host[:port][/path]")
             else:
@@ -225,6 +233,8 @@ class Entities(StrictModel):
     plugins: list[PluginSpec] = Field(default_factory=list)
     consumers: list[Consumer] = Field(default_factory=list)
     consumer_groups: list[ConsumerGroup] = Field(default_factory=list)
+    #: The built-in OAuth 2.0 / OpenID Connect provider (off when absent).
+    identity: IdentityConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Entities:
@@ -266,6 +276,8 @@ class Entities(StrictModel):
             found += [(f"consumer {consumer.name}", spec) for spec in consumer.plugins]
         for group in self.consumer_groups:
             found += [(f"consumer group {group.name}", spec) for spec in group.plugins]
+        if self.identity is not None:
+            found += [("identity", spec) for spec in self.identity.plugins]
         return found
 
     def _anonymous_consumers_exist(self) -> None:
@@ -359,5 +371,5 @@ class Config(Entities):
     def entities(self) -> Entities:
         return Entities.model_validate(
             self.model_dump(include={"upstreams", "services", "plugins", "consumers",
-                                     "consumer_groups"})
+                                     "consumer_groups", "identity"})
         )

@@ -1,7 +1,10 @@
 """Seal credentials before they are stored: no plaintext secret reaches the store.
 
 API keys become ``key_hash`` + ``key_prefix``; passwords an argon2id ``password_hash``;
-JWT and hmac-auth secrets ``secret_encrypted``.  Sealing the same plaintext again
+JWT and hmac-auth secrets ``secret_encrypted``; identity-provider client secrets
+(``identity.clients[*].client_secret``) ``client_secret_hash`` +
+``client_secret_prefix``, exactly like API keys: they are high-entropy and checked on
+every token request.  Sealing the same plaintext again
 reuses the previous revision's sealed value when it still matches, so applying an
 unchanged file does not create a new revision just because a salt or nonce changed.
 """
@@ -15,6 +18,7 @@ from campusgate.config.consumers import (
     JwtCredential,
     KeyAuthCredential,
 )
+from campusgate.config.identity import IdentityClient, IdentityConfig
 from campusgate.config.model import Entities
 from campusgate.keyring import Keyring, KeyringError
 
@@ -38,6 +42,8 @@ def is_sealed(entities: Entities) -> bool:
                      else cred.secret)
             if plain is not None:
                 return False
+    if entities.identity is not None:
+        return all(client.client_secret is None for client in entities.identity.clients)
     return True
 
 
@@ -50,7 +56,23 @@ def seal(entities: Entities, keyring: Keyring, previous: Entities | None = None)
     for consumer in entities.consumers:
         creds = [_seal_one(cred, keyring, old) for cred in consumer.credentials]
         consumers.append(consumer.model_copy(update={"credentials": creds}))
-    return entities.model_copy(update={"consumers": consumers})
+    return entities.model_copy(update={"consumers": consumers,
+                                       "identity": _seal_identity(entities.identity, keyring)})
+
+
+def _seal_identity(identity: IdentityConfig | None, keyring: Keyring) -> IdentityConfig | None:
+    if identity is None:
+        return None
+    clients = [_seal_client(client, keyring) for client in identity.clients]
+    return identity.model_copy(update={"clients": clients})
+
+
+def _seal_client(client: IdentityClient, keyring: Keyring) -> IdentityClient:
+    if client.client_secret is None:
+        return client
+    return client.model_copy(update={
+        "client_secret": None, "client_secret_hash": keyring.hash_key(client.client_secret),
+        "client_secret_prefix": key_prefix(client.client_secret)})
 
 
 def _previous_credentials(previous: Entities | None) -> dict[tuple[str, str], Credential]:
