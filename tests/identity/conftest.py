@@ -4,6 +4,7 @@ directory and the in-process state backend, and an HTTP client over an app."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -32,12 +33,26 @@ def keyring() -> Keyring:
     return Keyring(b"k" * 32)
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database at the newest schema, made once: each test gets a copy
+    (migrating costs more than the rest of a test's setup)."""
+    path = tmp_path_factory.mktemp("identity-template") / "identity.db"
+
+    async def migrate() -> None:
+        store = await ConfigStore.open(f"sqlite:///{path}")
+        await store.close()
+
+    asyncio.run(migrate())
+    return path
+
+
 @pytest.fixture
-async def identity_ctx(tmp_path: Path, clock: Clock, keyring: Keyring
-                       ) -> AsyncIterator[IdentityContext]:
+async def identity_ctx(tmp_path: Path, clock: Clock, keyring: Keyring,
+                       migrated_database: Path) -> AsyncIterator[IdentityContext]:
+    for source in migrated_database.parent.glob(migrated_database.name + "*"):
+        shutil.copyfile(source, tmp_path / source.name)
     dsn = f"sqlite:///{tmp_path}/identity.db"
-    store = await ConfigStore.open(dsn, keyring=keyring)  # migrates
-    await store.close()
     directory = await IdentityDirectory.open(dsn, keyring)
     keys = KeyManager(directory, clock)
     await keys.ensure()

@@ -49,6 +49,8 @@ class IdentityContext:
     clock: Callable[[], float] = time.time
     #: Whether the gateway serves several workers sharing only the state backend.
     shared_state: bool = False
+    #: The Authlib server built for the current config (``oauth/server.py``).
+    oauth_server: object | None = field(default=None, repr=False)
 
     @property
     def issuer(self) -> str:
