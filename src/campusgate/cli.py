@@ -27,6 +27,7 @@ from campusgate.config.loader import (
     load_entities_file,
 )
 from campusgate.config.model import Config, Entities
+from campusgate.identity_cli import identity_app
 
 __all__ = ["app", "main"]
 
@@ -42,6 +43,7 @@ app = typer.Typer(
 )
 admin_token_app = typer.Typer(help="Manage the admin API token.", no_args_is_help=True)
 app.add_typer(admin_token_app, name="admin-token")
+app.add_typer(identity_app, name="identity")
 
 ConfigOption = Annotated[
     Path | None,

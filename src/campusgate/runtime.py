@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from campusgate import __version__
 from campusgate.config.model import Config, Entities, Listener, state_problem
+from campusgate.identity.runtime import IdentityRuntime
 from campusgate.keyring import load_keyring
 from campusgate.plugins.base import PluginResources
+from campusgate.proxy.addresses import AddressSet
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.backends import sweep_pools_forever
 from campusgate.proxy.context import RequestContext
+from campusgate.proxy.echo import echo_app
 from campusgate.proxy.gateway import Gateway
 from campusgate.proxy.http1 import ClientConnection, ListenerState
 from campusgate.proxy.request import Request
@@ -107,6 +110,12 @@ class Worker:
         self.tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
         self.stopped = asyncio.Event()
+        trusted = AddressSet(ipaddress.ip_network(c, strict=False)
+                             for c in config.trusted_proxies)
+        self.identity = IdentityRuntime(config.storage, self.keyring,
+                                        lambda: self.plugin_resources().shared, trusted,
+                                        shared_state=config.state != "memory")
+        self.apps: dict[str, ASGIApp] = {"echo": echo_app, "identity": self.identity}
 
     # ---------------------------------------------------------------- RuntimeInfo
     def status(self) -> dict[str, Any]:
@@ -141,12 +150,18 @@ class Worker:
                 entities = (Entities.model_validate_json(document) if document is not None
                             else Entities())
                 new = compile_snapshot(revision, entities, self.config.trusted_proxies, old,
-                                       resources=self.plugin_resources())
+                                       resources=self.plugin_resources(), apps=self.apps)
+                identity = entities.identity
                 del entities
             except Exception:
                 log.exception("revision %d could not be compiled; keeping revision %d",
                               revision, old.revision if old else 0)
                 return
+            if identity is not None and self.reuse_port and self.config.state == "memory":
+                log.warning("the identity provider keeps codes and sessions in the state "
+                            "backend: with several workers set state: redis://..., or "
+                            "sign-ins will fail when requests land on another worker")
+            self.identity.update(identity)
             new.start()
             self.snapshot = new
             log.info("now serving config revision %d", revision)
@@ -156,6 +171,9 @@ class Worker:
 
     def check(self, entities: Entities) -> str | None:
         return state_problem(entities, self.config.state)
+
+    async def signing_keys_changed(self) -> None:
+        await self.identity.signing_keys_changed()
 
     def plugin_resources(self) -> PluginResources:
         """The worker's state backends and caches, made on first use."""
@@ -279,6 +297,7 @@ class Worker:
         if self.snapshot is not None:
             await self.snapshot.retire(None)
         await self.reader.close()
+        await self.identity.close()
         if self.resources is not None:
             await self.resources.close()
         if self._store is not None:

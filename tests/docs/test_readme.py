@@ -20,4 +20,4 @@ def test_the_readme_has_yaml_examples() -> None:
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_each_readme_yaml_block_loads(block: str) -> None:
     config = load_config_text(block, "README.md", env={})
-    assert config.services or config.upstreams
+    assert config.services or config.upstreams or config.identity

@@ -10,6 +10,10 @@ from campusgate.admin.endpoints import (
     config,
     consumer_groups,
     consumers,
+    identity_clients,
+    identity_keys,
+    identity_settings,
+    identity_users,
     plugins,
     routes,
     services,
@@ -47,6 +51,8 @@ _TAGS = [
      "(secrets redacted)."},
     {"name": "consumer-groups", "description": "Groups of consumers, with plugins that "
      "apply to every member."},
+    {"name": "identity", "description": "The built-in OAuth 2.0 / OpenID Connect provider: "
+     "settings, clients (secrets shown once), users, consents, signing keys."},
 ]
 
 
@@ -61,6 +67,7 @@ def create_admin_app(store: ConfigStore, runtime: RuntimeInfo) -> FastAPI:
     app.state.admin = AdminContext(store=store, runtime=runtime)
     install_error_handlers(app)
     for module in (status, config, upstreams, services, routes, plugins, consumers,
-                   consumer_groups):
+                   consumer_groups, identity_settings, identity_clients, identity_users,
+                   identity_keys):
         app.include_router(module.build_router())
     return app

@@ -28,6 +28,11 @@ class RuntimeInfo(Protocol):
         """Why ``entities`` cannot run on this gateway's bootstrap settings, if so."""
         ...
 
+    async def signing_keys_changed(self) -> None:
+        """The identity provider's signing keys were rotated: sign with the new ones
+        in this worker now (the others pick them up within seconds)."""
+        ...
+
 
 class StaticRuntime:
     """A :class:`RuntimeInfo` that runs nothing: it reports fixed values and counts
@@ -36,6 +41,7 @@ class StaticRuntime:
     def __init__(self, revision: int = 0, extra: dict[str, Any] | None = None) -> None:
         self.revision = revision
         self.reloads = 0
+        self.key_changes = 0
         self._extra = dict(extra or {})
         self._started = time.monotonic()
 
@@ -55,3 +61,6 @@ class StaticRuntime:
 
     def check(self, entities: Entities) -> str | None:
         return None
+
+    async def signing_keys_changed(self) -> None:
+        self.key_changes += 1

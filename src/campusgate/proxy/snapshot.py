@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from campusgate.config.model import (
 from campusgate.config.model import Target as TargetSpec
 from campusgate.plugins.base import Plugin, PluginResources
 from campusgate.plugins.registry import default_resources
+from campusgate.proxy.asgi import ASGIApp, Receive, Scope, Send
 from campusgate.proxy.backends import AsgiBackend, Backend, Forwarding, HttpBackend
 from campusgate.proxy.balancer import Balancer
 from campusgate.proxy.chains import ChainBuilder, Level, Plan, finish_headers
@@ -36,8 +38,37 @@ from campusgate.proxy.health import ActiveHealthChecker
 from campusgate.proxy.router import Router
 from campusgate.proxy.upstream import TargetPool
 
-__all__ = ["CompiledRoute", "CompiledService", "Plan", "Snapshot", "compile_snapshot",
-           "finish_headers"]
+__all__ = ["IDENTITY_SERVICE", "CompiledRoute", "CompiledService", "Plan", "Snapshot",
+           "compile_snapshot", "finish_headers", "with_identity_service"]
+
+
+IDENTITY_SERVICE = "campusgate-identity"
+
+
+def with_identity_service(entities: Entities) -> list[Service]:
+    """The services to serve: with an identity provider configured and no service of
+    ``builtin://identity`` declared, one is added on the issuer's paths, carrying
+    ``identity.plugins``."""
+    services = list(entities.services)
+    identity = entities.identity
+    if identity is None or any(s.url == "builtin://identity" for s in services):
+        return services
+    from campusgate.identity.paths import route_paths
+
+    route = Route(name=IDENTITY_SERVICE, paths=route_paths(identity.issuer_path),
+                  strip_path=False)
+    services.append(Service(name=IDENTITY_SERVICE, url="builtin://identity",
+                            routes=[route], plugins=identity.plugins))
+    return services
+
+
+async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    """A builtin service this gateway does not serve here (no app was given)."""
+    body = b'{"error":{"code":"unavailable","message":"this built-in service is not served here"}}'
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,8 +151,11 @@ def compile_snapshot(
     previous: Snapshot | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     resources: PluginResources | None = None,
+    apps: Mapping[str, ASGIApp] | None = None,
 ) -> Snapshot:
+    """``apps`` serves the ``builtin://NAME`` services (default: only the echo app)."""
     loop = loop or asyncio.get_event_loop()
+    builtins: Mapping[str, ASGIApp] = apps if apps is not None else {"echo": echo_app}
     if resources is None:
         resources = default_resources(loop)
     consumers = ConsumerIndex.build(entities.consumers, resources.keyring)
@@ -146,7 +180,7 @@ def compile_snapshot(
 
     def backend_for(service: Service) -> Backend:
         if service.url is not None and service.url.startswith("builtin://"):
-            return AsgiBackend(echo_app)
+            return AsgiBackend(builtins.get(urlsplit(service.url).netloc, _unavailable))
         host_header: bytes | None = None
         url_host: str | None = None  # the url's host name, for SNI
         if service.upstream is not None:
@@ -183,7 +217,7 @@ def compile_snapshot(
 
     routes: list[tuple[Route, CompiledRoute]] = []
     global_level: Level = ("global", entities.plugins)
-    for full_service in entities.services:
+    for full_service in with_identity_service(entities):
         # Keep the service without its routes: the routes' models are freed after this.
         service = full_service.model_copy(update={"routes": []})
         compiled = CompiledService(service.name, service, backend_for(service))

@@ -1,0 +1,63 @@
+"""The identity provider's ASGI application: every endpoint, one Starlette app.
+
+Each endpoint module contributes ``routes(issuer_path)``; this factory puts them
+together and renders what escapes them: a state backend or database outage is a 503
+with an OAuth error body, anything else a 500 without details (logged here).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from campusgate.identity import authorize, discovery
+from campusgate.identity.context import IdentityContext
+from campusgate.identity.oauth import introspection, revocation, token_endpoint, userinfo
+from campusgate.identity.pages import consent, login, logout
+from campusgate.state.base import StateUnavailable
+
+__all__ = ["create_identity_app", "identity_routes"]
+
+log = logging.getLogger("campusgate.identity")
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def identity_routes(issuer_path: str) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for module in (discovery, authorize, token_endpoint, revocation, introspection, userinfo,
+                   login, consent, logout):
+        routes += module.routes(issuer_path)
+    return routes
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.error("identity %s %s: a store is unavailable: %s", request.method, request.url.path,
+              exc)
+    return JSONResponse({"error": "temporarily_unavailable",
+                         "error_description": "the identity service's storage is "
+                                              "unavailable; try again shortly"},
+                        status_code=503, headers={**_NO_STORE, "Retry-After": "5"})
+
+
+async def _failed(request: Request, exc: Exception) -> Response:
+    log.exception("identity %s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "server_error",
+                         "error_description": "internal error; see the gateway's log"},
+                        status_code=500, headers=_NO_STORE)
+
+
+def create_identity_app(ctx: IdentityContext) -> Starlette:
+    """The app serving ``ctx``'s issuer: endpoints under the issuer's path."""
+    app = Starlette(
+        routes=identity_routes(ctx.config.issuer_path),
+        exception_handlers={StateUnavailable: _unavailable, SQLAlchemyError: _unavailable,
+                            OSError: _unavailable, Exception: _failed},
+    )
+    app.state.identity = ctx
+    return app

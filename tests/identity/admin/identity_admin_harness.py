@@ -1,0 +1,49 @@
+"""Helpers of the identity admin tests (``from identity_admin_harness import ...``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from campusgate.admin import StaticRuntime, create_admin_app
+from campusgate.admin.endpoints import (
+    identity_clients,
+    identity_keys,
+    identity_settings,
+    identity_users,
+)
+from campusgate.config.model import Limits
+from campusgate.proxy.http1 import ClientConnection, ListenerState
+from campusgate.runtime import AppDispatcher
+from campusgate.store import ConfigStore
+
+__all__ = ["ISSUER", "identity_admin_app", "serving"]
+
+ISSUER = "https://id.example.edu"
+
+
+def identity_admin_app(store: ConfigStore, runtime: StaticRuntime) -> FastAPI:
+    """The admin app with the identity routers (added here unless
+    ``create_admin_app`` already has them)."""
+    app = create_admin_app(store, runtime)
+    if not any(getattr(route, "path", "").startswith("/identity") for route in app.routes):
+        for module in (identity_settings, identity_clients, identity_users, identity_keys):
+            app.include_router(module.build_router())
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` on a real 127.0.0.1 listener, served like the gateway's admin listener."""
+    loop = asyncio.get_running_loop()
+    state = ListenerState(AppDispatcher(app), Limits())
+    server = await loop.create_server(lambda: ClientConnection(state, loop), "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in list(state.connections):
+            conn.close()
