@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from campusgate.proxy.request import ClientDisconnected
+
 __all__ = [
     "ApiError",
     "BadRequest",
@@ -158,6 +160,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ClientDisconnected):  # the client left: nothing to answer or log
+        return ApiError("client disconnected").response()
     log.exception("admin API: unexpected error on %s %s", request.method, request.url.path)
     return ApiError("internal error; see the gateway log").response()
 

@@ -19,6 +19,7 @@ from campusgate.identity import authorize, discovery
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.oauth import introspection, revocation, token_endpoint, userinfo
 from campusgate.identity.pages import consent, login, logout
+from campusgate.proxy.request import ClientDisconnected
 from campusgate.state.base import StateUnavailable
 
 __all__ = ["create_identity_app", "identity_routes"]
@@ -46,6 +47,12 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _failed(request: Request, exc: Exception) -> Response:
+    """The last resort (Starlette's outermost middleware, which re-raises to the
+    gateway afterwards: a client that left is not logged twice, or at all)."""
+    if isinstance(exc, ClientDisconnected):  # the client left: nothing to answer
+        return Response(status_code=499)
+    if isinstance(exc, OSError):  # a database connection refused, reset...
+        return await _unavailable(request, exc)
     log.exception("identity %s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "server_error",
                          "error_description": "internal error; see the gateway's log"},
@@ -57,7 +64,7 @@ def create_identity_app(ctx: IdentityContext) -> Starlette:
     app = Starlette(
         routes=identity_routes(ctx.config.issuer_path),
         exception_handlers={StateUnavailable: _unavailable, SQLAlchemyError: _unavailable,
-                            OSError: _unavailable, Exception: _failed},
+                            Exception: _failed},
     )
     app.state.identity = ctx
     return app

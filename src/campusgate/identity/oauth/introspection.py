@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from authlib.oauth2.rfc6749.errors import InvalidRequestError  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,7 +28,7 @@ from campusgate.config.identity import IdentityClient
 from campusgate.identity import paths
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.oauth.errors import OAuth2Error, oauth_error_response
-from campusgate.identity.oauth.server import authenticate_client, read_form
+from campusgate.identity.oauth.server import read_token_request
 from campusgate.identity.tokens import REFRESH_PREFIX, validate_access_token
 
 __all__ = ["introspect", "routes"]
@@ -113,15 +112,10 @@ async def introspect(ctx: IdentityContext, caller: IdentityClient, token: str,
 async def introspection(request: Request) -> Response:
     ctx: IdentityContext = request.app.state.identity
     try:
-        http = await read_form(request, ctx.url(paths.INTROSPECT))
-        form = dict(http.params)
-        caller = await authenticate_client(ctx, http, "introspection")
-        token = form.get("token")
-        if not token:
-            raise InvalidRequestError(description="the token parameter is required")
+        asked = await read_token_request(ctx, request, paths.INTROSPECT, "introspection")
     except OAuth2Error as exc:
         return oauth_error_response(exc)
-    answer = await introspect(ctx, caller, token, form.get("token_type_hint"))
+    answer = await introspect(ctx, asked.client, asked.token, asked.hint)
     return JSONResponse(answer, headers=_NO_STORE)
 
 

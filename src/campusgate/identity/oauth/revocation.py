@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-from authlib.oauth2.rfc6749.errors import InvalidRequestError  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,7 +24,7 @@ from campusgate.config.identity import IdentityClient
 from campusgate.identity import paths
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.oauth.errors import OAuth2Error, oauth_error_response
-from campusgate.identity.oauth.server import authenticate_client, read_form
+from campusgate.identity.oauth.server import read_token_request
 from campusgate.identity.tokens import (
     REFRESH_PREFIX,
     revoke_access_token,
@@ -72,15 +71,10 @@ async def revoke(ctx: IdentityContext, client: IdentityClient, token: str,
 async def revocation(request: Request) -> Response:
     ctx: IdentityContext = request.app.state.identity
     try:
-        http = await read_form(request, ctx.url(paths.REVOKE))
-        form = dict(http.params)
-        client = await authenticate_client(ctx, http, "revocation")
-        token = form.get("token")
-        if not token:
-            raise InvalidRequestError(description="the token parameter is required")
+        asked = await read_token_request(ctx, request, paths.REVOKE, "revocation")
     except OAuth2Error as exc:
         return oauth_error_response(exc)
-    await revoke(ctx, client, token, form.get("token_type_hint"))
+    await revoke(ctx, asked.client, asked.token, asked.hint)
     return Response(status_code=200, headers=_NO_STORE)
 
 

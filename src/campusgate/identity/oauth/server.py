@@ -70,9 +70,11 @@ __all__ = [
     "MAX_FORM_BYTES",
     "HttpRequest",
     "IdentityServer",
+    "TokenRequest",
     "authenticate_client",
     "oauth_server",
     "read_form",
+    "read_token_request",
 ]
 
 log = logging.getLogger("campusgate.identity")
@@ -270,3 +272,26 @@ async def authenticate_client(ctx: IdentityContext, http: HttpRequest,
     client: OAuthClient = await ctx.run_sync(server.authenticate_client, request, methods,
                                              endpoint)
     return client.config
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A request about one token by an authenticated client (RFC 7009 2.1, RFC 7662
+    2.1): ``token`` and an optional ``token_type_hint``."""
+
+    client: IdentityClient
+    token: str
+    hint: str | None
+
+
+async def read_token_request(ctx: IdentityContext, request: Request, path: str,
+                             endpoint: str) -> TokenRequest:
+    """Read and authenticate a revocation or introspection request; raises an
+    ``OAuth2Error``."""
+    http = await read_form(request, ctx.url(path))
+    form = dict(http.params)
+    client = await authenticate_client(ctx, http, endpoint)
+    token = form.get("token")
+    if not token:
+        raise InvalidRequestError(description="the token parameter is required")
+    return TokenRequest(client, token, form.get("token_type_hint"))
