@@ -25,13 +25,13 @@ from types import FrameType
 from typing import Any
 
 from cgbench import auth, report
-from cgbench.bench import AUTH_SCENARIOS, BODIES, Bench, Settings
+from cgbench.bench import AUTH_SCENARIOS, BODIES, IDP_SCENARIOS, Bench, Settings
 from cgbench.machine import machine_info
 from cgbench.procs import Processes, StartError, ensure_tools
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SCENARIOS = ("plain", *AUTH_SCENARIOS, "routes10k", "latency", "memory")
+SCENARIOS = ("plain", *AUTH_SCENARIOS, *IDP_SCENARIOS, "routes10k", "latency", "memory")
 
 
 def _parse_args(argv: Sequence[str] | None) -> Settings:
@@ -49,6 +49,10 @@ def _parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--rate", type=float, default=1000.0, help="latency: req/s")
     parser.add_argument("--latency-duration", type=float, default=6.0)
     parser.add_argument("--latency-runs", type=int, default=3)
+    parser.add_argument("--browsers", type=int, default=16,
+                        help="idp-flows: simulated browsers running code flows at once")
+    parser.add_argument("--signin-browsers", type=int, default=4,
+                        help="idp-flows: simulated browsers signing in at once")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the proxy and the load side to separate CPUs")
     parser.add_argument("--upstream-workers", type=int, default=1)
@@ -71,7 +75,8 @@ def _parse_args(argv: Sequence[str] | None) -> Settings:
         proxy_cpu="0" if pin else None,
         load_cpu=("1" if cores == 2 else f"1-{cores - 1}") if pin else None,
         upstream_workers=args.upstream_workers, keep_workdir=args.keep_workdir,
-        report_only=args.report_only,
+        report_only=args.report_only, browsers=max(1, args.browsers),
+        signin_browsers=max(1, args.signin_browsers),
     )
 
 

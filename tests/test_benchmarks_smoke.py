@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from campusgate.config.loader import load_config_text
-from cgbench import auth, configs, procs, report
+from cgbench import auth, configs, idp, procs, report
 from cgbench.loadgen import percentile, summarize
 from cgbench.wrk import WrkError, WrkResult, median_result, parse_duration, parse_wrk
 
@@ -353,3 +353,226 @@ def test_cpu_seconds_of_a_process_grows_as_it_works() -> None:
     while time.process_time() < deadline:
         pass
     assert procs.cpu_seconds(os.getpid()) >= before + 0.03
+
+
+# ---------------------------------------------------------------- identity provider scenarios
+
+
+def _idp_doc(tmp_path: Path, jwt_route: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(idp.idp_yaml(
+        proxy_port=18080, admin_port=18081, upstream_port=18082, storage=tmp_path / "cg.db",
+        jwt_route=jwt_route))
+    return doc
+
+
+def test_idp_config_loads_with_its_issuer_on_the_proxy_listener(tmp_path: Path) -> None:
+    config = load_config_text(idp.idp_yaml(proxy_port=18080, admin_port=18081,
+                                           upstream_port=18082, storage=tmp_path / "cg.db"))
+    identity = config.identity
+    assert identity is not None and identity.issuer == "http://127.0.0.1:18080"
+    assert config.listeners.proxy.address == "127.0.0.1:18080"
+    clients = {c.client_id: c for c in identity.clients}
+    jwt_client, opaque = clients[idp.TOKEN_CLIENTS["jwt"]], clients[idp.TOKEN_CLIENTS["opaque"]]
+    for client, fmt in ((jwt_client, "jwt"), (opaque, "opaque")):
+        assert client.grant_types == ["client_credentials"]
+        assert client.token_endpoint_auth_method == "client_secret_basic"
+        assert client.access_token_format == fmt
+        assert client.token_audience() == [idp.API_AUDIENCE]
+        assert client.scopes == [idp.API_SCOPE]
+    web = clients[idp.FLOW_CLIENT]
+    assert web.redirect_uris == [idp.REDIRECT_URI] and not web.require_consent
+    assert not web.public and "authorization_code" in web.grant_types
+    assert set(idp.FLOW_SCOPE.split()) <= set(web.scopes)
+    assert [s.name for s in identity.scopes] == [idp.API_SCOPE]
+    # the plain catch-all route stays, without plugins unless asked for
+    (route,) = [r for s in config.services for r in s.routes]
+    assert route.paths == ["/"] and route.plugins == []
+
+
+def test_idp_jwt_route_trusts_campusgates_own_keys(tmp_path: Path) -> None:
+    doc = _idp_doc(tmp_path, jwt_route=True)
+    (plugin,) = doc["services"][0]["routes"][0]["plugins"]
+    assert plugin["name"] == "jwt"
+    cfg = plugin["config"]
+    assert cfg["jwks_uri"] == "http://127.0.0.1:18080" + idp.JWKS_PATH
+    assert cfg["issuer"] == doc["identity"]["issuer"]
+    assert cfg["audiences"] == [idp.API_AUDIENCE] and cfg["consumer_optional"] is True
+    config = load_config_text(json.dumps(doc))
+    (route,) = [r for s in config.services for r in s.routes]
+    assert [p.name for p in route.plugins] == ["jwt"]
+
+
+def test_discovery_gives_endpoint_paths_and_must_match_the_issuer() -> None:
+    issuer = "http://127.0.0.1:18080"
+    doc = {"issuer": issuer, "authorization_endpoint": issuer + "/oauth2/authorize",
+           "token_endpoint": issuer + "/oauth2/token", "jwks_uri": issuer + "/oauth2/jwks"}
+    assert idp.endpoints_from_discovery(doc, issuer) == {
+        "authorization_endpoint": "/oauth2/authorize", "token_endpoint": "/oauth2/token",
+        "jwks_uri": "/oauth2/jwks"}
+    with pytest.raises(idp.IdpError, match="issuer"):
+        idp.endpoints_from_discovery({**doc, "issuer": "http://other"}, issuer)
+    with pytest.raises(idp.IdpError, match="token_endpoint"):
+        idp.endpoints_from_discovery({**doc, "token_endpoint": "http://evil/token"}, issuer)
+    with pytest.raises(idp.IdpError, match="jwks_uri"):
+        idp.endpoints_from_discovery({**doc, "jwks_uri": issuer + "/keys"}, issuer)
+
+
+def test_basic_auth_form_encodes_client_id_and_secret() -> None:
+    import base64
+
+    value = idp.basic_auth("app:1", "s%cr t")
+    assert value.startswith("Basic ")
+    assert base64.b64decode(value[6:]) == b"app%3A1:s%25cr%20t"  # RFC 6749 2.3.1
+
+
+def test_token_lua_posts_a_client_credentials_request() -> None:
+    import base64
+
+    client = idp.TOKEN_CLIENTS["jwt"]
+    script = idp.token_lua(client, idp.SECRETS[client])
+    assert 'wrk.method = "POST"' in script
+    assert f'wrk.body = "grant_type=client_credentials&scope={idp.API_SCOPE}"' in script
+    assert 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"' in script
+    (basic,) = re.findall(r'wrk.headers\["Authorization"\] = "Basic ([^"]+)"', script)
+    assert base64.b64decode(basic).decode() == f"{client}:{idp.SECRETS[client]}"
+    hostile = idp.token_lua('x"', 's\\', scope='a"; os.exit() --')
+    assert 'wrk.body = "grant_type=client_credentials&scope=a%22%3B+os.exit%28%29+--"' in hostile
+    assert hostile.count('"') == script.count('"') and "\\" not in hostile
+
+
+def _jwt_with(header: dict[str, str]) -> str:
+    import base64
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part({'sub': 'x'})}.c2ln"
+
+
+def test_token_responses_are_checked_for_a_bearer_token_of_the_clients_format() -> None:
+    at_jwt = _jwt_with({"alg": "RS256", "typ": "at+jwt"})
+    ok = json.dumps({"access_token": at_jwt, "token_type": "Bearer", "expires_in": 3600})
+    assert idp.token_from_response(200, ok.encode(), "jwt") == at_jwt
+    opaque = json.dumps({"access_token": "cgat_abc", "token_type": "bearer"}).encode()
+    assert idp.token_from_response(200, opaque, "opaque") == "cgat_abc"
+    with pytest.raises(idp.IdpError, match="opaque"):
+        idp.token_from_response(200, ok.encode(), "opaque")
+    with pytest.raises(idp.IdpError, match="RFC 9068"):
+        idp.token_from_response(200, opaque, "jwt")
+    plain_jwt = json.dumps({"access_token": _jwt_with({"alg": "RS256", "typ": "JWT"}),
+                            "token_type": "Bearer"}).encode()
+    with pytest.raises(idp.IdpError, match="at\\+jwt"):
+        idp.token_from_response(200, plain_jwt, "jwt")
+    with pytest.raises(idp.IdpError, match="401"):
+        idp.token_from_response(401, b'{"error": "invalid_client"}', "jwt")
+    with pytest.raises(idp.IdpError, match="Bearer"):
+        idp.token_from_response(200, b'{"access_token": "cgat_x", "token_type": "mac"}',
+                                "opaque")
+    with pytest.raises(idp.IdpError, match="no JSON"):
+        idp.token_from_response(503, b"<html>", "jwt")
+
+
+def test_admin_token_is_read_from_the_first_start_banner() -> None:
+    token = "cgadm_" + "A" * 20 + "-_" + "b" * 21
+    log = f"\n=====\nFirst start: an admin token was created.\n\n    {token}\n\nexport X={token}\n"
+    assert idp.admin_token_from_log(log) == token
+    assert idp.admin_token_from_log("started\n") is None
+
+
+def test_pkce_s256_matches_rfc7636_appendix_b() -> None:
+    assert idp.s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") \
+        == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    verifier, challenge = idp.pkce_pair()
+    assert 43 <= len(verifier) <= 128 and challenge == idp.s256(verifier)
+    assert idp.pkce_pair()[0] != verifier
+    params = idp.authorization_params(state="st", nonce="n", code_challenge=challenge)
+    assert params["code_challenge_method"] == "S256" and params["response_type"] == "code"
+    assert params["client_id"] == idp.FLOW_CLIENT and "openid" in params["scope"].split()
+
+
+LOGIN_PAGE = """<!doctype html><html><body>
+<form method="get" action="/search"><input type="text" name="q"></form>
+<form method="post" action="http://127.0.0.1:18080/oauth2/login?tx=abc&amp;x=1">
+  <input type="hidden" name="csrf_token" value="t0k&amp;en">
+  <input type="text" id="username" name="username" value="">
+  <input type="password" id="password" name="password" required>
+  <button type="submit">Sign in</button>
+</form></body></html>"""
+
+
+def test_login_form_finds_the_post_form_and_its_hidden_fields() -> None:
+    form = idp.login_form(LOGIN_PAGE)
+    assert form.action == "http://127.0.0.1:18080/oauth2/login?tx=abc&x=1"
+    assert form.hidden == {"csrf_token": "t0k&en"}
+    assert form.fields == ("csrf_token", "username", "password")
+    with pytest.raises(idp.IdpError, match="sign-in form"):
+        idp.login_form('<form method="post"><input name="q"></form>')
+
+
+def test_authorization_response_is_checked_like_a_client_would() -> None:
+    issuer = "http://127.0.0.1:18080"
+    good = f"{idp.REDIRECT_URI}?code=c0de&state=st&iss=http%3A%2F%2F127.0.0.1%3A18080"
+    assert idp.code_from_redirect(good, state="st", issuer=issuer) == "c0de"
+    with pytest.raises(idp.IdpError, match="state"):
+        idp.code_from_redirect(good, state="other", issuer=issuer)
+    with pytest.raises(idp.IdpError, match="RFC 9207"):
+        idp.code_from_redirect(good.replace("18080", "9"), state="st", issuer=issuer)
+    with pytest.raises(idp.IdpError, match="not to the client"):
+        idp.code_from_redirect(f"{issuer}/oauth2/login?tx=1", state="st", issuer=issuer)
+    with pytest.raises(idp.IdpError, match="login_required"):
+        idp.code_from_redirect(f"{idp.REDIRECT_URI}?error=login_required&state=st",
+                               state="st", issuer=issuer)
+
+
+def test_flow_driver_counts_the_share_of_each_operation_in_the_window() -> None:
+    from cgbench.flows import window_ops
+
+    spans = [(0.0, 1.0),   # before the window
+             (1.5, 2.5),   # half inside
+             (2.0, 3.0),   # wholly inside
+             (2.5, 4.5),   # a quarter inside
+             (5.0, 6.0)]   # after
+    assert window_ops(spans, 2.0, 3.0) == pytest.approx(0.5 + 1.0 + 0.25)
+    assert window_ops([(2.5, 2.5)], 2.0, 3.0) == 1.0
+    assert window_ops([], 2.0, 3.0) == 0.0
+
+
+def test_flow_driver_result_counts_the_measured_window_only() -> None:
+    from cgbench.flows import FlowSettings, result_of
+
+    s = FlowSettings(port=18080, mode="flows", browsers=4, duration=2.0, warmup=1.0)
+    spans = [(0.5, 0.9)] * 10 + [(1.0 + i * 0.04, 1.01 + i * 0.04) for i in range(50)]
+    out = result_of(s, spans, 1.0, 1, ["IdpError: x"],
+                    {"driver0": 1.0, "driver1": 2.0, "worker0": 10.0, "worker1": 11.0}, 50)
+    assert out["rate"] == 25.0 and out["ops"] == 50 and out["completed"] == 50
+    assert out["latency"]["p50_ms"] == pytest.approx(10.0)
+    assert out["driver_busy"] == 0.5 and out["cpu_us_per_op"] == 20000.0
+    assert out["errors"] == 1 and out["refresh_tokens"] == 50
+    assert s.issuer == "http://127.0.0.1:18080"
+
+
+def _flow_cell(rate: float, **extra: Any) -> dict[str, Any]:
+    run = {"rate": rate, "browsers": 16, "errors": 0, "driver_busy": 0.4,
+           "latency": {"p50_ms": 20.0, "p99_ms": 50.0}, **extra}
+    return {"runs": [run], "median": run}
+
+
+def test_idp_figures_and_the_idp_jwt_goal_in_the_report() -> None:
+    scenarios: dict[str, Any] = {
+        "plain": {"hello": {"campusgate": _cell(30000)}},
+        "idp-jwt": {"plugins": idp.IDP_JWT_SUMMARY, "bodies": {"hello": _cell(21000)}},
+        "idp-tokens": {"formats": {"jwt": _cell(900), "opaque": _cell(1500)}},
+        "idp-flows": {"signin": _flow_cell(18.5, cpu_us_per_op=52000.0),
+                      "flows": _flow_cell(310.25)},
+    }
+    (goal,) = report.evaluate_goals(scenarios)
+    assert goal.scenario == "idp-jwt (hello)" and goal.target == ">= 0.8x"
+    assert goal.value == pytest.approx(0.7) and not goal.met
+    table = report.render_results({"scenarios": scenarios})
+    assert f"| idp-jwt | {idp.IDP_JWT_SUMMARY} | hello | 21,000 | 0.700x |" in table
+    assert "| idp-tokens | client_credentials tokens, JWT (RFC 9068, RS256) access token " \
+           "| 900 |" in table
+    assert "| idp-tokens | client_credentials tokens, opaque access token | 1,500 |" in table
+    assert "| idp-flows | sign-ins (login form POST, argon2id) | 18.5 | 20.000 | 50.000 " \
+           "| 52,000.0 |" in table
+    assert "| idp-flows | authorization-code + PKCE flows on a session | 310.2 |" in table

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cgbench import auth, configs
+from cgbench import auth, configs, idp
+from cgbench.idp_bench import IdentityBench
 from cgbench.procs import (
     Processes,
     StartError,
@@ -30,12 +31,13 @@ from cgbench.procs import (
 )
 from cgbench.wrk import WrkResult, median_result, parse_wrk
 
-__all__ = ["AUTH_SCENARIOS", "BODIES", "Bench", "Settings", "affinity"]
+__all__ = ["AUTH_SCENARIOS", "BODIES", "IDP_SCENARIOS", "Bench", "Settings", "affinity"]
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 BODIES = {"hello": "/", "json": "/json"}
 AUTH_SCENARIOS = tuple(auth.AUTH_SCENARIOS)
+IDP_SCENARIOS = idp.IDP_SCENARIOS
 
 
 @dataclass
@@ -55,6 +57,10 @@ class Settings:
     upstream_workers: int
     keep_workdir: bool
     report_only: bool = False
+    #: Simulated browsers of ``idp-flows``: running code flows, and signing in (each
+    #: sign-in waits for an argon2id hash, so a few keep the worker busy).
+    browsers: int = 16
+    signin_browsers: int = 4
 
     @property
     def wrk_args(self) -> str:
@@ -101,6 +107,10 @@ class Bench:
         self.start_nginx("nginx-proxy", conf)
         self.procs.wait_http("nginx-proxy", port, timeout=10)
         return port
+
+    def bodies(self) -> dict[str, str]:
+        """The bodies asked for, and the origin path of each."""
+        return {body: BODIES[body] for body in self.settings.bodies}
 
     def home(self, name: str) -> Path:
         """The directory of one campusgate instance (config, SQLite file, secret key)."""
@@ -162,9 +172,12 @@ class Bench:
     # ------------------------------------------------------------ load
 
     def wrk(self, port: int, path: str, seconds: int, script: Path | None = None,
-            headers: Sequence[str] = ()) -> WrkResult:
+            headers: Sequence[str] = (), timeout: int | None = None) -> WrkResult:
+        """One wrk run; ``timeout`` (s) replaces wrk's 2 s limit on one response."""
         s = self.settings
         argv = ["wrk", f"-t{s.threads}", f"-c{s.connections}", f"-d{seconds}s", "--latency"]
+        if timeout is not None:
+            argv += ["--timeout", f"{timeout}s"]
         for header in headers:
             argv += ["-H", header]
         if script is not None:
@@ -173,7 +186,7 @@ class Bench:
         if s.load_cpu is not None:
             argv = ["taskset", "-c", s.load_cpu, *argv]
         out = subprocess.run(argv, capture_output=True, text=True, check=False,
-                             timeout=seconds + 60)
+                             timeout=seconds + (timeout or 2) + 60)
         if out.returncode != 0:
             dead = ", ".join(f"{name} exited with status {proc.returncode}"
                              for name, proc in self.procs.children.items()
@@ -184,7 +197,7 @@ class Bench:
 
     def throughput(self, label: str, port: int, path: str = "/",
                    script: Path | None = None, headers: Sequence[str] = (),
-                   pid: int | None = None) -> dict[str, Any]:
+                   pid: int | None = None, timeout: int | None = None) -> dict[str, Any]:
         """Warm up, then ``runs`` wrk runs; the raw runs and the median one.
 
         With the ``pid`` of a campusgate worker, each run also records the CPU time the
@@ -194,12 +207,12 @@ class Bench:
         """
         s = self.settings
         if s.warmup:
-            self.wrk(port, path, s.warmup, script, headers)
+            self.wrk(port, path, s.warmup, script, headers, timeout)
         runs: list[WrkResult] = []
         rows: list[dict[str, Any]] = []
         for _ in range(s.runs):
             before = cpu_seconds(pid) if pid is not None else 0.0
-            result = self.wrk(port, path, s.duration, script, headers)
+            result = self.wrk(port, path, s.duration, script, headers, timeout)
             row: dict[str, Any] = result.as_dict()
             if pid is not None:
                 row["worker_cpu_s"] = round(cpu_seconds(pid) - before, 3)
@@ -266,20 +279,27 @@ class Bench:
         names = [n for n in auth.AUTH_SCENARIOS if n in s.scenarios]
         if names:
             self.run_auth(names)
+        idp_names = [n for n in IDP_SCENARIOS if n in s.scenarios]
+        if idp_names:
+            IdentityBench(self).run(idp_names)
         if "routes10k" in s.scenarios or "memory" in s.scenarios:
             self.routes()
 
-    def run_auth(self, names: list[str]) -> None:
-        """The authentication scenarios, and campusgate plain as their reference."""
-        s = self.settings
+    def plain_reference(self) -> None:
+        """campusgate's plain number for every body, which the authentication scenarios
+        are divided by: measured here when ``plain`` was not asked for."""
         plain: dict[str, Any] = self.scenarios.setdefault("plain", {})
-        missing = [b for b in s.bodies if "campusgate" not in plain.get(b, {})]
-        if missing:  # ``plain`` was not asked for: measure campusgate's plain number anyway
+        missing = [b for b in self.settings.bodies if "campusgate" not in plain.get(b, {})]
+        if missing:
             port, pid = self.start_campusgate("campusgate-plain", routes=1)
             for body in missing:
                 plain.setdefault(body, {})["campusgate"] = self.throughput(
                     f"plain/{body}/campusgate", port, BODIES[body], pid=pid)
             self.procs.stop("campusgate-plain")
+
+    def run_auth(self, names: list[str]) -> None:
+        """The authentication scenarios, and campusgate plain as their reference."""
+        self.plain_reference()
         redis_port = None
         if any(auth.scenario(n).needs_redis for n in names):
             redis_port = self.start_redis()

@@ -150,14 +150,16 @@ def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, sto
                     routes: int = 1, services: int = 1, state: str = "memory",
                     route_plugins: Sequence[dict[str, object]] = (),
                     global_plugins: Sequence[dict[str, object]] = (),
-                    consumers: Sequence[dict[str, object]] = ()) -> str:
+                    consumers: Sequence[dict[str, object]] = (),
+                    identity: dict[str, object] | None = None) -> str:
     """A campusgate config in front of the origin.
 
     ``routes=1`` is one catch-all route on ``/`` (the ``plain`` scenario), which gets
     ``route_plugins``.  Otherwise ``routes`` generated routes (see
     :func:`route_targets`) are spread round-robin over ``services`` services that all
     point at the same origin.  ``global_plugins``, ``consumers`` and ``state`` are
-    used as given (the authentication scenarios: ``cgbench/auth.py``).
+    used as given (the authentication scenarios: ``cgbench/auth.py``), and so is
+    ``identity``, the identity provider's section (``cgbench/idp.py``).
     """
     url = f"http://127.0.0.1:{upstream_port}"
     if routes == 1:
@@ -182,6 +184,8 @@ def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, sto
         doc["plugins"] = list(global_plugins)
     if consumers:
         doc["consumers"] = list(consumers)
+    if identity is not None:
+        doc["identity"] = identity
     # JSON is valid YAML, and json.dumps is much faster than yaml.dump for 10k routes.
     return json.dumps(doc, indent=1) + "\n"
 

@@ -8,6 +8,7 @@ context manager: leaving it, normally or by an exception or Ctrl-C, stops them a
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ __all__ = [
     "free_port",
     "http_get_status",
     "http_head",
+    "http_request",
     "redis_call",
     "rss_kb",
     "status_of",
@@ -115,6 +117,22 @@ def http_get_status(port: int, path: str = "/", host: str = LOCALHOST,
                     timeout: float = 1.0, headers: Sequence[str] = ()) -> int | None:
     """The status code of one ``GET`` to 127.0.0.1:port, or None if no answer."""
     return status_of(http_head(port, path, host, headers, timeout))
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None, timeout: float = 30.0,
+                 conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+    """One request to 127.0.0.1:port: (status, body).  ``conn`` reuses a keep-alive
+    connection (the caller closes it); without one a connection is opened and closed."""
+    own = conn is None
+    connection = conn or http.client.HTTPConnection(LOCALHOST, port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        if own:
+            connection.close()
 
 
 def redis_call(port: int, commands: Sequence[bytes], timeout: float = 2.0) -> list[bytes]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cgbench.auth import AUTH_SCENARIOS, GOALS
+from cgbench.idp import IDP_JWT, IDP_JWT_GOAL, IDP_JWT_SUMMARY
 
 __all__ = [
     "END_MARKER",
@@ -112,10 +113,16 @@ def _cpu_ratio(scenarios: dict[str, Any], body: str, cell: dict[str, Any]) -> fl
     return float(base) / float(mine) if mine and base else None
 
 
+#: The scenarios compared with campusgate plain: the authentication plugins, and the
+#: ``jwt`` plugin on tokens campusgate issued itself.
+RATIO_GOALS = {**GOALS, IDP_JWT: IDP_JWT_GOAL}
+_SUMMARIES = {**{n: s.summary for n, s in AUTH_SCENARIOS.items()}, IDP_JWT: IDP_JWT_SUMMARY}
+
+
 def _auth_goals(scenarios: dict[str, Any]) -> list[Goal]:
     """Each auth scenario's throughput over campusgate plain, per body measured."""
     goals: list[Goal] = []
-    for name, goal in GOALS.items():
+    for name, goal in RATIO_GOALS.items():
         for body, cell in scenarios.get(name, {}).get("bodies", {}).items():
             plain = _plain_rps(scenarios, body)
             if not plain:
@@ -131,7 +138,7 @@ def _auth_goals(scenarios: dict[str, Any]) -> list[Goal]:
 
 
 def _auth_rows(scenarios: dict[str, Any]) -> list[str]:
-    names = [n for n in AUTH_SCENARIOS if n in scenarios]
+    names = [n for n in RATIO_GOALS if n in scenarios]
     if not names:
         return []
     lines = ["", "**auth** (campusgate, the plain route with plugins; ratio = req/s over "
@@ -162,8 +169,47 @@ def _auth_rows(scenarios: dict[str, Any]) -> list[str]:
         for name in names:
             cell = scenarios[name].get("bodies", {}).get(body)
             if cell:
-                lines.append(row(name, AUTH_SCENARIOS[name].summary, body, cell))
+                lines.append(row(name, _SUMMARIES[name], body, cell))
     return lines
+
+
+def _idp_rows(scenarios: dict[str, Any]) -> list[str]:
+    """The identity provider's own figures: tokens, sign-ins and code flows per second."""
+    rows: list[str] = []
+    tokens = scenarios.get("idp-tokens", {})
+    for fmt, cell in tokens.get("formats", {}).items():
+        m = cell["median"]
+        errors = sum(int(r["non_2xx"]) + int(r["socket_errors"]) for r in cell["runs"])
+        cpu = cell.get("cpu_us_per_request")
+        kind = "JWT (RFC 9068, RS256)" if fmt == "jwt" else fmt
+        each = ", ".join(f"{r['rps']:,.0f}" for r in cell["runs"])
+        rows.append(f"| idp-tokens | client_credentials tokens, {kind} access token "
+                    f"| {m['rps']:,.0f} | {_fmt_ms(m['p50_ms'])} | {_fmt_ms(m['p99_ms'])} "
+                    f"| {f'{cpu:,.1f}' if cpu else '-'} | {errors} "
+                    f"| {each} | wrk |")
+    flows = scenarios.get("idp-flows", {})
+    labels = {"signin": "sign-ins (login form POST, argon2id)",
+              "flows": "authorization-code + PKCE flows on a session"}
+    for mode, label in labels.items():
+        cell = flows.get(mode)
+        if not cell:
+            continue
+        m, lat = cell["median"], cell["median"].get("latency", {})
+        errors = sum(int(r["errors"]) for r in cell["runs"])
+        cpu = m.get("cpu_us_per_op")
+        note = f"{m['browsers']} browsers; driver CPU busy {m.get('driver_busy', '-')}"
+        each = ", ".join(f"{r['rate']:,.1f}" for r in cell["runs"])
+        rows.append(f"| idp-flows | {label} | {m['rate']:,.1f} "
+                    f"| {_fmt_ms(lat.get('p50_ms', 0.0))} | {_fmt_ms(lat.get('p99_ms', 0.0))} "
+                    f"| {f'{cpu:,.1f}' if cpu else '-'} | {errors} "
+                    f"| {each} | {note} |")
+    if not rows:
+        return []
+    return ["", "**identity provider** (campusgate, one worker; per second = completed "
+                "operations, 200s only; CPU = the worker's CPU time per operation)", "",
+            "| scenario | operation | per second (median) | p50 ms | p99 ms | CPU us/op "
+            "| errors (all runs) | per second of each run | load |",
+            "|---|---|---|---|---|---|---|---|---|", *rows]
 
 
 def _fmt_ms(value: float) -> str:
@@ -204,6 +250,7 @@ def render_results(doc: dict[str, Any]) -> str:
         lines += ["", f"**plain, `{body}` body** (one route)", "", *header]
         lines += [_throughput_rows(name, cell) for name, cell in cells.items()]
     lines += _auth_rows(scenarios)
+    lines += _idp_rows(scenarios)
     routes = scenarios.get("routes10k")
     if routes:
         lines += ["", "**routes10k** (campusgate; requests cycle over every route)", "", *header]
