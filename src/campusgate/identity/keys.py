@@ -70,6 +70,9 @@ class KeyManager:
         self._private: dict[str, Key] = {}
         self._public: dict[str, Key] = {}
         self._loaded_at: float | None = None
+        #: One reload at a time: the requests that find the keys stale together wait
+        #: for one read instead of each reading (and importing) them.
+        self._reloading = asyncio.Lock()
 
     # ------------------------------------------------------------ loading
 
@@ -83,17 +86,26 @@ class KeyManager:
         if missing:
             await self._load()
 
+    def _stale(self, now: float, max_age: float) -> tuple[bool, bool]:
+        """(reload needed, some key's publication ended)."""
+        expired = any(key.expires_at is not None and key.expires_at <= now
+                      for key in self._stored)
+        fresh = self._loaded_at is not None and 0 <= now - self._loaded_at < max_age
+        return expired or not fresh, expired
+
     async def refresh(self, max_age: float = 5.0) -> None:
         """Reload from the store if the last load is older than ``max_age`` seconds
         (another worker may have rotated); forget keys whose publication ended."""
-        now = self.clock()
-        expired = any(key.expires_at is not None and key.expires_at <= now
-                      for key in self._stored)
-        if not expired and self._loaded_at is not None and 0 <= now - self._loaded_at < max_age:
+        if not self._stale(self.clock(), max_age)[0]:
             return
-        if expired:
-            await self.directory.delete_expired_keys(int(now))
-        await self._load()
+        async with self._reloading:
+            now = self.clock()
+            stale, expired = self._stale(now, max_age)
+            if not stale:  # another request reloaded them while this one waited
+                return
+            if expired:
+                await self.directory.delete_expired_keys(int(now))
+            await self._load()
 
     async def rotate(self, overlap: int) -> list[str]:
         """New keys for every algorithm; the old ones stop signing now and leave the
@@ -117,10 +129,14 @@ class KeyManager:
 
     async def _load(self) -> None:
         stored = await self.directory.signing_keys()
-        private = {key.kid: import_key(key.private_jwk) for key in stored}
+        # A kid names one key for good: keep the ones already imported (importing an
+        # RSA private key checks it, which costs milliseconds).
+        private = {key.kid: self._private.get(key.kid) or import_key(key.private_jwk)
+                   for key in stored}
         self._stored = stored
         self._private = private
-        self._public = {kid: import_key(public_jwk(key)) for kid, key in private.items()}
+        self._public = {kid: self._public.get(kid) or import_key(public_jwk(key))
+                        for kid, key in private.items()}
         self._loaded_at = self.clock()
 
     # ------------------------------------------------------------ use (sync)

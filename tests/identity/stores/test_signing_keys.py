@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -15,6 +16,7 @@ from joserfc.errors import JoseError
 
 from campusgate.identity.directory import IdentityDirectory
 from campusgate.identity.keys import KeyManager, NoSigningKey
+from campusgate.identity.models import SigningKey
 from campusgate.keyring import Keyring
 from campusgate.store import ConfigStore
 
@@ -143,3 +145,25 @@ async def test_two_workers_racing_on_first_start(sqlite_directory: IdentityDirec
     await first.refresh(max_age=0)
     assert first.signing_key("RS256").kid == second.signing_key("RS256").kid
     assert verifies(sign(first, "RS256", clock), second)
+
+
+async def test_requests_that_find_the_keys_stale_together_reload_them_once(
+        keys: KeyManager, sqlite_directory: IdentityDirectory, clock: Clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load every request checks the keys' age: when they go stale, one reads
+    the store and the others wait for it (50 reads and RSA imports at once stalled
+    the token endpoint for a second and more)."""
+    reads = 0
+    read = sqlite_directory.signing_keys
+
+    async def counting() -> list[SigningKey]:
+        nonlocal reads
+        reads += 1
+        return await read()
+
+    monkeypatch.setattr(sqlite_directory, "signing_keys", counting)
+    before = keys.signing_key("RS256")
+    clock.advance(10)
+    await asyncio.gather(*(keys.refresh() for _ in range(50)))
+    assert reads == 1
+    assert keys.signing_key("RS256") is before  # an unchanged key is not imported again
