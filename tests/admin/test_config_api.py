@@ -150,3 +150,20 @@ async def test_a_redis_backed_plugin_is_refused_when_the_gateway_state_is_memory
         response = await client.put("/config", json=body, params=params)
         assert response.status_code == 422
         assert "uses redis, but the state setting is memory" in response.json()["error"]["message"]
+
+
+async def test_put_config_replaces_the_identity_provider_too(client: httpx.AsyncClient) -> None:
+    """``campusgate apply`` of a file with an identity section sets it; of a file
+    without one removes it, like every other part of the configuration."""
+    identity = {"issuer": "https://id.example.edu", "clients": [
+        {"client_id": "app", "token_endpoint_auth_method": "none",
+         "redirect_uris": ["https://app.example.edu/cb"]}]}
+    first = await client.put("/config", json={**CONFIG, "identity": identity})
+    assert {"action": "created", "kind": "identity_client", "name": "app"} in \
+        first.json()["changes"]
+    stored = (await client.get("/config")).json()["config"]["identity"]
+    assert stored["clients"][0]["client_id"] == "app"
+    second = await client.put("/config", json=CONFIG)
+    assert {"action": "deleted", "kind": "identity", "name": "identity"} in \
+        second.json()["changes"]
+    assert (await client.get("/config")).json()["config"]["identity"] is None

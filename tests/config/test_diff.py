@@ -94,3 +94,22 @@ def test_diff_is_inverse_when_swapped() -> None:
                                    Change("created", "service", "s")]
     assert diff_entities(b, a) == [Change("deleted", "service", "s"),
                                    Change("created", "upstream", "u")]
+
+
+def test_identity_settings_and_clients_are_changes_of_their_own() -> None:
+    def with_identity(clients: list[dict[str, Any]], code_lifetime: int = 60) -> Entities:
+        return Entities.model_validate({"identity": {
+            "issuer": "https://id.example.edu", "code_lifetime": code_lifetime,
+            "clients": clients}})
+
+    app = {"client_id": "app", "token_endpoint_auth_method": "none",
+           "redirect_uris": ["https://app.example.edu/cb"]}
+    changed = {**app, "redirect_uris": ["https://app.example.edu/callback"]}
+    lms = {**app, "client_id": "lms"}
+    assert diff_entities(Entities(), with_identity([app])) == [
+        Change("created", "identity", "identity"),
+        Change("created", "identity_client", "app")]
+    assert diff_entities(with_identity([app, lms]), with_identity([changed], 30)) == [
+        Change("deleted", "identity_client", "lms"),
+        Change("updated", "identity", "identity"),
+        Change("updated", "identity_client", "app")]

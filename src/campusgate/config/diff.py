@@ -20,11 +20,13 @@ from campusgate.config.model import Consumer, ConsumerGroup, Entities
 __all__ = ["Change", "ChangeAction", "ChangeKind", "diff_entities"]
 
 ChangeAction = Literal["created", "updated", "deleted"]
-ChangeKind = Literal["upstream", "service", "route", "plugin", "consumer", "consumer_group"]
+ChangeKind = Literal["upstream", "service", "route", "plugin", "consumer", "consumer_group",
+                     "identity", "identity_client"]
 
 _ACTION_ORDER: dict[str, int] = {"deleted": 0, "updated": 1, "created": 2}
 _KIND_ORDER: dict[str, int] = {"upstream": 0, "service": 1, "route": 2, "plugin": 3,
-                               "consumer": 4, "consumer_group": 5}
+                               "consumer": 4, "consumer_group": 5, "identity": 6,
+                               "identity_client": 7}
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class Change:
 
 def diff_entities(old: Entities, new: Entities) -> list[Change]:
     """List the changes from ``old`` to ``new``: deletions, updates, creations, then by
-    kind (upstream, service, route, plugin, consumer, consumer group)
-    and name."""
+    kind (upstream, service, route, plugin, consumer, consumer group, the identity
+    provider's settings, its clients) and name."""
     changes: list[Change] = []
     changes += _compare("upstream", _upstreams(old), _upstreams(new))
     changes += _compare("service", _services(old), _services(new))
@@ -48,6 +50,8 @@ def diff_entities(old: Entities, new: Entities) -> list[Change]:
     changes += _compare("consumer", _named(old.consumers), _named(new.consumers))
     changes += _compare("consumer_group", _named(old.consumer_groups),
                         _named(new.consumer_groups))
+    changes += _compare("identity", _identity(old), _identity(new))
+    changes += _compare("identity_client", _clients(old), _clients(new))
     return sorted(changes, key=lambda c: (_ACTION_ORDER[c.action], _KIND_ORDER[c.kind], c.name))
 
 
@@ -87,3 +91,15 @@ def _plugins(entities: Entities) -> dict[str, Any]:
     for plugin in entities.plugins:
         out.setdefault(plugin.name, []).append(plugin.model_dump(mode="json"))
     return out
+
+
+def _identity(entities: Entities) -> dict[str, Any]:
+    """The provider's settings without its clients, under its issuer."""
+    if entities.identity is None:
+        return {}
+    return {"identity": entities.identity.model_dump(mode="json", exclude={"clients"})}
+
+
+def _clients(entities: Entities) -> dict[str, Any]:
+    clients = entities.identity.clients if entities.identity is not None else []
+    return {c.client_id: c.model_dump(mode="json") for c in clients}

@@ -85,6 +85,7 @@ def build_router() -> APIRouter:
             entities.plugins = proposed.plugins
             entities.consumers = proposed.consumers
             entities.consumer_groups = proposed.consumer_groups
+            entities.identity = proposed.identity
 
         written = await context.write(write_source(request), replace, expected_revision)
         written.tag(response)
