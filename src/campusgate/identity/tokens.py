@@ -269,9 +269,14 @@ async def validate_access_token(ctx: IdentityContext, token: str) -> AccessToken
             return None
     if await ctx.ephemeral.get("revoked-at", info.token_id) is not None:
         return None
-    if info.grant_id is not None and \
-            await ctx.ephemeral.get("revoked-grant", info.grant_id) is not None:
-        return None
+    if info.grant_id is not None:
+        if await ctx.ephemeral.get("revoked-grant", info.grant_id) is not None:
+            return None
+        # The grant's row is the record of last resort: revocations made from the
+        # admin API (a consent revoked, a user deleted) reach it but not the marks.
+        grant = await ctx.directory.get_grant(info.grant_id)
+        if grant is None or grant.revoked_at is not None:
+            return None
     if ctx.client(info.client_id) is None:  # the client was removed since
         return None
     return info

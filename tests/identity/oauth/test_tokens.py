@@ -127,10 +127,10 @@ async def test_several_audiences_are_a_list(ctx: IdentityContext, keyring: Keyri
 
 
 async def test_lifetime_is_per_client_and_expiry_is_strict(
-        ctx: IdentityContext, clock: Clock, keyring: Keyring) -> None:
+        ctx: IdentityContext, clock: Clock, keyring: Keyring, grant: Grant) -> None:
     reconfigure(ctx, keyring, access_token_lifetime=300)
     token, info = mint_access_token(ctx, client(ctx, "lms"), user_id="u", scope="openid",
-                                    grant_id="g", auth_time=None)
+                                    grant_id=grant.id, auth_time=None)
     assert info.expires_at - info.issued_at == 300
     clock.advance(299)
     assert await validate_access_token(ctx, token) is not None
@@ -142,9 +142,9 @@ def _flip_last_char(segment: str) -> str:
     return segment[:-1] + ("A" if segment[-1] != "A" else "B")
 
 
-async def test_tampered_tokens_are_refused(ctx: IdentityContext) -> None:
+async def test_tampered_tokens_are_refused(ctx: IdentityContext, grant: Grant) -> None:
     token, _ = mint_access_token(ctx, client(ctx, "lms"), user_id="u", scope="openid",
-                                 grant_id="g", auth_time=None)
+                                 grant_id=grant.id, auth_time=None)
     header, payload, signature = token.split(".")
     more_scope = {**claims_of(token), "scope": "openid roster.read"}
     forged_payload = base64.urlsafe_b64encode(
@@ -155,9 +155,10 @@ async def test_tampered_tokens_are_refused(ctx: IdentityContext) -> None:
         assert await validate_access_token(ctx, bad) is None, bad
 
 
-async def test_unsigned_and_foreign_key_tokens_are_refused(ctx: IdentityContext) -> None:
+async def test_unsigned_and_foreign_key_tokens_are_refused(ctx: IdentityContext,
+                                                         grant: Grant) -> None:
     token, _ = mint_access_token(ctx, client(ctx, "lms"), user_id="u", scope="openid",
-                                 grant_id="g", auth_time=None)
+                                 grant_id=grant.id, auth_time=None)
     claims = claims_of(token)
     kid = pyjwt.get_unverified_header(token)["kid"]
     none_header = base64.urlsafe_b64encode(json.dumps(
@@ -188,11 +189,12 @@ async def test_wrong_type_or_issuer_is_refused(ctx: IdentityContext, user: User)
     assert await validate_access_token(ctx, id_token) is None
 
 
-async def test_revoked_token_is_refused_and_others_are_not(ctx: IdentityContext) -> None:
+async def test_revoked_token_is_refused_and_others_are_not(ctx: IdentityContext,
+                                                         grant: Grant) -> None:
     lms = client(ctx, "lms")
-    first, info = mint_access_token(ctx, lms, user_id="u", scope="openid", grant_id="g",
+    first, info = mint_access_token(ctx, lms, user_id="u", scope="openid", grant_id=grant.id,
                                     auth_time=None)
-    second, _ = mint_access_token(ctx, lms, user_id="u", scope="openid", grant_id="g",
+    second, _ = mint_access_token(ctx, lms, user_id="u", scope="openid", grant_id=grant.id,
                                   auth_time=None)
     await revoke_access_token(ctx, info)
     assert await validate_access_token(ctx, first) is None
@@ -225,11 +227,28 @@ async def test_revoked_grant_stops_its_access_and_refresh_tokens(
     assert record is not None and record.revoked
 
 
+async def test_revocations_made_from_the_admin_side_reach_access_tokens(
+        ctx: IdentityContext, user: User, grant: Grant) -> None:
+    """Revoking a consent or deleting a user changes only the directory (the admin API
+    has no state backend); access tokens of those grants stop all the same."""
+    token, _ = mint_access_token(ctx, client(ctx, "lms"), user_id=user.id, scope="openid",
+                                 grant_id=grant.id, auth_time=None)
+    assert await validate_access_token(ctx, token) is not None
+    await ctx.directory.save_consent(user.id, "lms", ["openid"])
+    await ctx.directory.revoke_consent(user.id, "lms")
+    assert await validate_access_token(ctx, token) is None
+    other = await ctx.directory.create_grant("lms", user.id, "openid", None)
+    token, _ = mint_access_token(ctx, client(ctx, "lms"), user_id=user.id, scope="openid",
+                                 grant_id=other.id, auth_time=None)
+    await ctx.directory.delete_user(user.id)
+    assert await validate_access_token(ctx, token) is None
+
+
 async def test_opaque_tokens_live_in_the_state_store_until_expiry(
-        ctx: IdentityContext, clock: Clock, keyring: Keyring) -> None:
+        ctx: IdentityContext, clock: Clock, keyring: Keyring, grant: Grant) -> None:
     reconfigure(ctx, keyring, access_token_format="opaque", access_token_lifetime=60)
     token, info = mint_access_token(ctx, client(ctx, "lms"), user_id="u", scope="openid",
-                                    grant_id="g", auth_time=10)
+                                    grant_id=grant.id, auth_time=10)
     assert token.startswith("cgat_") and token.count(".") == 0 and len(token) >= 45
     assert not info.jwt
     assert await validate_access_token(ctx, token) is None  # not stored yet
@@ -241,9 +260,9 @@ async def test_opaque_tokens_live_in_the_state_store_until_expiry(
 
 
 async def test_tokens_of_a_removed_client_are_refused(ctx: IdentityContext,
-                                                     keyring: Keyring) -> None:
+                                                     keyring: Keyring, grant: Grant) -> None:
     token, _ = mint_access_token(ctx, client(ctx, "mobile"), user_id="u", scope="openid",
-                                 grant_id="g", auth_time=None)
+                                 grant_id=grant.id, auth_time=None)
     assert await validate_access_token(ctx, token) is not None
     data = identity_config().model_dump(exclude_none=True)
     ctx.update(sealed(identity_config(
@@ -252,9 +271,9 @@ async def test_tokens_of_a_removed_client_are_refused(ctx: IdentityContext,
 
 
 async def test_tokens_survive_a_rotation_made_by_another_worker(
-        ctx: IdentityContext, clock: Clock) -> None:
+        ctx: IdentityContext, clock: Clock, grant: Grant) -> None:
     before, _ = mint_access_token(ctx, client(ctx, "lms"), user_id="u", scope="openid",
-                                  grant_id="g", auth_time=None)
+                                  grant_id=grant.id, auth_time=None)
     other_worker = KeyManager(ctx.directory, clock)
     await other_worker.ensure()
     await other_worker.rotate(overlap=3600)

@@ -34,7 +34,7 @@ def http(identity_client: AppClient) -> httpx.AsyncClient:
 
 
 def token_for(ctx: IdentityContext, user_id: str | None, scope: str,
-              client_id: str = "lms", grant_id: str | None = "g") -> str:
+              client_id: str = "lms", grant_id: str | None = None) -> str:
     client = ctx.client(client_id)
     assert client is not None
     token, _ = mint_access_token(ctx, client, user_id=user_id, scope=scope,
@@ -87,7 +87,7 @@ async def test_opaque_tokens_work_too(identity_ctx: IdentityContext, keyring: Ke
     client = identity_ctx.client("lms")
     assert client is not None
     token, info = mint_access_token(identity_ctx, client, user_id=user.id, scope="openid",
-                                    grant_id="g", auth_time=None)
+                                    grant_id=None, auth_time=None)
     await store_opaque(identity_ctx, token, info)
     response = await http.get(PATH, headers=bearer(token))
     assert response.status_code == 200 and response.json() == {"sub": user.id}
