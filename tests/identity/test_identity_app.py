@@ -11,6 +11,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from campusgate.identity.app import create_identity_app
 from campusgate.identity.context import IdentityContext
@@ -32,6 +33,8 @@ def client(identity_ctx: IdentityContext) -> httpx.AsyncClient:
     app.add_route("/db", failing(ConnectionRefusedError("connection refused")))
     app.add_route("/bug", failing(RuntimeError("secret internals")))
     app.add_route("/gone", failing(ClientDisconnected()))
+    # ahead of the real login page: the page's storage is down
+    app.router.routes.insert(0, Route("/oauth2/login", failing(StateUnavailable("down"))))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://localhost:8080")
 
@@ -42,6 +45,15 @@ async def test_a_store_outage_is_a_503_to_retry(client: httpx.AsyncClient, path:
     assert answer.status_code == 503
     assert answer.json()["error"] == "temporarily_unavailable"
     assert answer.headers["retry-after"] == "5"
+
+
+async def test_a_person_signing_in_during_an_outage_gets_a_page(
+        client: httpx.AsyncClient) -> None:
+    answer = await client.get("/oauth2/login?tx=abc")
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "try again" in answer.text
+    assert answer.headers["x-frame-options"] == "DENY"
 
 
 async def test_a_bug_is_a_500_without_details(client: httpx.AsyncClient,

@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from campusgate.identity import authorize, discovery
+from campusgate.identity import authorize, discovery, paths
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.oauth import introspection, revocation, token_endpoint, userinfo
-from campusgate.identity.pages import consent, login, logout
+from campusgate.identity.pages import consent, login, logout, render
 from campusgate.proxy.request import ClientDisconnected
 from campusgate.state.base import StateUnavailable
 
@@ -37,9 +37,19 @@ def identity_routes(issuer_path: str) -> list[BaseRoute]:
     return routes
 
 
+#: The endpoints a person's browser shows: they answer an outage with a page.
+_PAGES = (paths.AUTHORIZE, paths.LOGIN, paths.CONSENT, paths.LOGOUT)
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     log.error("identity %s %s: a store is unavailable: %s", request.method, request.url.path,
               exc)
+    ctx: IdentityContext = request.app.state.identity
+    if request.url.path.removeprefix(ctx.config.issuer_path) in _PAGES:
+        return render.error_page(
+            ctx, 503, "Sign-in is unavailable for a moment",
+            "The sign-in service cannot reach its storage. Please try again in a minute.",
+            headers={"Retry-After": "5"})
     return JSONResponse({"error": "temporarily_unavailable",
                          "error_description": "the identity service's storage is "
                                               "unavailable; try again shortly"},
