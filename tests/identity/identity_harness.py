@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -21,8 +25,10 @@ from campusgate.config.model import Entities
 from campusgate.config.sealing import seal
 from campusgate.keyring import Keyring
 
-__all__ = ["ISSUER", "SECRETS", "Clock", "Form", "ServedGateway", "free_port", "html_forms",
-           "identity_config", "sealed", "serve_gateway"]
+__all__ = ["CALLBACK", "CAMPUSGATE", "IDENTITY", "ISSUER", "LMS_SECRET", "REPORTS_SECRET",
+           "SECRETS", "Clock", "Form", "ServedGateway", "authorize_url", "free_port",
+           "gateway_config", "html_forms", "identity_config", "pkce", "sealed",
+           "serve_gateway", "sign_in"]
 
 ISSUER = "http://localhost:8080"
 #: Plaintext secrets of the confidential test clients.
@@ -115,26 +121,41 @@ class ServedGateway:
             return self.proc.wait()
 
 
-def serve_gateway(workdir: Path, identity_yaml: str, services_yaml: str = "",
-                  env: dict[str, str] | None = None) -> ServedGateway:
-    """Start ``campusgate serve`` on free ports.  ``identity_yaml`` is the body of the
-    ``identity:`` section (indented two spaces) and may use ``{issuer}``."""
+def gateway_config(workdir: Path, identity_yaml: str, services_yaml: str = "", *,
+                   storage: str | None = None, state: str = "memory"
+                   ) -> tuple[Path, str, str]:
+    """Write a campusgate.yaml on free ports: (its path, proxy URL, admin URL)."""
     proxy_port, admin_port = free_port(), free_port()
     proxy = f"http://127.0.0.1:{proxy_port}"
+    storage = storage or f"sqlite:///{workdir / 'data' / 'cg.db'}"
     config = workdir / "campusgate.yaml"
     config.write_text(
         f"listeners:\n"
         f"  proxy: {{address: 127.0.0.1:{proxy_port}}}\n"
         f"  admin: {{address: 127.0.0.1:{admin_port}}}\n"
-        f"storage: sqlite:///{workdir / 'data' / 'cg.db'}\n"
+        f"storage: {storage}\n"
+        f"state: {state}\n"
         f"secret_key_file: {workdir / 'data' / 'secret.key'}\n"
         f"limits: {{shutdown_timeout: 5}}\n"
         + (f"services:\n{services_yaml.replace('{issuer}', proxy)}" if services_yaml else "")
         + f"identity:\n  issuer: {proxy}\n{identity_yaml.replace('{issuer}', proxy)}"
     )
-    campusgate = str(Path(sys.executable).parent / "campusgate")
+    return config, proxy, f"http://127.0.0.1:{admin_port}"
+
+
+CAMPUSGATE = str(Path(sys.executable).parent / "campusgate")
+
+
+def serve_gateway(workdir: Path, identity_yaml: str, services_yaml: str = "",
+                  env: dict[str, str] | None = None, *, storage: str | None = None,
+                  state: str = "memory", workers: int = 1) -> ServedGateway:
+    """Start ``campusgate serve`` on free ports.  ``identity_yaml`` is the body of the
+    ``identity:`` section (indented two spaces) and may use ``{issuer}``."""
+    config, proxy, admin = gateway_config(workdir, identity_yaml, services_yaml,
+                                          storage=storage, state=state)
     proc = subprocess.Popen(
-        [campusgate, "serve", "-c", str(config)], cwd=workdir, text=True,
+        [CAMPUSGATE, "serve", "-c", str(config), "--workers", str(workers)], cwd=workdir,
+        text=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "CAMPUSGATE_LOG_LEVEL": "WARNING", **(env or {})})
     token = ""
@@ -147,7 +168,7 @@ def serve_gateway(workdir: Path, identity_yaml: str, services_yaml: str = "",
         if line.strip().startswith("cgadm_"):
             token = line.strip()
     threading.Thread(target=_drain, args=(proc,), daemon=True).start()
-    gateway = ServedGateway(proc, proxy, f"http://127.0.0.1:{admin_port}", token, workdir)
+    gateway = ServedGateway(proc, proxy, admin, token, workdir)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -225,3 +246,72 @@ def html_forms(html: str) -> list[Form]:
     parser = _FormParser()
     parser.feed(html)
     return parser.forms
+
+
+# ---------------------------------------------------------------- a sign-in, as a browser
+
+#: The clients of the end-to-end tests: a web app (``lms``) and a resource server that
+#: gets client_credentials tokens (``reports``).  The body of an ``identity:`` section.
+LMS_SECRET = "lms-secret-0123456789abcdef"
+REPORTS_SECRET = "reports-secret-0123456789abc"
+CALLBACK = "https://lms.example.edu/callback"
+
+IDENTITY = f"""\
+  clients:
+    - client_id: lms
+      name: District LMS
+      client_secret: {LMS_SECRET}
+      redirect_uris: [{CALLBACK}]
+      post_logout_redirect_uris: [https://lms.example.edu/bye]
+      scopes: [openid, profile, email, offline_access, roster.read]
+      audience: [https://api.example.edu]
+    - client_id: reports
+      client_secret: {REPORTS_SECRET}
+      grant_types: [client_credentials]
+      scopes: [roster.read]
+      audience: [https://api.example.edu]
+      can_introspect: true
+  scopes:
+    - {{name: roster.read, description: Read class rosters}}
+"""
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sign_in(browser: httpx.Client, url: str, username: str, password: str,
+            consent: str = "allow") -> httpx.URL:
+    """Follow ``url`` like a browser: sign in on the login page, answer the consent
+    page; returns where the provider finally sends the browser (off the issuer)."""
+    issuer_host = browser.base_url.host
+    answer = browser.get(url)
+    for _ in range(12):
+        if answer.is_redirect:
+            target = httpx.URL(urljoin(str(answer.url), answer.headers["location"]))
+            if target.host != issuer_host or target.port != browser.base_url.port:
+                return target
+            answer = browser.get(target)
+            continue
+        assert answer.status_code == 200, answer.text
+        forms = [f for f in html_forms(answer.text) if f.method == "post"]
+        assert forms, answer.text
+        form = forms[0]
+        action = urljoin(str(answer.url), form.action or str(answer.url))
+        if "password" in form.fields:
+            data = form.submit_values(username=username, password=password)
+        else:
+            data = form.submit_values(choose=consent)
+        answer = browser.post(action, data=data)
+        assert answer.status_code == 303, (answer.status_code, answer.text)
+    raise AssertionError("too many steps")
+
+
+def authorize_url(issuer: str, challenge: str, state: str, nonce: str,
+                  scope: str = "openid profile email offline_access roster.read") -> str:
+    query = httpx.QueryParams(response_type="code", client_id="lms", redirect_uri=CALLBACK,
+                              scope=scope, state=state, nonce=nonce,
+                              code_challenge=challenge, code_challenge_method="S256")
+    return f"{issuer}/oauth2/authorize?{query}"

@@ -7,41 +7,26 @@ the published JWKS.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
-from identity_harness import ServedGateway, html_forms, serve_gateway
-
-LMS_SECRET = "lms-secret-0123456789abcdef"
-REPORTS_SECRET = "reports-secret-0123456789abc"
-CALLBACK = "https://lms.example.edu/callback"
-
-IDENTITY = f"""\
-  clients:
-    - client_id: lms
-      name: District LMS
-      client_secret: {LMS_SECRET}
-      redirect_uris: [{CALLBACK}]
-      post_logout_redirect_uris: [https://lms.example.edu/bye]
-      scopes: [openid, profile, email, offline_access, roster.read]
-      audience: [https://api.example.edu]
-    - client_id: reports
-      client_secret: {REPORTS_SECRET}
-      grant_types: [client_credentials]
-      scopes: [roster.read]
-      audience: [https://api.example.edu]
-      can_introspect: true
-  scopes:
-    - {{name: roster.read, description: Read class rosters}}
-"""
+from identity_harness import (
+    CALLBACK,
+    IDENTITY,
+    LMS_SECRET,
+    REPORTS_SECRET,
+    ServedGateway,
+    authorize_url,
+    pkce,
+    serve_gateway,
+    sign_in,
+)
 
 # An API behind the gateway that accepts campusgate's access tokens, checked at the
 # proxy with the jwt plugin against the published JWKS.
@@ -70,47 +55,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedGateway]
                        family_name="Liddell")
     yield served
     assert served.stop() == 0
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def sign_in(browser: httpx.Client, url: str, username: str, password: str,
-            consent: str = "allow") -> httpx.URL:
-    """Follow ``url`` like a browser: sign in on the login page, answer the consent
-    page; returns where the provider finally sends the browser (off the issuer)."""
-    issuer_host = browser.base_url.host
-    answer = browser.get(url)
-    for _ in range(12):
-        if answer.is_redirect:
-            target = httpx.URL(urljoin(str(answer.url), answer.headers["location"]))
-            if target.host != issuer_host or target.port != browser.base_url.port:
-                return target
-            answer = browser.get(target)
-            continue
-        assert answer.status_code == 200, answer.text
-        forms = [f for f in html_forms(answer.text) if f.method == "post"]
-        assert forms, answer.text
-        form = forms[0]
-        action = urljoin(str(answer.url), form.action or str(answer.url))
-        if "password" in form.fields:
-            data = form.submit_values(username=username, password=password)
-        else:
-            data = form.submit_values(choose=consent)
-        answer = browser.post(action, data=data)
-        assert answer.status_code == 303, (answer.status_code, answer.text)
-    raise AssertionError("too many steps")
-
-
-def authorize_url(gw: ServedGateway, challenge: str, state: str, nonce: str,
-                  scope: str = "openid profile email offline_access roster.read") -> str:
-    query = httpx.QueryParams(response_type="code", client_id="lms", redirect_uri=CALLBACK,
-                              scope=scope, state=state, nonce=nonce,
-                              code_challenge=challenge, code_challenge_method="S256")
-    return f"{gw.issuer}/oauth2/authorize?{query}"
 
 
 def jwks_client(gw: ServedGateway) -> jwt.PyJWKClient:
@@ -149,7 +93,7 @@ def test_full_code_flow_with_pkce_then_userinfo_refresh_revocation_introspection
     verifier, challenge = pkce()
     state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     with httpx.Client(base_url=gateway.issuer) as browser:
-        landing = sign_in(browser, authorize_url(gateway, challenge, state, nonce),
+        landing = sign_in(browser, authorize_url(gateway.issuer, challenge, state, nonce),
                           "alice", "correct horse battery staple")
     assert f"{landing.scheme}://{landing.host}{landing.path}" == CALLBACK
     params = parse_qs(urlsplit(str(landing)).query)
@@ -222,7 +166,7 @@ def test_full_code_flow_with_pkce_then_userinfo_refresh_revocation_introspection
 def test_reusing_a_refresh_token_revokes_the_family(gateway: ServedGateway) -> None:
     verifier, challenge = pkce()
     with httpx.Client(base_url=gateway.issuer) as browser:
-        landing = sign_in(browser, authorize_url(gateway, challenge, "s", "n"),
+        landing = sign_in(browser, authorize_url(gateway.issuer, challenge, "s", "n"),
                           "alice", "correct horse battery staple")
     code = parse_qs(urlsplit(str(landing)).query)["code"][0]
     first = token_request(gateway, grant_type="authorization_code", code=code,
