@@ -501,3 +501,24 @@ def test_docs_error_example_prints_what_the_docs_show() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(match.group(1), source="campusgate.yaml", env={})
     assert str(info.value) == match.group(2).strip()
+
+
+def test_dump_round_trips_the_identity_provider_with_sealed_secrets() -> None:
+    from campusgate.config.sealing import seal
+    from campusgate.keyring import Keyring
+
+    text = """\
+identity:
+  issuer: https://id.example.edu
+  scopes: [{name: roster.read, description: Read rosters, claims: [school_id]}]
+  clients:
+    - client_id: lms
+      client_secret: lms-secret-0123456789abcdef
+      redirect_uris: [https://lms.example.edu/cb]
+      scopes: [openid, roster.read]
+    - {client_id: app, token_endpoint_auth_method: none, redirect_uris: ["edu.example.app:/cb"]}
+"""
+    entities = seal(parse_entities_text(text, env={}), Keyring(b"k" * 32))
+    dumped = dump_yaml(entities)
+    assert "lms-secret" not in dumped and "client_secret_hash" in dumped
+    assert parse_entities_text(dumped, env={}) == entities
