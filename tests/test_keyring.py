@@ -58,3 +58,12 @@ def test_environment_key_wins_and_must_be_long_enough(tmp_path: Path,
     monkeypatch.setenv(ENV_VAR, "short")
     with pytest.raises(KeyringError, match="at least 32"):
         load_keyring(tmp_path / "unused.key")
+
+
+def test_subkeys_are_separate_from_each_other_and_from_key_hashes() -> None:
+    keyring = Keyring(b"m" * 32)
+    assert keyring.subkey("a") != keyring.subkey("b")
+    assert keyring.subkey("a") == Keyring(b"m" * 32).subkey("a")
+    assert keyring.subkey("a") != Keyring(b"n" * 32).subkey("a")
+    # an API key that happens to be the label does not hash to the subkey
+    assert keyring.key_digest("identity csrf v1") != keyring.subkey("identity csrf v1")

@@ -61,6 +61,7 @@ class Keyring:
         if len(master) < 32:
             raise KeyringError("the secret key must be at least 32 bytes")
         self._hash_key = _derive(master, b"api-key-hash")
+        self._subkeys = _derive(master, b"subkeys")
         self._aead = AESGCM(_derive(master, b"encryption"))
         self._passwords = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
         #: Identifies the key (not secret): lets an operator check two nodes agree.
@@ -69,6 +70,11 @@ class Keyring:
     @classmethod
     def generate(cls) -> Keyring:
         return cls(secrets.token_bytes(32))
+
+    def subkey(self, label: str) -> bytes:
+        """A 256-bit key of its own for one purpose (HKDF with ``label``): never equal
+        to anything the keyring hashes or encrypts, whatever the label."""
+        return _derive(self._subkeys, label.encode("utf-8"))
 
     # ------------------------------------------------------------ API keys
     def hash_key(self, key: str | bytes) -> str:

@@ -5,8 +5,8 @@ browser gets a random ``cg_csrf`` cookie (HttpOnly, ``SameSite=Strict``), and ev
 form carries ``HMAC(key, purpose, cookie)``.  A POST is accepted only when its token
 matches the cookie that came with it, so another site can neither read a token nor
 make one; the purpose (``"login:<tx>"``, ``"consent:<tx>"``, ``"logout"``) keeps a
-token for one form from being replayed on another.  The HMAC key is derived from the
-installation keyring (a keyed hash of a fixed label), so nothing is stored.
+token for one form from being replayed on another.  The HMAC key is a subkey of the
+installation keyring (``Keyring.subkey``), so nothing is stored.
 
 A cross-site navigation does not carry a Strict cookie: a page reached that way gets
 a fresh cookie with its form, which the browser then sends with the same-site POST.
@@ -29,11 +29,11 @@ __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "form_token", "set_cookie", "valid"]
 CSRF_COOKIE = "cg_csrf"
 #: The form field that carries the token.
 CSRF_FIELD = "csrf_token"
-_LABEL = b"campusgate identity csrf v1"
+_LABEL = "identity csrf v1"
 
 
 def _key(ctx: IdentityContext) -> bytes:
-    return ctx.keyring.key_digest(_LABEL)
+    return ctx.keyring.subkey(_LABEL)
 
 
 def _token(ctx: IdentityContext, cookie: str, purpose: str) -> str:
