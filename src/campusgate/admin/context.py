@@ -59,6 +59,12 @@ class AdminContext:
     runtime: RuntimeInfo
     write_attempts: int = 5
 
+    async def read(self, response: Response) -> Entities:
+        """The latest entities, with ``response`` tagged with their revision."""
+        revision, entities = await self.store.latest()
+        response.headers[REVISION_HEADER] = str(revision)
+        return entities
+
     def check(self, entities: Entities) -> None:
         """422 when ``entities`` cannot run on this gateway's bootstrap settings (a
         Redis-backed plugin while ``state`` is memory)."""

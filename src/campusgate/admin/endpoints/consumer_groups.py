@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from campusgate.admin.auth import require_admin
 from campusgate.admin.context import (
-    REVISION_HEADER,
     AdminContext,
     admin_context,
     no_content,
@@ -40,8 +39,7 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List consumer groups")
     async def list_groups(context: Context, response: Response) -> Page[ConsumerGroup]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[ConsumerGroup](data=entities.consumer_groups)
 
     @router.post(
@@ -64,8 +62,7 @@ def build_router() -> APIRouter:
 
     @router.get("/{name}", summary="Get a consumer group", responses=error_responses(404))
     async def get_group(name: str, context: Context, response: Response) -> ConsumerGroup:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return entities.consumer_groups[find_group(entities, name)]
 
     @router.put(
@@ -115,8 +112,7 @@ def build_router() -> APIRouter:
     async def list_members(
         name: str, context: Context, response: Response
     ) -> Page[ConsumerView]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         find_group(entities, name)  # 404 when there is none
         return Page[ConsumerView](
             data=[ConsumerView.of(c) for c in entities.consumers if name in c.groups]

@@ -130,8 +130,7 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List consumers (credentials redacted)")
     async def list_consumers(context: Context, response: Response) -> Page[ConsumerView]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[ConsumerView](data=[ConsumerView.of(c) for c in entities.consumers])
 
     @router.post(
@@ -160,8 +159,7 @@ def build_router() -> APIRouter:
     @router.get("/{name}", summary="Get a consumer (credentials redacted)",
                 responses=error_responses(404))
     async def get_consumer(name: str, context: Context, response: Response) -> ConsumerView:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return ConsumerView.of(entities.consumers[find_consumer(entities, name)])
 
     @router.put(
@@ -267,8 +265,7 @@ def _credential_routes(router: APIRouter) -> None:
     async def list_credentials(
         name: str, context: Context, response: Response
     ) -> Page[CredentialView]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         consumer = entities.consumers[find_consumer(entities, name)]
         return Page[CredentialView](data=[credential_view(c) for c in consumer.credentials])
 
@@ -325,8 +322,7 @@ def _credential_routes(router: APIRouter) -> None:
     async def get_credential(
         name: str, credential_id: str, context: Context, response: Response
     ) -> CredentialView:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         consumer = entities.consumers[find_consumer(entities, name)]
         return credential_view(consumer.credentials[find_credential(consumer, credential_id)])
 

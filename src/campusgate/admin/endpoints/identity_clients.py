@@ -190,8 +190,7 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List identity clients (secrets redacted)")
     async def list_clients(context: Context, response: Response) -> Page[ClientView]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         clients = entities.identity.clients if entities.identity is not None else []
         return Page[ClientView](data=[ClientView.of(c) for c in clients])
 
@@ -239,8 +238,7 @@ def build_router() -> APIRouter:
     @router.get("/{client_id}", summary="Get an identity client (secret redacted)",
                 responses=error_responses(404))
     async def get_client(client_id: str, context: Context, response: Response) -> ClientView:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         config, index = _client_index(entities, client_id)
         return ClientView.of(config.clients[index])
 

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from campusgate.admin.auth import require_admin
 from campusgate.admin.context import (
-    REVISION_HEADER,
     AdminContext,
     admin_context,
     no_content,
@@ -97,8 +96,7 @@ def build_router() -> APIRouter:
     @router.get("", summary="Get the identity provider's settings",
                 responses=error_responses(404))
     async def get_settings(context: Context, response: Response) -> IdentitySettingsView:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return IdentitySettingsView.of(identity_of(entities))
 
     @router.put(

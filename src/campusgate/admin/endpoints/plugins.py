@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from campusgate.admin.auth import require_admin
 from campusgate.admin.context import (
-    REVISION_HEADER,
     AdminContext,
     admin_context,
     no_content,
@@ -34,8 +33,7 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List global plugins")
     async def list_plugins(context: Context, response: Response) -> Page[PluginSpec]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[PluginSpec](data=entities.plugins)
 
     @router.post(
@@ -58,8 +56,7 @@ def build_router() -> APIRouter:
 
     @router.get("/{name}", summary="Get a global plugin", responses=error_responses(404))
     async def get_plugin(name: str, context: Context, response: Response) -> PluginSpec:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return entities.plugins[find_plugin(entities, name)]
 
     @router.delete(

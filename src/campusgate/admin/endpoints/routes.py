@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from campusgate.admin.auth import require_admin
 from campusgate.admin.context import (
-    REVISION_HEADER,
     AdminContext,
     admin_context,
     no_content,
@@ -37,16 +36,14 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List every route, with its service")
     async def list_routes(context: Context, response: Response) -> Page[RouteView]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[RouteView](
             data=[_view(s, r) for s in entities.services for r in s.routes]
         )
 
     @router.get("/{name}", summary="Get a route, with its service", responses=error_responses(404))
     async def get_route(name: str, context: Context, response: Response) -> RouteView:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         service, index = find_route(entities, name)
         return _view(service, service.routes[index])
 

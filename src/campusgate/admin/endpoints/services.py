@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from campusgate.admin.auth import require_admin
 from campusgate.admin.context import (
-    REVISION_HEADER,
     AdminContext,
     admin_context,
     no_content,
@@ -40,8 +39,7 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List services (with their routes)")
     async def list_services(context: Context, response: Response) -> Page[Service]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[Service](data=entities.services)
 
     @router.post(
@@ -64,8 +62,7 @@ def build_router() -> APIRouter:
 
     @router.get("/{name}", summary="Get a service", responses=error_responses(404))
     async def get_service(name: str, context: Context, response: Response) -> Service:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return entities.services[find_service(entities, name)]
 
     @router.put(
@@ -141,8 +138,7 @@ def build_router() -> APIRouter:
         "/{name}/routes", summary="List the routes of a service", responses=error_responses(404)
     )
     async def list_service_routes(name: str, context: Context, response: Response) -> Page[Route]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[Route](data=entities.services[find_service(entities, name)].routes)
 
     @router.post(

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from campusgate.admin.auth import require_admin
 from campusgate.admin.context import (
-    REVISION_HEADER,
     AdminContext,
     admin_context,
     no_content,
@@ -34,8 +33,7 @@ def build_router() -> APIRouter:
 
     @router.get("", summary="List upstreams")
     async def list_upstreams(context: Context, response: Response) -> Page[Upstream]:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return Page[Upstream](data=entities.upstreams)
 
     @router.post(
@@ -59,8 +57,7 @@ def build_router() -> APIRouter:
 
     @router.get("/{name}", summary="Get an upstream", responses=error_responses(404))
     async def get_upstream(name: str, context: Context, response: Response) -> Upstream:
-        revision, entities = await context.store.latest()
-        response.headers[REVISION_HEADER] = str(revision)
+        entities = await context.read(response)
         return entities.upstreams[find_upstream(entities, name)]
 
     @router.put(
