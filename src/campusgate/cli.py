@@ -12,12 +12,18 @@ import asyncio
 import importlib.resources
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
-import httpx
 import typer
 
 from campusgate import __version__
+from campusgate.admin_client import (
+    DEFAULT_ADMIN_URL,
+    AdminUrlOption,
+    TokenOption,
+    admin_request,
+    fail,
+)
 from campusgate.config.loader import (
     ConfigError,
     config_json_schema,
@@ -31,7 +37,6 @@ from campusgate.identity_cli import identity_app
 
 __all__ = ["app", "main"]
 
-DEFAULT_ADMIN_URL = "http://127.0.0.1:8081"
 CHANGE_MARKS = {"created": "+", "updated": "~", "deleted": "-"}
 
 app = typer.Typer(
@@ -62,15 +67,7 @@ OutputOption = Annotated[
         "-o", "--output", help="Write to this file instead of stdout.", show_default=False
     ),
 ]
-AdminUrlOption = Annotated[
-    str, typer.Option("--admin-url", envvar="CAMPUSGATE_ADMIN_URL", help="Admin API base URL.")
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token", envvar="CAMPUSGATE_ADMIN_TOKEN", help="Admin API token.", show_default=False
-    ),
-]
+
 
 
 def main() -> None:
@@ -123,8 +120,8 @@ def apply(
     try:
         entities = load_entities_file(file)
     except ConfigError as exc:
-        _fail(str(exc))
-    result = _admin_request(
+        fail(str(exc))
+    result = admin_request(
         "PUT",
         admin_url,
         "/config",
@@ -152,11 +149,11 @@ def export(
     output: OutputOption = None,
 ) -> None:
     """Write the gateway's current entities as YAML (a file apply accepts)."""
-    result = _admin_request("GET", admin_url, "/config", token)
+    result = admin_request("GET", admin_url, "/config", token)
     try:
         entities = Entities.model_validate(result.get("config", {}))
     except ValueError as exc:
-        _fail(f"the admin API returned a config this campusgate cannot read: {exc}")
+        fail(f"the admin API returned a config this campusgate cannot read: {exc}")
     revision = result.get("revision")
     text = f"# campusgate entities, revision {revision}, from {admin_url}\n" + dump_yaml(entities)
     _write(text, output, f"revision {revision}")
@@ -186,11 +183,6 @@ def admin_token_rotate(config: ConfigOption = None) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -204,10 +196,10 @@ def _load_config(path: Path | None) -> Config:
         try:
             text = demo.read_text(encoding="utf-8")
         except FileNotFoundError:
-            _fail("this build has no built-in demo config; pass -c FILE")
+            fail("this build has no built-in demo config; pass -c FILE")
         return load_config_text(text, source="<built-in demo.yaml>")
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _write(text: str, output: Path | None, what: str) -> None:
@@ -217,60 +209,8 @@ def _write(text: str, output: Path | None, what: str) -> None:
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"wrote {what} to {output}", err=True)
-
-
-def _admin_request(
-    method: str,
-    admin_url: str,
-    path: str,
-    token: str | None,
-    *,
-    json: Any = None,
-    params: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Call the admin API; return its JSON object, or end the command with its error."""
-    url = admin_url.rstrip("/") + path
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with httpx.Client(timeout=30.0) as client:
-            response = client.request(method, url, headers=headers, json=json, params=params)
-    except httpx.ConnectError:
-        _fail(
-            f"cannot connect to the admin API at {admin_url} "
-            "(is campusgate running? set --admin-url or CAMPUSGATE_ADMIN_URL)"
-        )
-    except httpx.TimeoutException:
-        _fail(f"the admin API at {admin_url} did not answer in time")
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        _fail(f"admin API request to {url} failed: {exc}")
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.is_error:
-        _fail(_describe_error(response.status_code, body, response.text))
-    if not isinstance(body, dict):
-        _fail(f"the admin API at {admin_url} answered {path} with something that is not JSON")
-    return body
-
-
-def _describe_error(status: int, body: Any, text: str) -> str:
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        snippet = " ".join(text.split())[:200]
-        return f"error: the admin API answered HTTP {status}" + (f": {snippet}" if snippet else "")
-    lines = [f"error: {error.get('message') or 'request failed'} ({error.get('code', status)})"]
-    for detail in error.get("details") or []:
-        if isinstance(detail, dict):
-            where = detail.get("path")
-            lines.append(
-                f"  {where}: {detail.get('message')}" if where else f"  {detail.get('message')}"
-            )
-    if status == 401:
-        lines.append("  (pass --token or set CAMPUSGATE_ADMIN_TOKEN)")
-    return "\n".join(lines)
 
 
 async def _rotate_admin_token(dsn: str) -> str:
@@ -282,7 +222,7 @@ async def _rotate_admin_token(dsn: str) -> str:
         store = await ConfigStore.open(dsn)
     except (OSError, InvalidDsn, SQLAlchemyError) as exc:
         reason = str(exc).partition("\n(Background on this error")[0]
-        _fail(f"cannot open the store: {reason}")
+        fail(f"cannot open the store: {reason}")
     try:
         return await store.rotate_admin_token()
     finally:

@@ -9,11 +9,18 @@ message on stderr and exit status 1, like every ``campusgate`` command.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import quote
 
-import httpx
 import typer
+
+from campusgate.admin_client import (
+    DEFAULT_ADMIN_URL,
+    AdminUrlOption,
+    TokenOption,
+    admin_request,
+    fail,
+)
 
 __all__ = ["identity_app"]
 
@@ -24,34 +31,6 @@ identity_app = typer.Typer(
 
 _SHOWN_ONCE = "(shown only this once: store it now)"
 
-# The same options as ``campusgate apply``.  ``cli.py`` imports this module to add
-# the ``identity`` group, so its helpers are imported when a command runs, not here.
-DEFAULT_ADMIN_URL = "http://127.0.0.1:8081"
-AdminUrlOption = Annotated[
-    str, typer.Option("--admin-url", envvar="CAMPUSGATE_ADMIN_URL", help="Admin API base URL.")
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token", envvar="CAMPUSGATE_ADMIN_TOKEN", help="Admin API token.", show_default=False
-    ),
-]
-
-
-def _fail(message: str) -> NoReturn:
-    from campusgate.cli import _fail as fail
-
-    fail(message)
-
-
-def _admin_request(method: str, admin_url: str, path: str, token: str | None, *,
-                   json: Any = None, params: dict[str, str] | None = None) -> dict[str, Any]:
-    """``cli.py``'s admin API call: its JSON object, or the command ends with its error."""
-    from campusgate.cli import _admin_request as request
-
-    return request(method, admin_url, path, token, json=json, params=params)
-
-
 def _segment(value: str) -> str:
     """``value`` as one URL path segment."""
     return quote(value, safe="")
@@ -60,28 +39,6 @@ def _segment(value: str) -> str:
 def _show_secret(label: str, value: str) -> None:
     typer.echo(f"{label}: {value}")
     typer.echo(f"{label} {_SHOWN_ONCE}", err=True)
-
-
-def _admin_delete(admin_url: str, path: str, token: str | None) -> None:
-    """DELETE on the admin API, which answers 204 without a body."""
-    url = admin_url.rstrip("/") + path
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with httpx.Client(timeout=30.0) as client:
-            response = client.delete(url, headers=headers)
-    except httpx.ConnectError:
-        _fail(f"cannot connect to the admin API at {admin_url} "
-              "(is campusgate running? set --admin-url or CAMPUSGATE_ADMIN_URL)")
-    except httpx.HTTPError as exc:
-        _fail(f"admin API request to {url} failed: {exc}")
-    if response.is_error:
-        from campusgate.cli import _describe_error
-
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        _fail(_describe_error(response.status_code, body, response.text))
 
 
 def _table(rows: list[list[str]], header: list[str]) -> None:
@@ -124,7 +81,7 @@ def create_client(
         body["scopes"] = scope
     if name is not None:
         body["name"] = name
-    result = _admin_request("POST", admin_url, "/identity/clients", token, json=body)
+    result = admin_request("POST", admin_url, "/identity/clients", token, json=body)
     client = result.get("client") or {}
     typer.echo(f"client_id: {client.get('client_id', client_id)}")
     secret = result.get("client_secret")
@@ -142,7 +99,7 @@ def rotate_secret(
     token: TokenOption = None,
 ) -> None:
     """Give a client a new secret; the old one stops working at once."""
-    result = _admin_request(
+    result = admin_request(
         "POST", admin_url, f"/identity/clients/{_segment(client_id)}/secret", token)
     _show_secret("client_secret", str(result.get("client_secret")))
     typer.echo("the previous secret no longer works", err=True)
@@ -154,7 +111,7 @@ def list_clients(
     token: TokenOption = None,
 ) -> None:
     """List the registered clients (secrets are never shown)."""
-    result = _admin_request("GET", admin_url, "/identity/clients", token)
+    result = admin_request("GET", admin_url, "/identity/clients", token)
     rows = [[str(c.get("client_id")),
              "public" if c.get("public") else "confidential",
              ",".join(c.get("grant_types") or []),
@@ -185,15 +142,15 @@ def create_user(
 ) -> None:
     """Create a local user (without a password they cannot sign in yet)."""
     if password_stdin and generate_password:
-        _fail("give --password-stdin or --generate-password, not both")
+        fail("give --password-stdin or --generate-password, not both")
     body: dict[str, Any] = {"username": username, "email": email, "name": name,
                             "generate_password": generate_password}
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
-            _fail("no password on stdin")
+            fail("no password on stdin")
         body["password"] = password
-    result = _admin_request("POST", admin_url, "/identity/users", token, json=body)
+    result = admin_request("POST", admin_url, "/identity/users", token, json=body)
     user = result.get("user") or {}
     typer.echo(f"user {user.get('username')} id {user.get('id')}")
     if result.get("password"):
@@ -212,7 +169,7 @@ def list_users(
     offset: Any = 0
     while offset is not None:
         params = {"offset": str(offset), "limit": "500"} | ({"search": search} if search else {})
-        result = _admin_request("GET", admin_url, "/identity/users", token, params=params)
+        result = admin_request("GET", admin_url, "/identity/users", token, params=params)
         rows += [[str(u.get("username")), str(u.get("email") or ""),
                   str(u.get("name") or ""), "disabled" if u.get("disabled") else "active",
                   str(u.get("id"))]
@@ -233,7 +190,7 @@ def revoke_consent(
 ) -> None:
     """Forget a user's consent to a client and revoke the client's refresh tokens."""
     path = f"/identity/users/{_segment(username)}/consents/{_segment(client_id)}"
-    _admin_delete(admin_url, path, token)
+    admin_request("DELETE", admin_url, path, token)
     typer.echo(f"revoked {username}'s consent to {client_id}")
 
 
@@ -250,7 +207,7 @@ def rotate_keys(
 ) -> None:
     """New signing keys; the old ones verify for a while, then leave the JWKS."""
     params = {"overlap": str(overlap)} if overlap is not None else None
-    result = _admin_request("POST", admin_url, "/identity/keys/rotate", token, params=params)
+    result = admin_request("POST", admin_url, "/identity/keys/rotate", token, params=params)
     for kid in result.get("kids") or []:
         typer.echo(f"new key {kid}")
     retired = result.get("retired") or []
