@@ -1,4 +1,5 @@
-"""The ``campusgate`` command: serve, validate, apply, export, schema, version, admin-token.
+"""The ``campusgate`` command: serve, validate, apply, export, schema, version, admin-token,
+identity.
 
 User errors (a bad file, an unreachable admin API, a refused change) are printed as
 one readable message on stderr with exit status 1, never as a traceback. Modules
