@@ -34,8 +34,10 @@ __all__ = [
 
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$"
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-#: OpenID Connect Core 5.4 scopes plus ``openid`` and ``offline_access`` (11).
-STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+#: OpenID Connect Core 5.4 scopes plus ``openid`` and ``offline_access`` (11), and
+#: campusgate's ``roster``: who the person is at school (``identity/claims.py``).
+STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access",
+                   "roster")
 _SCOPE_TOKEN = r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$"  # RFC 6749 section 3.3
 
 Lifetime = int  # seconds; bounds are set per field

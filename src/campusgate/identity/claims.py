@@ -2,7 +2,9 @@
 
 The standard scopes release the standard claims (5.4): ``profile`` the name and
 profile claims, ``email`` the address and whether it was verified, ``address`` and
-``phone`` theirs.  Operator-defined scopes (``identity.scopes[].claims``) release the
+``phone`` theirs.  campusgate's ``roster`` scope releases the person's place at school
+(:data:`ROSTER_CLAIMS`), kept in ``User.claims`` by the OneRoster import and by
+ClassLink sign-ins.  Operator-defined scopes (``identity.scopes[].claims``) release the
 claims they list.  ``sub`` is always released.  A claim the user has no value for is
 left out rather than sent as null (5.3.2).
 
@@ -28,12 +30,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROTOCOL_CLAIMS",
+    "ROSTER_CLAIMS",
     "SCOPE_CLAIMS",
     "released_claims",
     "supported_claims",
 ]
 
-#: OIDC Core 5.4: the claims each standard scope asks for.
+#: The ``roster`` scope's claims, all optional: ``role`` (a OneRoster role, lowercase:
+#: student, teacher, administrator, aide, guardian, ...), ``tenant_id`` (the district's
+#: ClassLink TenantId or roster tenant id, a string), ``district_id`` (the district
+#: org's sourcedId), ``district`` (its name), ``school_ids`` and ``class_ids``
+#: (sourcedIds), ``grades`` (CEDS codes: KG, 01 ... 12) and ``groups``: lists of strings.
+ROSTER_CLAIMS = ("role", "tenant_id", "district_id", "district", "school_ids", "grades",
+                 "class_ids", "groups")
+
+#: OIDC Core 5.4: the claims each standard scope asks for (and ``roster``).
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "profile": ("name", "family_name", "given_name", "middle_name", "nickname",
                 "preferred_username", "profile", "picture", "website", "gender",
@@ -41,6 +52,7 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "email": ("email", "email_verified"),
     "address": ("address",),
     "phone": ("phone_number", "phone_number_verified"),
+    "roster": ROSTER_CLAIMS,
 }
 
 #: Claims with a protocol meaning (RFC 7519 4.1, OIDC Core 2 and 3.1.3.6, RFC 9068 2.2,

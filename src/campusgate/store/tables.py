@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
@@ -27,8 +28,16 @@ __all__ = [
     "identity_grants",
     "identity_refresh_tokens",
     "identity_signing_keys",
+    "identity_user_links",
     "identity_users",
     "metadata",
+    "roster_academic_sessions",
+    "roster_classes",
+    "roster_courses",
+    "roster_enrollments",
+    "roster_orgs",
+    "roster_tenants",
+    "roster_users",
     "settings",
 ]
 
@@ -147,4 +156,170 @@ identity_signing_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("retired_at", BigInteger, nullable=True),
     Column("expires_at", BigInteger, nullable=True),
+)
+
+#: A local account's identity at an upstream login source (ClassLink, an OpenID
+#: provider): ``subject`` is what the source calls the person -- for ClassLink
+#: ``<TenantId>:<SourcedId>`` (a SourcedId is unique only within a district), for an
+#: OpenID provider its ``sub``.  One account may be linked to several sources.
+identity_user_links = Table(
+    "identity_user_links",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("subject", String(320), primary_key=True),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
+)
+
+
+# ---------------------------------------------------------------- roster (OneRoster)
+# Districts, schools, courses, classes, people and enrollments, in the OneRoster 1.1 /
+# 1.2 data model (``identity/roster/``).  Every row belongs to a tenant (a district);
+# ``sourced_id`` is unique within its tenant only.  The integer ``id`` of each row is
+# stable across re-imports (rows are matched on tenant + sourced id) and is what the
+# ClassLink-shaped endpoints show as ``UserId``, ``BuildingId``, ``TenantId``.
+# List-valued fields (grades, subjects, org ids, ...) are JSON arrays in Text; ``extra``
+# is a JSON object of the columns and ``metadata.*`` values the model has no field for.
+
+#: A district whose roster campusgate holds (ClassLink's "tenant").
+roster_tenants = Table(
+    "roster_tenants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Organisations: the district, its schools (``type`` district, school, department,
+#: local, state, national).
+roster_orgs = Table(
+    "roster_orgs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("identifier", String(255), nullable=True),
+    Column("parent_sourced_id", String(255), nullable=True),
+    Column("extra", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "sourced_id"),
+)
+
+#: School years, terms, semesters, grading periods (dates ISO ``YYYY-MM-DD``).
+roster_academic_sessions = Table(
+    "roster_academic_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("start_date", String(10), nullable=True),
+    Column("end_date", String(10), nullable=True),
+    Column("parent_sourced_id", String(255), nullable=True),
+    Column("school_year", String(4), nullable=True),
+    Column("extra", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "sourced_id"),
+)
+
+roster_courses = Table(
+    "roster_courses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("course_code", String(255), nullable=True),
+    Column("school_year_sourced_id", String(255), nullable=True),
+    Column("org_sourced_id", String(255), nullable=True),
+    Column("grades", Text, nullable=False),
+    Column("subjects", Text, nullable=False),
+    Column("extra", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "sourced_id"),
+)
+
+#: ``class_type`` homeroom or scheduled; ``term_sourced_ids``, ``periods``: JSON arrays.
+roster_classes = Table(
+    "roster_classes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("class_code", String(255), nullable=True),
+    Column("class_type", String(32), nullable=False),
+    Column("location", String(255), nullable=True),
+    Column("course_sourced_id", String(255), nullable=True),
+    Column("school_sourced_id", String(255), nullable=False),
+    Column("term_sourced_ids", Text, nullable=False),
+    Column("grades", Text, nullable=False),
+    Column("subjects", Text, nullable=False),
+    Column("periods", Text, nullable=False),
+    Column("extra", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "sourced_id"),
+    Index("ix_roster_classes_school", "tenant_id", "school_sourced_id"),
+)
+
+#: People.  ``role`` is the OneRoster role (student, teacher, administrator, aide,
+#: guardian, parent, ...; for 1.2 bundles the primary role from ``roles.csv``);
+#: ``org_sourced_ids`` the orgs they belong to.  ``account_id`` is the local account
+#: (``identity_users.id``) that signs in as this person, if any.
+roster_users = Table(
+    "roster_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("enabled_user", Boolean, nullable=False),
+    Column("username", String(200), nullable=False),
+    Column("given_name", String(200), nullable=False),
+    Column("family_name", String(200), nullable=False),
+    Column("middle_name", String(200), nullable=True),
+    Column("role", String(40), nullable=False),
+    Column("identifier", String(255), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("sms", String(64), nullable=True),
+    Column("phone", String(64), nullable=True),
+    Column("grades", Text, nullable=False),
+    Column("org_sourced_ids", Text, nullable=False),
+    Column("agent_sourced_ids", Text, nullable=False),
+    Column("user_ids", Text, nullable=False),
+    Column("account_id", String(36), nullable=True, index=True),
+    Column("extra", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "sourced_id"),
+)
+
+#: Who is in which class, as what (student, teacher, aide, administrator).
+roster_enrollments = Table(
+    "roster_enrollments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("sourced_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("class_sourced_id", String(255), nullable=False),
+    Column("school_sourced_id", String(255), nullable=False),
+    Column("user_sourced_id", String(255), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("is_primary", Boolean, nullable=True),
+    Column("begin_date", String(10), nullable=True),
+    Column("end_date", String(10), nullable=True),
+    Column("extra", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "sourced_id"),
+    Index("ix_roster_enrollments_user", "tenant_id", "user_sourced_id"),
+    Index("ix_roster_enrollments_class", "tenant_id", "class_sourced_id"),
 )

@@ -96,7 +96,8 @@ async def test_operator_scopes_and_claims_are_listed(
         {"name": "roster.read", "claims": ["grade", "school_id"]}]), keyring))
     doc = await get_json(identity_client, "", "/.well-known/openid-configuration")
     assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "address",
-                                            "phone", "offline_access", "roster.read"}
+                                            "phone", "offline_access", "roster",
+                                            "roster.read"}
     assert {"grade", "school_id"} <= set(doc["claims_supported"])
 
 
