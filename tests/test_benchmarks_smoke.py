@@ -291,13 +291,21 @@ def test_rs256_tokens_are_distinct_and_verify_with_the_public_key(
 
 def test_jwt_lua_rotates_every_token_as_a_bearer_header() -> None:
     script = auth.jwt_lua(["aaa.bbb.ccc", "ddd.e-e.f_f"], "/json")
-    assert '"aaa.bbb.ccc"' in script and '"ddd.e-e.f_f"' in script
-    assert 'wrk.format("GET", "/json", {["Authorization"] = "Bearer " .. t})' in script
+    assert '"Bearer aaa.bbb.ccc"' in script and '"Bearer ddd.e-e.f_f"' in script
+    assert 'wrk.format("GET", "/json", {["Authorization"] = v})' in script
     assert "function request()" in script
     with pytest.raises(ValueError):
         auth.jwt_lua(['x"; os.exit() --'])
     with pytest.raises(ValueError):
         auth.jwt_lua([])
+
+
+def test_rotating_header_lua_sends_each_cookie_and_refuses_quotes() -> None:
+    script = auth.rotating_header_lua("Cookie", ["campusgate_sso=abc", "campusgate_sso=d-f"])
+    assert '"campusgate_sso=abc"' in script and '"campusgate_sso=d-f"' in script
+    assert 'wrk.format("GET", "/", {["Cookie"] = v})' in script
+    with pytest.raises(ValueError):
+        auth.rotating_header_lua("Cookie", ['a"b'])
 
 
 def test_resp_command_is_an_array_of_bulk_strings() -> None:
@@ -358,10 +366,10 @@ def test_cpu_seconds_of_a_process_grows_as_it_works() -> None:
 # ---------------------------------------------------------------- identity provider scenarios
 
 
-def _idp_doc(tmp_path: Path, jwt_route: bool = False) -> dict[str, Any]:
+def _idp_doc(tmp_path: Path, route: str | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(idp.idp_yaml(
         proxy_port=18080, admin_port=18081, upstream_port=18082, storage=tmp_path / "cg.db",
-        jwt_route=jwt_route))
+        route=route))
     return doc
 
 
@@ -390,7 +398,7 @@ def test_idp_config_loads_with_its_issuer_on_the_proxy_listener(tmp_path: Path) 
 
 
 def test_idp_jwt_route_trusts_campusgates_own_keys(tmp_path: Path) -> None:
-    doc = _idp_doc(tmp_path, jwt_route=True)
+    doc = _idp_doc(tmp_path, route="jwt")
     (plugin,) = doc["services"][0]["routes"][0]["plugins"]
     assert plugin["name"] == "jwt"
     cfg = plugin["config"]
@@ -400,6 +408,20 @@ def test_idp_jwt_route_trusts_campusgates_own_keys(tmp_path: Path) -> None:
     config = load_config_text(json.dumps(doc))
     (route,) = [r for s in config.services for r in s.routes]
     assert [p.name for p in route.plugins] == ["jwt"]
+
+
+def test_idp_sso_route_signs_in_at_campusgates_own_provider(tmp_path: Path) -> None:
+    doc = _idp_doc(tmp_path, route="sso")
+    (plugin,) = doc["services"][0]["routes"][0]["plugins"]
+    assert plugin["name"] == "sso" and plugin["config"]["base_path"] == "/"
+    assert plugin["config"]["issuer"] == doc["identity"]["issuer"]
+    config = load_config_text(json.dumps(doc))
+    assert config.identity is not None
+    client = config.identity.client(idp.SSO_CLIENT)
+    assert client is not None and not client.require_consent and not client.public
+    assert client.redirect_uris == ["http://127.0.0.1:18080/_sso/callback"]
+    (route,) = [r for s in config.services for r in s.routes]
+    assert [p.name for p in route.plugins] == ["sso"]
 
 
 def test_discovery_gives_endpoint_paths_and_must_match_the_issuer() -> None:

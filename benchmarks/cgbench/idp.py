@@ -12,7 +12,10 @@ issuer is the proxy listener itself, ``http://127.0.0.1:<port>``:
   for ``state`` and RFC 9207 ``iss``) -> token request with the ``code_verifier``;
 - ``idp-jwt``: the plain catch-all route with the ``jwt`` plugin verifying access
   tokens campusgate issued, against its own published JWK Set (``jwks_uri``),
-  compared with campusgate's plain throughput of the same run.
+  compared with campusgate's plain throughput of the same run;
+- ``idp-sso``: the plain catch-all route behind the ``sso`` plugin, signed in
+  through campusgate's own provider: every request carries a session cookie (AES-GCM)
+  and reaches the upstream with identity headers; compared with plain likewise.
 
 Everything here but :func:`pkce_pair` and :func:`new_state` is a pure function of
 its arguments, so the generated files and the parsing can be tested without
@@ -44,11 +47,16 @@ __all__ = [
     "IDP_JWT_GOAL",
     "IDP_JWT_SUMMARY",
     "IDP_SCENARIOS",
+    "IDP_SSO",
+    "IDP_SSO_GOAL",
+    "IDP_SSO_SUMMARY",
     "JWKS_PATH",
     "JWT_TOKEN_COUNT",
     "PASSWORD",
     "REDIRECT_URI",
     "SECRETS",
+    "SSO_CLIENT",
+    "SSO_SESSIONS",
     "TOKEN_CLIENTS",
     "TOKEN_TIMEOUT",
     "USERNAME",
@@ -69,12 +77,22 @@ __all__ = [
     "new_state",
     "pkce_pair",
     "s256",
+    "sso_route_plugin",
     "token_from_response",
     "token_lua",
 ]
 
-IDP_SCENARIOS = ("idp-tokens", "idp-flows", "idp-jwt")
+IDP_SCENARIOS = ("idp-tokens", "idp-flows", "idp-jwt", "idp-sso")
 IDP_JWT = "idp-jwt"
+IDP_SSO = "idp-sso"
+#: ``idp-sso`` throughput as a fraction of campusgate plain (same run, same body).
+IDP_SSO_GOAL = 0.8
+#: Browsers signed in for ``idp-sso``: wrk rotates their session cookies.
+SSO_SESSIONS = 20
+IDP_SSO_SUMMARY = (f"sso, {SSO_SESSIONS} session cookies rotated (AES-GCM), identity "
+                   "headers to the upstream")
+#: The ``sso`` plugin's client at campusgate's provider (confidential, no consent).
+SSO_CLIENT = "bench-sso"
 #: ``idp-jwt`` throughput as a fraction of campusgate plain (same run, same body).
 IDP_JWT_GOAL = 0.8
 #: Distinct campusgate-issued tokens wrk rotates in ``idp-jwt``.
@@ -102,6 +120,7 @@ SECRETS = {
     TOKEN_CLIENTS["jwt"]: "cgbench-jwt-secret-8f14e45fceea167a",
     TOKEN_CLIENTS["opaque"]: "cgbench-opaque-secret-c9f0f895fb98ab91",
     FLOW_CLIENT: "cgbench-web-secret-45c48cce2e2d7fbd",
+    SSO_CLIENT: "cgbench-sso-secret-6512bd43d9caa6e0",
 }
 #: The user the browsers sign in as (created through the admin API).
 USERNAME = "bench.student"
@@ -140,6 +159,13 @@ def identity_section(issuer: str) -> dict[str, object]:
              "grant_types": ["authorization_code", "refresh_token"],
              "scopes": ["openid", "profile", "email", "offline_access"],
              "require_consent": False},
+            {"client_id": SSO_CLIENT, "name": "Bench sso",
+             "client_secret": SECRETS[SSO_CLIENT],
+             "token_endpoint_auth_method": "client_secret_basic",
+             "redirect_uris": [issuer + "/_sso/callback"],
+             "grant_types": ["authorization_code"],
+             "scopes": ["openid", "profile", "email", "roster"],
+             "require_consent": False},
         ],
     }
 
@@ -152,18 +178,29 @@ def jwt_route_plugin(issuer: str) -> dict[str, object]:
     }}
 
 
+def sso_route_plugin(issuer: str) -> dict[str, object]:
+    """The ``sso`` plugin signing in at campusgate's own provider (``idp-sso``); the
+    catch-all route's base is ``/``, so its callback is ``/_sso/callback``."""
+    return {"name": "sso", "config": {
+        "issuer": issuer, "client_id": SSO_CLIENT, "client_secret": SECRETS[SSO_CLIENT],
+        "base_path": "/",
+    }}
+
+
 def idp_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, storage: Path,
-             jwt_route: bool = False) -> str:
+             route: str | None = None) -> str:
     """campusgate with the identity provider on its proxy listener.
 
     The catch-all route of ``plain`` stays (the identity endpoints have longer
-    prefixes); with ``jwt_route`` it gets the :func:`jwt_route_plugin`.
+    prefixes); with ``route="jwt"`` it gets the :func:`jwt_route_plugin`, with
+    ``route="sso"`` the :func:`sso_route_plugin`.
     """
     issuer = issuer_of(proxy_port)
+    plugins = {"jwt": [jwt_route_plugin(issuer)], "sso": [sso_route_plugin(issuer)],
+               None: []}[route]
     return campusgate_yaml(
         proxy_port=proxy_port, admin_port=admin_port, upstream_port=upstream_port,
-        storage=storage, route_plugins=[jwt_route_plugin(issuer)] if jwt_route else (),
-        identity=identity_section(issuer))
+        storage=storage, route_plugins=plugins, identity=identity_section(issuer))
 
 
 def endpoints_from_discovery(doc: dict[str, Any], issuer: str) -> dict[str, str]:

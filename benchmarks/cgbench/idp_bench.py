@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from cgbench import auth, idp
 from cgbench.procs import StartError, free_port, http_request
 
@@ -43,15 +45,16 @@ class _Instance:
 
 
 class IdentityBench:
-    """Runs ``idp-tokens``, ``idp-flows`` and ``idp-jwt`` for one :class:`Bench`."""
+    """Runs ``idp-tokens``, ``idp-flows``, ``idp-jwt`` and ``idp-sso`` for one
+    :class:`Bench`."""
 
     def __init__(self, bench: Bench) -> None:
         self.bench = bench
 
     def run(self, names: list[str]) -> None:
         scenarios = {"idp-tokens": self.tokens, "idp-flows": self.flows,
-                     "idp-jwt": self.jwt}
-        if idp.IDP_JWT in names:
+                     "idp-jwt": self.jwt, "idp-sso": self.sso}
+        if idp.IDP_JWT in names or idp.IDP_SSO in names:
             self.bench.plain_reference()
         for name in idp.IDP_SCENARIOS:
             if name in names:
@@ -59,11 +62,11 @@ class IdentityBench:
 
     # ------------------------------------------------------------ instances
 
-    def start(self, name: str, jwt_route: bool = False) -> _Instance:
+    def start(self, name: str, route: str | None = None) -> _Instance:
         b = self.bench
         port, admin = free_port(), free_port()
         text = idp.idp_yaml(proxy_port=port, admin_port=admin, upstream_port=b.upstream_port,
-                            storage=b.home(name) / "campusgate.db", jwt_route=jwt_route)
+                            storage=b.home(name) / "campusgate.db", route=route)
         started = time.monotonic()
         # The identity app is built on its first request: the probe builds it.
         pid = b.launch_campusgate(name, text, port, admin, "/.well-known/openid-configuration")
@@ -121,7 +124,7 @@ class IdentityBench:
     def jwt(self) -> dict[str, Any]:
         """The plain route with the ``jwt`` plugin on campusgate-issued tokens."""
         b = self.bench
-        inst = self.start("campusgate-idp-jwt", jwt_route=True)
+        inst = self.start("campusgate-idp-jwt", route="jwt")
         if (status := http_request(inst.port, "GET", "/")[0]) != 401:
             raise StartError(f"{inst.name}: the jwt route answered {status} without a token")
         conn = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=30)
@@ -143,7 +146,49 @@ class IdentityBench:
         return {"plugins": idp.IDP_JWT_SUMMARY, "bodies": cells,
                 "jwks_uri": inst.endpoints["jwks_uri"]}
 
+    def sso(self) -> dict[str, Any]:
+        """The plain route behind the ``sso`` plugin, with signed-in browsers' cookies."""
+        b = self.bench
+        inst = self.start("campusgate-idp-sso", route="sso")
+        self.create_user(inst)
+        if (status := http_request(inst.port, "GET", "/", headers={"Accept": "text/html"})[0]
+                ) != 302:
+            raise StartError(f"{inst.name}: the sso route answered {status} without a session")
+        cookies = [self.sso_session(inst) for _ in range(idp.SSO_SESSIONS)]
+        if len(set(cookies)) != len(cookies):
+            raise StartError(f"{inst.name}: two sign-ins got the same session cookie")
+        b.check_admitted(inst.name, inst.port, (f"Cookie: {cookies[0]}",), rate_limited=False)
+        cells: dict[str, Any] = {}
+        for body, path in b.bodies().items():
+            script = b.home(inst.name) / f"sso-{body}.lua"
+            script.write_text(auth.rotating_header_lua("Cookie", cookies, path))
+            cells[body] = b.throughput(f"{idp.IDP_SSO}/{body}", inst.port, path,
+                                       script=script, pid=inst.pid)
+        b.procs.stop(inst.name)
+        return {"plugins": idp.IDP_SSO_SUMMARY, "bodies": cells}
+
     # ------------------------------------------------------------ helpers
+
+    def sso_session(self, inst: _Instance) -> str:
+        """One browser's sign-in through the ``sso`` plugin: the ``name=value`` of its
+        session cookie."""
+        base = f"http://127.0.0.1:{inst.port}"
+        html = {"Accept": "text/html"}
+        with httpx.Client(base_url=base, timeout=30, follow_redirects=True) as browser:
+            page = browser.get("/", headers=html)
+            try:
+                form = idp.login_form(page.text)
+            except idp.IdpError as exc:
+                raise StartError(f"{inst.name}: no login page after the sso redirect "
+                                 f"({page.status_code} {page.url})") from exc
+            fields = {**form.hidden, "username": idp.USERNAME, "password": idp.PASSWORD}
+            done = browser.post(str(page.url.join(form.action)), data=fields, headers=html)
+            session = browser.cookies.get("campusgate_sso")
+            if done.status_code != 200 or not session:
+                raise StartError(f"{inst.name}: signing in through sso ended with "
+                                 f"{done.status_code} at {done.url}\n"
+                                 + self.bench.procs.log_tail(inst.name))
+            return f"campusgate_sso={session}"
 
     def create_user(self, inst: _Instance) -> None:
         """The browsers' user, through the admin API (``POST /identity/users``)."""

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cgbench.auth import AUTH_SCENARIOS, GOALS
-from cgbench.idp import IDP_JWT, IDP_JWT_GOAL, IDP_JWT_SUMMARY
+from cgbench.idp import (
+    IDP_JWT,
+    IDP_JWT_GOAL,
+    IDP_JWT_SUMMARY,
+    IDP_SSO,
+    IDP_SSO_GOAL,
+    IDP_SSO_SUMMARY,
+)
 
 __all__ = [
     "END_MARKER",
@@ -114,9 +121,10 @@ def _cpu_ratio(scenarios: dict[str, Any], body: str, cell: dict[str, Any]) -> fl
 
 
 #: The scenarios compared with campusgate plain: the authentication plugins, and the
-#: ``jwt`` plugin on tokens campusgate issued itself.
-RATIO_GOALS = {**GOALS, IDP_JWT: IDP_JWT_GOAL}
-_SUMMARIES = {**{n: s.summary for n, s in AUTH_SCENARIOS.items()}, IDP_JWT: IDP_JWT_SUMMARY}
+#: ``jwt`` plugin on tokens campusgate issued itself, and the ``sso`` plugin's sessions.
+RATIO_GOALS = {**GOALS, IDP_JWT: IDP_JWT_GOAL, IDP_SSO: IDP_SSO_GOAL}
+_SUMMARIES = {**{n: s.summary for n, s in AUTH_SCENARIOS.items()}, IDP_JWT: IDP_JWT_SUMMARY,
+              IDP_SSO: IDP_SSO_SUMMARY}
 
 
 def _auth_goals(scenarios: dict[str, Any]) -> list[Goal]:
