@@ -21,6 +21,7 @@ from campusgate.admin_client import (
     admin_request,
     fail,
 )
+from campusgate.roster_cli import register as register_roster
 
 __all__ = ["identity_app"]
 
@@ -213,3 +214,6 @@ def rotate_keys(
     retired = result.get("retired") or []
     typer.echo(f"{len(retired)} old key(s) stay published for {result.get('overlap')} s",
                err=True)
+
+
+register_roster(identity_app)

@@ -12,6 +12,7 @@ from campusgate.admin.endpoints import (
     consumers,
     identity_clients,
     identity_keys,
+    identity_roster,
     identity_settings,
     identity_users,
     plugins,
@@ -68,6 +69,6 @@ def create_admin_app(store: ConfigStore, runtime: RuntimeInfo) -> FastAPI:
     install_error_handlers(app)
     for module in (status, config, upstreams, services, routes, plugins, consumers,
                    consumer_groups, identity_settings, identity_clients, identity_users,
-                   identity_keys):
+                   identity_keys, identity_roster):
         app.include_router(module.build_router())
     return app

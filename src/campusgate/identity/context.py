@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from campusgate.config.identity import IdentityClient, IdentityConfig
+from campusgate.identity.roster.store import RosterStore
 from campusgate.keyring import Keyring
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ class IdentityContext:
     shared_state: bool = False
     #: The Authlib server built for the current config (``oauth/server.py``).
     oauth_server: object | None = field(default=None, repr=False)
+
+    @property
+    def roster(self) -> RosterStore:
+        """The OneRoster directory (tenants, orgs, classes, people), on the identity
+        directory's engine.  Cheap to build: it holds no state of its own."""
+        return RosterStore(self.directory.engine, self.keyring)
 
     @property
     def issuer(self) -> str:

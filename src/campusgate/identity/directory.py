@@ -96,6 +96,12 @@ class IdentityDirectory:
         self.keyring = keyring
         self._dummy_hash: str | None = None
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine (and pool) shared with the stores on the same database, such as
+        the roster (``identity/roster/store.py``)."""
+        return self._engine
+
     async def close(self) -> None:
         await self._engine.dispose()
 
