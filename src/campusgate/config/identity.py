@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from campusgate.config.classlink_sandbox import ClassLinkSandbox
 from campusgate.config.common import PluginSpec, StrictModel
 
 __all__ = [
@@ -228,6 +229,8 @@ class IdentityConfig(StrictModel):
     login_throttle: LoginThrottle = Field(default_factory=LoginThrottle)
     #: Plugins on the identity endpoints (rate limits, ip restriction, ...).
     plugins: list[PluginSpec] = Field(default_factory=list)
+    #: Answer ClassLink's own paths, as a test district (``config/classlink_sandbox.py``).
+    classlink_sandbox: ClassLinkSandbox | None = None
 
     @field_validator("issuer")
     @classmethod

@@ -37,7 +37,11 @@ OIDC_DISCOVERY = "/.well-known/openid-configuration"
 AS_METADATA = "/.well-known/oauth-authorization-server"
 
 
-def route_paths(issuer_path: str) -> list[str]:
-    """The proxy route prefixes that lead to the identity app for this issuer path."""
+def route_paths(issuer_path: str, *, classlink_sandbox: bool = False) -> list[str]:
+    """The proxy route prefixes that lead to the identity app for this issuer path;
+    with the ClassLink sandbox, also ClassLink's data API (``/v2/my``,
+    ``/v2/oneroster``; its ``/oauth2/v2`` paths are under ``/oauth2`` already)."""
+    sandbox = [f"{issuer_path}/v2/my", f"{issuer_path}/v2/oneroster"] \
+        if classlink_sandbox else []
     return [f"{issuer_path}/oauth2", f"{issuer_path}{OIDC_DISCOVERY}",
-            f"{AS_METADATA}{issuer_path}"]
+            f"{AS_METADATA}{issuer_path}", *sandbox]

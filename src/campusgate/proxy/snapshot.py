@@ -55,7 +55,9 @@ def with_identity_service(entities: Entities) -> list[Service]:
         return services
     from campusgate.identity.paths import route_paths
 
-    route = Route(name=IDENTITY_SERVICE, paths=route_paths(identity.issuer_path),
+    sandbox = identity.classlink_sandbox is not None and identity.classlink_sandbox.enabled
+    route = Route(name=IDENTITY_SERVICE,
+                  paths=route_paths(identity.issuer_path, classlink_sandbox=sandbox),
                   strip_path=False)
     services.append(Service(name=IDENTITY_SERVICE, url="builtin://identity",
                             routes=[route], plugins=identity.plugins))

@@ -24,6 +24,7 @@ from campusgate.admin.context import (
 )
 from campusgate.admin.errors import Conflict, NotFound, ValidationFailed
 from campusgate.admin.schemas import error_responses
+from campusgate.config.classlink_sandbox import ClassLinkSandbox
 from campusgate.config.common import PluginSpec
 from campusgate.config.identity import IdentityConfig, IdentityScope, LoginThrottle
 from campusgate.config.model import Entities
@@ -48,6 +49,7 @@ class IdentitySettingsView(BaseModel):
     session_lifetime: int
     login_throttle: LoginThrottle
     plugins: list[PluginSpec]
+    classlink_sandbox: ClassLinkSandbox | None = None
     clients: int = Field(description="registered clients (see /identity/clients)")
 
     @classmethod

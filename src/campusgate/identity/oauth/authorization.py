@@ -53,12 +53,18 @@ if TYPE_CHECKING:
     from campusgate.identity.models import User
 
 __all__ = [
+    "ECHO_RESPONSE_TYPE",
     "AuthorizationError",
     "AuthorizationRequest",
     "error_response",
     "issue_code",
     "validate_authorization_request",
 ]
+
+
+#: A parameter the ClassLink-shaped endpoint (``identity/classlink/``) adds: the code's
+#: redirect then also carries ``response_type=code``, as ClassLink's does.
+ECHO_RESPONSE_TYPE = "cg_echo_response_type"
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,8 @@ async def issue_code(ctx: IdentityContext, request: AuthorizationRequest, user: 
         auth_time=auth_time, code_challenge=request.code_challenge,
         code_challenge_method=request.code_challenge_method, sid=session_id,
         amr=tuple(amr), expires_at=ctx.now() + ctx.config.code_lifetime))
-    return _redirect(ctx, request.redirect_uri, [("code", code)], request.state)
+    echo = [("response_type", "code")] if request.params.get(ECHO_RESPONSE_TYPE) else []
+    return _redirect(ctx, request.redirect_uri, [("code", code), *echo], request.state)
 
 
 def error_response(ctx: IdentityContext, request: AuthorizationRequest, error: str,

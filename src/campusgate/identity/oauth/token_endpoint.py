@@ -13,6 +13,7 @@ trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error  # type: ignore[import-untyped]
 from starlette.requests import Request
@@ -25,10 +26,10 @@ from campusgate.identity.oauth.errors import (
     TemporarilyUnavailableError,
     oauth_error_response,
 )
-from campusgate.identity.oauth.server import oauth_server, read_form
+from campusgate.identity.oauth.server import HttpRequest, oauth_server, read_form
 from campusgate.identity.paths import TOKEN
 
-__all__ = ["routes", "token_endpoint"]
+__all__ = ["routes", "token_endpoint", "token_response"]
 
 log = logging.getLogger("campusgate.identity")
 
@@ -39,8 +40,14 @@ def routes(issuer_path: str) -> list[Route]:
 
 async def token_endpoint(request: Request) -> Response:
     ctx: IdentityContext = request.app.state.identity
+    return await token_response(ctx, read_form(request, ctx.url(TOKEN)))
+
+
+async def token_response(ctx: IdentityContext, reading: Awaitable[HttpRequest]) -> Response:
+    """The answer to the token request ``reading`` reads (it may raise an
+    ``OAuth2Error``, answered as such); also the ClassLink-shaped token endpoint's."""
     try:
-        http = await read_form(request, ctx.url(TOKEN))
+        http = await reading
         server = oauth_server(ctx)
         await ctx.keys.refresh()  # another worker may have rotated the signing keys
         response: Response = await ctx.run_sync(server.create_token_response, http)
