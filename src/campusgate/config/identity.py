@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from campusgate.config.classlink_sandbox import ClassLinkSandbox
 from campusgate.config.common import PluginSpec, StrictModel
+from campusgate.config.identity_sources import LoginSource
 
 __all__ = [
     "CLIENT_ID_PATTERN",
@@ -113,6 +114,9 @@ class IdentityClient(StrictModel):
         default_factory=lambda: ["openid", "profile", "email", "offline_access"])
     #: ``aud`` of its access tokens (default: the client id).
     audience: list[str] = Field(default_factory=list)
+    #: Where a sign-in started elsewhere (a ClassLink LaunchPad tile) sends the browser
+    #: once signed in: the app's login-initiation URL (OIDC Core 4), called with ``iss``.
+    initiate_login_uri: str | None = None
     access_token_format: Literal["jwt", "opaque"] = "jwt"
     access_token_lifetime: Lifetime = Field(default=3600, ge=30, le=86400)
     id_token_lifetime: Lifetime = Field(default=3600, ge=30, le=86400)
@@ -145,6 +149,16 @@ class IdentityClient(StrictModel):
         bad = [s for s in value if not re.match(_SCOPE_TOKEN, s)]
         if bad:
             raise ValueError(f"invalid scope token(s): {', '.join(map(repr, bad))}")
+        return value
+
+    @field_validator("initiate_login_uri")
+    @classmethod
+    def _initiate_login(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme != "https" and not (parts.scheme == "http"
+                                                 and is_loopback_host(parts.hostname)):
+                raise ValueError("initiate_login_uri must be an https URL (OIDC Core 4)")
         return value
 
     @field_validator("jwks_uri")
@@ -229,6 +243,8 @@ class IdentityConfig(StrictModel):
     login_throttle: LoginThrottle = Field(default_factory=LoginThrottle)
     #: Plugins on the identity endpoints (rate limits, ip restriction, ...).
     plugins: list[PluginSpec] = Field(default_factory=list)
+    #: Other identity providers people may sign in with (``config/identity_sources.py``).
+    sources: list[LoginSource] = Field(default_factory=list)
     #: Answer ClassLink's own paths, as a test district (``config/classlink_sandbox.py``).
     classlink_sandbox: ClassLinkSandbox | None = None
 
@@ -255,6 +271,10 @@ class IdentityConfig(StrictModel):
         if clash:
             raise ValueError(f"scope(s) defined twice or clashing with standard scopes: "
                              f"{', '.join(clash)}")
+        sources = [s.name for s in self.sources]
+        twice = sorted({n for n in sources if sources.count(n) > 1})
+        if twice:
+            raise ValueError(f"duplicate login source name: {', '.join(twice)}")
         known = set(STANDARD_SCOPES) | set(names)
         for client in self.clients:
             unknown = [s for s in client.scopes if s not in known]
@@ -273,6 +293,9 @@ class IdentityConfig(StrictModel):
             if client.client_id == client_id:
                 return client
         return None
+
+    def source(self, name: str) -> LoginSource | None:
+        return next((s for s in self.sources if s.name == name), None)
 
     def max_token_lifetime(self) -> int:
         """The longest a JWT signed now stays valid: keys overlap this long."""

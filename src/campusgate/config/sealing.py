@@ -4,7 +4,9 @@ API keys become ``key_hash`` + ``key_prefix``; passwords an argon2id ``password_
 JWT and hmac-auth secrets ``secret_encrypted``; identity-provider client secrets
 (``identity.clients[*].client_secret``) ``client_secret_hash`` +
 ``client_secret_prefix``, exactly like API keys: they are high-entropy and checked on
-every token request.  Sealing the same plaintext again
+every token request.  Login sources' client secrets (``identity.sources[*]``) are
+campusgate's own secrets at ClassLink or an OpenID provider, sent back there on every
+sign-in: ``client_secret_encrypted``.  Sealing the same plaintext again
 reuses the previous revision's sealed value when it still matches, so applying an
 unchanged file does not create a new revision just because a salt or nonce changed.
 """
@@ -19,6 +21,7 @@ from campusgate.config.consumers import (
     KeyAuthCredential,
 )
 from campusgate.config.identity import IdentityClient, IdentityConfig
+from campusgate.config.identity_sources import LoginSource
 from campusgate.config.model import Entities
 from campusgate.keyring import Keyring, KeyringError
 
@@ -43,7 +46,8 @@ def is_sealed(entities: Entities) -> bool:
             if plain is not None:
                 return False
     if entities.identity is not None:
-        return all(client.client_secret is None for client in entities.identity.clients)
+        return (all(client.client_secret is None for client in entities.identity.clients)
+                and all(source.client_secret is None for source in entities.identity.sources))
     return True
 
 
@@ -56,15 +60,28 @@ def seal(entities: Entities, keyring: Keyring, previous: Entities | None = None)
     for consumer in entities.consumers:
         creds = [_seal_one(cred, keyring, old) for cred in consumer.credentials]
         consumers.append(consumer.model_copy(update={"credentials": creds}))
-    return entities.model_copy(update={"consumers": consumers,
-                                       "identity": _seal_identity(entities.identity, keyring)})
+    identity = _seal_identity(entities.identity, keyring,
+                              previous.identity if previous else None)
+    return entities.model_copy(update={"consumers": consumers, "identity": identity})
 
 
-def _seal_identity(identity: IdentityConfig | None, keyring: Keyring) -> IdentityConfig | None:
+def _seal_identity(identity: IdentityConfig | None, keyring: Keyring,
+                   previous: IdentityConfig | None = None) -> IdentityConfig | None:
     if identity is None:
         return None
     clients = [_seal_client(client, keyring) for client in identity.clients]
-    return identity.model_copy(update={"clients": clients})
+    sources = [_seal_source(source, keyring, previous) for source in identity.sources]
+    return identity.model_copy(update={"clients": clients, "sources": sources})
+
+
+def _seal_source(source: LoginSource, keyring: Keyring,
+                 previous: IdentityConfig | None) -> LoginSource:
+    if source.client_secret is None:
+        return source
+    old = previous.source(source.name) if previous else None
+    sealed = _reuse_encrypted(keyring, old, source.client_secret)
+    return source.model_copy(update={"client_secret": None,
+                                     "client_secret_encrypted": sealed})
 
 
 def _seal_client(client: IdentityClient, keyring: Keyring) -> IdentityClient:
@@ -88,8 +105,9 @@ def _previous_credentials(previous: Entities | None) -> dict[tuple[str, str], Cr
     return found
 
 
-def _reuse_encrypted(keyring: Keyring, old: Credential | None, plain: str) -> str:
-    stored = getattr(old, "secret_encrypted", None)
+def _reuse_encrypted(keyring: Keyring, old: object, plain: str) -> str:
+    stored = getattr(old, "secret_encrypted", None) or getattr(
+        old, "client_secret_encrypted", None)
     if isinstance(stored, str):
         try:
             if keyring.decrypt(stored) == plain:

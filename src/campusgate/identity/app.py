@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from campusgate.identity import authorize, classlink, discovery, paths
+from campusgate.identity import authorize, classlink, discovery, paths, sources
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.oauth import introspection, revocation, token_endpoint, userinfo
 from campusgate.identity.pages import consent, login, logout, render
@@ -32,7 +32,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def identity_routes(issuer_path: str) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for module in (discovery, authorize, token_endpoint, revocation, introspection, userinfo,
-                   login, consent, logout, classlink):
+                   login, consent, logout, classlink, sources):
         routes += module.routes(issuer_path)
     return routes
 

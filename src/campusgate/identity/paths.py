@@ -18,6 +18,7 @@ __all__ = [
     "LOGOUT",
     "OIDC_DISCOVERY",
     "REVOKE",
+    "SOURCES",
     "TOKEN",
     "USERINFO",
     "route_paths",
@@ -33,6 +34,9 @@ JWKS = "/oauth2/jwks"
 LOGOUT = "/oauth2/logout"
 LOGIN = "/oauth2/login"
 CONSENT = "/oauth2/consent"
+#: Upstream login sources: ``{SOURCES}/{name}/start|launch|callback``
+#: (``identity/sources/``).
+SOURCES = "/oauth2/sources"
 OIDC_DISCOVERY = "/.well-known/openid-configuration"
 AS_METADATA = "/.well-known/oauth-authorization-server"
 

@@ -81,6 +81,7 @@ class ClientView(BaseModel):
     jwks_uri: str | None
     redirect_uris: list[str]
     post_logout_redirect_uris: list[str]
+    initiate_login_uri: str | None = None
     grant_types: list[str]
     scopes: list[str]
     audience: list[str]

@@ -50,11 +50,16 @@ class IdentitySettingsView(BaseModel):
     login_throttle: LoginThrottle
     plugins: list[PluginSpec]
     classlink_sandbox: ClassLinkSandbox | None = None
+    sources: list[dict[str, Any]] = Field(
+        default_factory=list, description="login sources (their client secrets left out)")
     clients: int = Field(description="registered clients (see /identity/clients)")
 
     @classmethod
     def of(cls, config: IdentityConfig) -> IdentitySettingsView:
-        return cls(**config.model_dump(exclude={"clients"}),
+        return cls(**config.model_dump(exclude={"clients", "sources"}),
+                   sources=[source.model_dump(exclude={"client_secret",
+                                                       "client_secret_encrypted"})
+                            for source in config.sources],
                    discovery_url=config.issuer + OIDC_DISCOVERY, clients=len(config.clients))
 
 
@@ -81,6 +86,8 @@ def _settings(fields: dict[str, Any], entities: Entities) -> IdentityConfig:
             "clients are not settings: use /identity/clients",
             [{"path": "clients", "message": "manage clients at /identity/clients"}])
     clients = entities.identity.clients if entities.identity is not None else []
+    if "sources" not in fields and entities.identity is not None:  # kept, like clients
+        fields = {**fields, "sources": [s.model_dump() for s in entities.identity.sources]}
     try:
         return IdentityConfig.model_validate({**fields, "clients": clients})
     except ValidationError as exc:

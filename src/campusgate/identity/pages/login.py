@@ -10,6 +10,10 @@ password" -- and the same timing, since the directory hashes a dummy password wh
 there is no real one.  Failures are throttled per account and per address
 (``identity/throttle.py``): past the limit the page answers 429 with ``Retry-After``
 and does not look at the password.
+
+Above the form, one button per upstream login source ("Sign in with ClassLink",
+``identity.sources``): a link to ``/oauth2/sources/<name>/start?tx=<id>``
+(``identity/sources/``), which signs in there and resumes the same transaction.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from campusgate.identity.context import IdentityContext
 from campusgate.identity.models import User
 from campusgate.identity.pages import csrf, forms, render, transaction
 from campusgate.identity.pages.transaction import Transaction
-from campusgate.identity.paths import AUTHORIZE, LOGIN
+from campusgate.identity.paths import AUTHORIZE, LOGIN, SOURCES
 from campusgate.identity.sessions import start_session
 
 __all__ = ["INCORRECT", "expired_page", "forged_page", "login_url", "redirect_target", "routes"]
@@ -103,6 +107,8 @@ def _form(ctx: IdentityContext, request: Request, tx: Transaction, *, error: str
         "action": login_url(ctx, tx), "csrf_token": token, "error": error,
         "username": username[:MAX_USERNAME],
         "client_name": (client.name or client.client_id) if client else None,
+        "sources": [{"href": f"{ctx.url(SOURCES)}/{source.name}/start?tx={tx.id}",
+                     "label": source.button} for source in ctx.config.sources],
     }, status=status, csrf_cookie=fresh, lang=_language(tx),
         form_targets=redirect_target(ctx, tx.params), headers=headers)
 

@@ -1,0 +1,108 @@
+"""Talking to a login source after it sent the browser back: the code for tokens,
+then who the person is.
+
+The token request is a confidential client's (RFC 6749 4.1.3 with RFC 7636's
+``code_verifier``).  ClassLink's own libraries send ``code``, ``client_id`` and
+``client_secret`` in the form body and no ``grant_type``; campusgate sends those plus
+the standard ``grant_type``, ``redirect_uri`` and ``code_verifier``.  An OpenID
+provider gets ``client_secret_basic`` unless its discovery document offers only
+``client_secret_post``.  Every call goes through :func:`retry.send` (backoff with
+jitter on 429, 5xx and timeouts).  Tokens stay in memory for the length of the
+callback and are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from campusgate.config.identity_sources import LoginSource
+from campusgate.identity.sources import retry
+from campusgate.identity.sources.errors import not_answering, untrusted
+from campusgate.identity.sources.provider import Endpoints
+
+__all__ = ["SourceTokens", "exchange_code", "get_json"]
+
+#: Largest JSON answer accepted from a source.
+MAX_ANSWER = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceTokens:
+    access_token: str
+    id_token: str
+
+    def __repr__(self) -> str:  # never in a log or traceback
+        return "SourceTokens(...)"
+
+
+def _json(source: LoginSource, step: str, answer: httpx.Response) -> Any:
+    if len(answer.content) > MAX_ANSWER:
+        raise untrusted(source.name, source.button, step, "the answer is too large")
+    try:
+        return json.loads(answer.content)
+    except ValueError:
+        raise untrusted(source.name, source.button, step,
+                        f"the answer ({answer.status_code}) is not JSON") from None
+
+
+async def exchange_code(source: LoginSource, endpoints: Endpoints, secret: str, code: str,
+                        redirect_uri: str, verifier: str) -> SourceTokens:
+    """Redeem ``code`` at the source's token endpoint."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "code_verifier": verifier}
+    auth: httpx.BasicAuth | None = None
+    if endpoints.client_auth == "client_secret_post":
+        form.update(client_id=source.client_id, client_secret=secret)
+    else:
+        auth = httpx.BasicAuth(source.client_id, secret)
+    try:
+        async with httpx.AsyncClient(timeout=source.timeout, auth=auth) as client:
+            answer = await retry.send(client, client.build_request(
+                "POST", endpoints.token, data=form, headers={"Accept": "application/json"}))
+    except retry.SourceUnavailable as exc:
+        raise not_answering(source.name, source.button, "token", str(exc)) from None
+    body = _json(source, "token", answer)
+    if answer.status_code != 200 or not isinstance(body, dict):
+        error = body.get("error") if isinstance(body, dict) else None
+        raise untrusted(source.name, source.button, "token",
+                        f"the token endpoint answered {answer.status_code}"
+                        + (f" ({str(error)[:100]})" if error else ""))
+    access, id_token = body.get("access_token"), body.get("id_token")
+    if not isinstance(access, str) or not access:
+        raise untrusted(source.name, source.button, "token", "no access_token in the answer")
+    if not isinstance(id_token, str) or not id_token:
+        raise untrusted(source.name, source.button, "token", "no id_token in the answer")
+    if str(body.get("token_type", "Bearer")).lower() != "bearer":
+        raise untrusted(source.name, source.button, "token",
+                        f"token_type {str(body.get('token_type'))[:20]!r} is not Bearer")
+    return SourceTokens(access, id_token)
+
+
+async def get_json(source: LoginSource, step: str, url: str, access_token: str, *,
+                   required: bool = True) -> Any:
+    """GET ``url`` with the bearer token.  ``required=False``: a failure is None (the
+    answer only adds to what is known), not an error."""
+    try:
+        async with httpx.AsyncClient(timeout=source.timeout) as client:
+            answer = await retry.send(client, client.build_request(
+                "GET", url, headers={"Authorization": f"Bearer {access_token}",
+                                     "Accept": "application/json"}))
+    except retry.SourceUnavailable as exc:
+        if not required:
+            return None
+        raise not_answering(source.name, source.button, step, str(exc)) from None
+    if answer.status_code != 200:
+        if not required:
+            return None
+        raise untrusted(source.name, source.button, step,
+                        f"{url.split('?')[0]} answered {answer.status_code}")
+    if not required:
+        try:
+            return json.loads(answer.content) if len(answer.content) <= MAX_ANSWER else None
+        except ValueError:
+            return None
+    return _json(source, step, answer)
