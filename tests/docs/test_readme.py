@@ -1,4 +1,5 @@
-"""Every YAML block in the README is a configuration campusgate loads."""
+"""Every YAML block in the README is a configuration campusgate loads, given the
+environment variables it names."""
 
 from __future__ import annotations
 
@@ -19,5 +20,7 @@ def test_the_readme_has_yaml_examples() -> None:
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_each_readme_yaml_block_loads(block: str) -> None:
-    config = load_config_text(block, "README.md", env={})
+    names = re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", block)  # without a :-default
+    env = {name: f"{name.lower()}-0123456789abcdef" for name in names}
+    config = load_config_text(block, "README.md", env=env)
     assert config.services or config.upstreams or config.identity
