@@ -1,5 +1,6 @@
 """Shared fixtures of the identity tests: a real context over a migrated SQLite
-directory and the in-process state backend, and an HTTP client over an app."""
+directory and the in-process state backend, an HTTP client over an app, and a real
+browser (Debian's Chromium, driven by Playwright)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from identity_harness import ISSUER, Clock, identity_config, sealed
+from playwright.async_api import Browser, async_playwright
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
@@ -21,6 +23,17 @@ from campusgate.identity.keys import KeyManager
 from campusgate.keyring import Keyring
 from campusgate.state.memory import MemoryState
 from campusgate.store import ConfigStore
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium, fresh for each test (no cookies carried over)."""
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        await chromium.close()
 
 
 @pytest.fixture

@@ -7,17 +7,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from identity_harness import ServedGateway, serve_gateway
-from playwright.async_api import Browser, Route, async_playwright
+from playwright.async_api import Browser, Route
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CALLBACK = "https://lms.example.edu/callback"
 
 IDENTITY = f"""\
@@ -36,14 +34,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedGateway]
     served.create_user("bob", "a long and secret passphrase", name="Bob Builder")
     yield served
     served.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        await chromium.close()
 
 
 def authorize_url(issuer: str) -> str:

@@ -7,6 +7,16 @@
 - :mod:`campusgate.auth.introspection`: the OAuth 2.0 token introspection client
   (RFC 7662) and the meaning of its answers.
 - :mod:`campusgate.auth.hmac_signature`: signed HTTP requests for ``hmac-auth``.
+
+And campusgate's own OpenID Connect relying parties (the ``sso`` plugin and the
+identity provider's login sources) share:
+
+- :mod:`campusgate.auth.discovery`: the provider's discovery document, fetched and
+  checked (issuer, endpoints, size);
+- :mod:`campusgate.auth.authorization_request` and :mod:`campusgate.auth.pkce`: the
+  code-flow request with state, nonce and PKCE S256;
+- :mod:`campusgate.auth.retry`: calls with bounded backoff and full jitter;
+- :mod:`campusgate.auth.id_token`: the ID token check (OIDC Core 3.1.3.7).
 """
 
 from urllib.parse import urlsplit

@@ -39,13 +39,20 @@ def identity_routes(issuer_path: str) -> list[BaseRoute]:
 
 #: The endpoints a person's browser shows: they answer an outage with a page.
 _PAGES = (paths.AUTHORIZE, paths.LOGIN, paths.CONSENT, paths.LOGOUT)
+#: ...and so does every path under this prefix (the login sources' start, launch and
+#: callback: a browser arrives there from the login page or from the source).
+_PAGE_PREFIXES = (paths.SOURCES + "/",)
+
+
+def _is_page(path: str) -> bool:
+    return path in _PAGES or path.startswith(_PAGE_PREFIXES)
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     log.error("identity %s %s: a store is unavailable: %s", request.method, request.url.path,
               exc)
     ctx: IdentityContext = request.app.state.identity
-    if request.url.path.removeprefix(ctx.config.issuer_path) in _PAGES:
+    if _is_page(request.url.path.removeprefix(ctx.config.issuer_path)):
         return render.error_page(
             ctx, 503, "Sign-in is unavailable for a moment",
             "The sign-in service cannot reach its storage. Please try again in a minute.",

@@ -2,17 +2,21 @@
 request, the code exchange and the ID token check.
 
 - Discovery (OpenID Connect Discovery 1.0 section 4): ``{issuer}/.well-known/
-  openid-configuration``, whose ``issuer`` must be the configured one exactly
-  (section 4.3).  Kept for an hour, per worker and across reloads; a failed fetch
-  is not retried within :data:`RETRY_AFTER` seconds, so a provider that is down is
-  not hammered by every browser that arrives.
+  openid-configuration``, fetched and checked by :mod:`campusgate.auth.discovery`
+  (its ``issuer`` must be the configured one exactly, section 4.3).  Kept for an
+  hour, per worker and across reloads; a failed fetch is not tried again within
+  :data:`RETRY_AFTER` seconds, so a provider that is down is not hammered by every
+  browser that arrives.
 - The authorization request (OIDC Core 3.1.2.1) is a code flow with ``state``,
-  ``nonce`` and PKCE S256 (RFC 7636), as RFC 9700 section 2.1.1 asks of every client.
+  ``nonce`` and PKCE S256 (:mod:`campusgate.auth.pkce`), as RFC 9700 section 2.1.1
+  asks of every client.
 - The code exchange (RFC 6749 section 4.1.3) authenticates with
-  ``client_secret_basic`` unless the provider offers only ``client_secret_post``.
-- The ID token check (OIDC Core 3.1.3.7): signature with the provider's JWK Set
-  (:mod:`campusgate.auth.jwks`), an asymmetric ``alg``, ``iss``, ``aud`` (and ``azp``
-  when there are several audiences), ``exp``/``iat``, ``nonce``.
+  ``client_secret_basic`` unless the provider offers only ``client_secret_post``.  A
+  429, a 5xx, a timeout or a refused connection is tried again with jittered backoff
+  (:mod:`campusgate.auth.retry`, :data:`EXCHANGE_RETRIES`), within
+  :data:`EXCHANGE_GRACE` seconds beyond the configured ``timeout`` in all.
+- The ID token check is :func:`campusgate.auth.id_token.verify_id_token` (OIDC Core
+  3.1.3.7), its TokenError told to the user as :class:`SignInFailed`.
 
 Two kinds of failure, kept apart as h11 keeps local and remote errors:
 :class:`ProviderUnavailable` (down, slow, 429, 5xx, nonsense: a 503, try later) and
@@ -24,9 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,16 +37,16 @@ from urllib.parse import quote_plus, urlencode
 
 import httpx
 
-from campusgate.auth.jwks import Fetch, KeySource
-from campusgate.auth.jwt_verify import (
-    ASYMMETRIC_ALGORITHMS,
-    ClaimsPolicy,
-    TokenError,
-    allowed_algorithm,
-    check_claims,
-    parse_token,
-    verify_signature,
+from campusgate.auth import authorization_request, id_token, retry
+from campusgate.auth.discovery import (
+    DiscoveryError,
+    fetch_document,
+    provider_urls,
+    token_auth_method,
 )
+from campusgate.auth.jwks import KeySource
+from campusgate.auth.jwt_verify import TokenError
+from campusgate.auth.pkce import pkce_pair
 
 __all__ = ["Discovery", "ProviderMetadata", "ProviderUnavailable", "SignInFailed",
            "authorization_url", "exchange_code", "pkce_pair", "verify_id_token"]
@@ -55,6 +57,12 @@ MAX_AGE: Final = 3600.0
 RETRY_AFTER: Final = 5.0
 #: Largest answer read from the provider.
 MAX_ANSWER: Final = 256 * 1024
+#: The code exchange's retries: a person waits at most ~2 s of backoff.
+EXCHANGE_RETRIES: Final = retry.RetryPolicy(attempts=3, base=0.25, cap=1.0, budget=2.0)
+#: Seconds the whole code exchange may take beyond one attempt's ``timeout``.
+EXCHANGE_GRACE: Final = 3.0
+#: Discovery is tried once per :data:`RETRY_AFTER` (the wait is between browsers).
+_DISCOVERY_ONCE: Final = retry.RetryPolicy(attempts=1)
 
 
 class ProviderUnavailable(Exception):
@@ -80,55 +88,31 @@ class ProviderMetadata:
 
     @classmethod
     def from_document(cls, data: Any, issuer: str) -> ProviderMetadata:
-        if not isinstance(data, dict):
-            raise ProviderUnavailable("the discovery document is not a JSON object")
-        if data.get("issuer") != issuer:
-            raise ProviderUnavailable(f"the discovery document names issuer "
-                                      f"{data.get('issuer')!r}, not {issuer!r}")
-        urls = {}
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            value = data.get(name)
-            if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-                raise ProviderUnavailable(f"the discovery document has no usable {name}")
-            urls[name] = value
-        end_session = data.get("end_session_endpoint")
-        methods = data.get("token_endpoint_auth_methods_supported")
-        post_only = (isinstance(methods, list) and "client_secret_post" in methods
-                     and "client_secret_basic" not in methods)
+        try:
+            urls = provider_urls(data, issuer)
+        except DiscoveryError as exc:
+            raise ProviderUnavailable(str(exc)) from None
         return cls(issuer, urls["authorization_endpoint"], urls["token_endpoint"],
-                   urls["jwks_uri"], end_session if isinstance(end_session, str) else None,
-                   "post" if post_only else "basic")
+                   urls["jwks_uri"], urls.get("end_session_endpoint"),
+                   "post" if token_auth_method(data) == "client_secret_post" else "basic")
 
 
-async def _read(response: httpx.Response) -> bytes:
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > MAX_ANSWER:
-            raise ProviderUnavailable("the provider's answer is too large")
-    return bytes(body)
-
-
-async def _call(client: httpx.AsyncClient, what: str, method: str, url: str,
-                time_limit: float, **kwargs: Any) -> tuple[int, Any]:
-    """One call to the provider: (status, JSON body); ProviderUnavailable when it
-    cannot be reached, is slow, is rate limiting or failing (429, 5xx), or does not
-    answer JSON."""
+async def _call(client: httpx.AsyncClient, what: str, request: httpx.Request,
+                policy: retry.RetryPolicy) -> tuple[int, Any]:
+    """A call to the provider, tried again per ``policy``: (status, JSON body);
+    ProviderUnavailable when it cannot be reached, is slow, is rate limiting or
+    failing (429, 5xx) after the retries, or does not answer JSON."""
     try:
-        async with client.stream(method, url, timeout=time_limit, **kwargs) as response:
-            status = response.status_code
-            if status == 429 or status >= 500:
-                raise ProviderUnavailable(f"the {what} answered {status}")
-            body = await _read(response)
-    except httpx.TimeoutException as exc:
-        raise ProviderUnavailable(f"the {what} did not answer within {time_limit:g}s") from exc
-    except httpx.HTTPError as exc:
+        response = await retry.send(client, request, policy, limit=MAX_ANSWER)
+    except retry.Unavailable as exc:
+        raise ProviderUnavailable(f"the {what} {exc}") from None
+    except retry.AnswerTooLarge:
+        raise ProviderUnavailable("the provider's answer is too large") from None
+    try:
+        return response.status_code, json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
         raise ProviderUnavailable(
-            f"the {what} could not be reached ({type(exc).__name__})") from exc
-    try:
-        return status, json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderUnavailable(f"the {what} answered {status} without JSON") from exc
+            f"the {what} answered {response.status_code} without JSON") from None
 
 
 class Discovery:
@@ -163,12 +147,15 @@ class Discovery:
                     return self.metadata  # stale beats nothing while the provider is down
                 raise ProviderUnavailable(self.problem or "the provider is unavailable")
             try:
-                status, data = await _call(self.client, "discovery document", "GET",
-                                           self.url, self.time_limit,
-                                           headers={"accept": "application/json"})
-                if status != 200:
-                    raise ProviderUnavailable(f"the discovery document answered {status}")
-                self.metadata = ProviderMetadata.from_document(data, self.issuer)
+                try:
+                    document = await fetch_document(self.client, self.url,
+                                                    time_limit=self.time_limit,
+                                                    policy=_DISCOVERY_ONCE)
+                except retry.Unavailable as exc:
+                    raise ProviderUnavailable(f"the discovery document {exc}") from None
+                except DiscoveryError as exc:
+                    raise ProviderUnavailable(str(exc)) from None
+                self.metadata = ProviderMetadata.from_document(document, self.issuer)
             except ProviderUnavailable as exc:
                 self._failed_at = now
                 self.problem = str(exc)
@@ -179,22 +166,12 @@ class Discovery:
             return self.metadata
 
 
-def pkce_pair() -> tuple[str, str]:
-    """A PKCE code verifier and its S256 challenge (RFC 7636 section 4.1-4.2)."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def authorization_url(meta: ProviderMetadata, client_id: str, redirect_uri: str,
                       scopes: Sequence[str], state: str, nonce: str, challenge: str) -> str:
-    """The authorization request (OIDC Core 3.1.2.1, RFC 7636 section 4.3)."""
-    query = urlencode({"response_type": "code", "client_id": client_id,
-                       "redirect_uri": redirect_uri, "scope": " ".join(scopes),
-                       "state": state, "nonce": nonce, "code_challenge": challenge,
-                       "code_challenge_method": "S256"})
-    separator = "&" if "?" in meta.authorization_endpoint else "?"
-    return meta.authorization_endpoint + separator + query
+    """The authorization request (:mod:`campusgate.auth.authorization_request`)."""
+    return authorization_request.authorization_url(
+        meta.authorization_endpoint, client_id=client_id, redirect_uri=redirect_uri,
+        scopes=scopes, state=state, nonce=nonce, challenge=challenge)
 
 
 async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, client_id: str,
@@ -210,8 +187,14 @@ async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, clien
     else:  # RFC 6749 section 2.3.1: form-encode each part before joining
         userpass = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
         headers["authorization"] = "Basic " + base64.b64encode(userpass).decode("ascii")
-    status, data = await _call(client, "token endpoint", "POST", meta.token_endpoint,
-                               time_limit, content=urlencode(form).encode(), headers=headers)
+    request = client.build_request("POST", meta.token_endpoint, headers=headers,
+                                   content=urlencode(form).encode(), timeout=time_limit)
+    try:
+        async with asyncio.timeout(time_limit + EXCHANGE_GRACE):
+            status, data = await _call(client, "token endpoint", request, EXCHANGE_RETRIES)
+    except TimeoutError:
+        raise ProviderUnavailable(f"the token endpoint did not answer within "
+                                  f"{time_limit + EXCHANGE_GRACE:g}s") from None
     if status != 200 or not isinstance(data, dict):
         error = data.get("error") if isinstance(data, dict) else None
         if status in (400, 401) and isinstance(error, str):
@@ -223,29 +206,13 @@ async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, clien
 
 
 async def verify_id_token(token: str, keys: KeySource, issuer: str, client_id: str,
-                          nonce: str, now: float, leeway: float = 60.0) -> dict[str, Any]:
-    """The claims of a valid ID token (OIDC Core 3.1.3.7); SignInFailed otherwise."""
+                          nonce: str, now: float, leeway: float = id_token.LEEWAY,
+                          ) -> dict[str, Any]:
+    """The claims of a valid ID token (:mod:`campusgate.auth.id_token`); SignInFailed
+    otherwise."""
     try:
-        parsed = parse_token(token.encode("ascii", "replace"))
-        allowed_algorithm(parsed, ASYMMETRIC_ALGORITHMS)
-        key = keys.lookup(parsed.kid, parsed.alg)
-        if isinstance(key, Fetch):
-            await keys.refresh()
-            key = keys.lookup(parsed.kid, parsed.alg, may_fetch=False)
-        if isinstance(key, Fetch | str):
-            raise TokenError(key if isinstance(key, str) else "no key")
-        verify_signature(parsed, key)
-        policy = ClaimsPolicy(issuer, frozenset({client_id}), frozenset({"exp", "iat"}),
-                              leeway)
-        check_claims(parsed.claims, policy, now)
+        return await id_token.verify_id_token(token, keys, issuer=issuer,
+                                              client_id=client_id, nonce=nonce, now=now,
+                                              leeway=leeway)
     except TokenError as exc:
         raise SignInFailed(f"the ID token is not valid: {exc}") from exc
-    claims = parsed.claims
-    aud = claims.get("aud")
-    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != client_id:
-        raise SignInFailed("the ID token is not valid: azp does not name this client")
-    if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
-        raise SignInFailed("the ID token is not valid: its nonce is not this sign-in's")
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise SignInFailed("the ID token is not valid: it has no sub")
-    return claims

@@ -5,12 +5,14 @@ A real HTTP server on 127.0.0.1 with its own RS256 key: ``/.well-known/openid-
 configuration`` and its JWKS, ``/oauth2/v2/auth`` (signs :attr:`ClassLinkStandIn.person`
 in at once and redirects back with ``code``, ``response_type=code`` and ``state``),
 ``/oauth2/v2/token`` (form ``code, client_id, client_secret``; answers without
-``expires_in`` and without a refresh token), ``/v2/my/info`` and
+``expires_in`` and without a refresh token), ``/v2/my/info``,
+``/v2/oneroster/my/info`` (``{"user": ...}``, a OneRoster user with ``grades``) and
 ``/v2/oneroster/my/classes``.  It also serves as a generic OpenID provider (the same
 discovery document; client_secret_basic accepted; ``/userinfo``).
 
 Switches (:class:`Misbehaviour`) make it answer wrongly: a wrong nonce, audience, an
-expired ID token, 429s (a number of them, or forever), 500s, slowness, a denial.
+expired ID token, 429s (a number of them, or forever), 500s, slowness, a denial, a
+failing ``/v2/oneroster/my/info``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "PERSON", "ClassLinkStandIn", "Misbehaviour"]
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "PERSON", "ROSTER_USER", "ClassLinkStandIn",
+           "Misbehaviour"]
 
 CLIENT_ID = "campusgate-at-classlink"
 CLIENT_SECRET = "standin-client-secret-0123456789"
@@ -44,6 +47,13 @@ PERSON: dict[str, Any] = {
     "Tenant": "Springfield Public Schools", "Building": "Springfield High",
     "Role": "Teacher", "Role_Level": 2, "LastAccessTime": "2026-11-28 08:00:00.0",
     "OrgId": "school-shs", "SourcedId": "t-1001",
+}
+#: The same teacher as ``/v2/oneroster/my/info`` shows them (OneRoster 1.1 user).
+ROSTER_USER: dict[str, Any] = {
+    "sourcedId": "t-1001", "status": "active", "username": "alovelace",
+    "givenName": "Ada", "familyName": "Lovelace", "role": "teacher",
+    "email": "ada@springfield.k12.us", "grades": ["07", "08"],
+    "orgs": [{"sourcedId": "school-shs", "type": "org"}],
 }
 CLASSES = {"classes": [
     {"sourcedId": "class-math-7", "title": "Math 7", "school": {"sourcedId": "school-shs",
@@ -70,6 +80,8 @@ class Misbehaviour:
     deny: bool = False
     #: The key set (JWKS) answers 503.
     keys_down: bool = False
+    #: ``/v2/oneroster/my/info`` answers this status (with an error body).
+    roster_info_status: int | None = None
 
 
 @dataclass
@@ -87,6 +99,7 @@ class ClassLinkStandIn:
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(
         2048, parameters={"kid": "standin-1", "use": "sig", "alg": "RS256"}))
     person: dict[str, Any] = field(default_factory=lambda: dict(PERSON))
+    roster_user: dict[str, Any] = field(default_factory=lambda: dict(ROSTER_USER))
     misbehave: Misbehaviour = field(default_factory=Misbehaviour)
     #: Every token request's form (and whether it came with HTTP Basic).
     token_requests: list[dict[str, str]] = field(default_factory=list)
@@ -120,6 +133,7 @@ class ClassLinkStandIn:
     def reset(self) -> None:
         self.misbehave = Misbehaviour()
         self.person = dict(PERSON)
+        self.roster_user = dict(ROSTER_USER)
         self.token_requests.clear()
         self.auth_requests.clear()
 
@@ -181,12 +195,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"keys": [owner.key.as_dict(private=False)]})
         if parts.path == "/oauth2/v2/auth":
             return self._authorize(query)
-        if parts.path in ("/v2/my/info", "/v2/oneroster/my/classes", "/userinfo"):
+        if parts.path in ("/v2/my/info", "/v2/oneroster/my/classes", "/v2/oneroster/my/info",
+                          "/userinfo"):
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if token not in owner.tokens:
                 return self._send(401, {"error": "invalid_token"})
             if parts.path == "/v2/my/info":
                 return self._send(200, owner.person)
+            if parts.path == "/v2/oneroster/my/info":
+                if owner.misbehave.roster_info_status is not None:
+                    return self._send(owner.misbehave.roster_info_status,
+                                      {"error": "unavailable"})
+                return self._send(200, {"user": owner.roster_user})
             if parts.path == "/userinfo":
                 return self._send(200, {"sub": str(owner.person["UserId"]),
                                         "email": owner.person.get("Email")})

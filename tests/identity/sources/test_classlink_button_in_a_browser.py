@@ -6,26 +6,13 @@ them."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from classlink_standin import ClassLinkStandIn
 from identity_harness import ServedGateway, pkce
-from playwright.async_api import Browser, Route, async_playwright
+from playwright.async_api import Browser, Route
 from sources_harness import APP_CALLBACK
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        await chromium.close()
 
 
 async def test_a_person_signs_in_with_the_classlink_button(

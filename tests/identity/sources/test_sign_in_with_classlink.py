@@ -85,6 +85,7 @@ def test_a_classlink_teacher_gets_campusgate_tokens_with_roster_claims(
     assert claims["district"] == "Springfield Public Schools"
     assert claims["school_ids"] == ["school-shs"]
     assert claims["class_ids"] == ["class-math-7", "class-sci-7"]
+    assert claims["grades"] == ["07", "08"]  # from /v2/oneroster/my/info
     assert claims["email"] == "ada@springfield.k12.us"
     assert claims["name"] == "Ada Lovelace"
     # campusgate asked as a confidential client with PKCE, state and nonce...
@@ -108,6 +109,16 @@ def test_a_second_sign_in_is_the_same_account_with_fresh_roster_data(
     second = userinfo(gateway, sign_in(gateway)["access_token"])
     assert second["sub"] == first["sub"]
     assert second["role"] == "administrator"
+
+
+def test_a_failing_oneroster_record_signs_in_without_grades(
+        gateway: ServedGateway, standin: ClassLinkStandIn) -> None:
+    standin.person["TenantId"] = 2003  # a new account: no grades from before
+    standin.misbehave.roster_info_status = 500
+    claims = userinfo(gateway, sign_in(gateway)["access_token"])
+    assert claims["tenant_id"] == "2003" and claims["role"] == "teacher"
+    assert "grades" not in claims
+    assert claims["class_ids"] == ["class-math-7", "class-sci-7"]
 
 
 def test_the_same_sourced_id_in_another_district_is_another_person(

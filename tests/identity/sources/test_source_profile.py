@@ -6,10 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from classlink_standin import CLASSES, PERSON
+from classlink_standin import CLASSES, PERSON, ROSTER_USER
 
 from campusgate.config.identity_sources import OidcSource
-from campusgate.identity.sources.profile import ProfileError, classlink_profile, oidc_profile
+from campusgate.identity.sources.profile import (
+    ProfileError,
+    classlink_profile,
+    grades_of,
+    oidc_profile,
+)
 
 
 def test_a_classlink_teacher_with_classes() -> None:
@@ -23,6 +28,27 @@ def test_a_classlink_teacher_with_classes() -> None:
                               "district": "Springfield Public Schools",
                               "school_ids": ["school-shs"],
                               "class_ids": ["class-math-7", "class-sci-7"]}
+
+
+def test_the_oneroster_record_adds_grades() -> None:
+    profile = classlink_profile(PERSON, CLASSES, {"user": ROSTER_USER})
+    assert profile.roster["grades"] == ["07", "08"]
+
+
+@pytest.mark.parametrize(("answer", "grades"), [
+    ({"user": {"grades": ["07", " 08 ", "07", ""]}}, ["07", "08"]),
+    ({"user": {"grades": "09,10"}}, ["09", "10"]),          # as users.csv writes it
+    ({"grades": ["KG"]}, ["KG"]),                            # a bare OneRoster user
+    ({"user": {"grades": [7, None, {"x": 1}]}}, ["7"]),
+    ({"user": {}}, []), ({"error": "not_found"}, []), (None, []), ([], []),
+])
+def test_grades_from_a_oneroster_answer(answer: Any, grades: list[str]) -> None:
+    assert grades_of(answer) == grades
+
+
+def test_no_oneroster_record_means_no_grades() -> None:
+    assert "grades" not in classlink_profile(PERSON, CLASSES, None).roster
+    assert "grades" not in classlink_profile(PERSON, CLASSES, {"user": {"grades": []}}).roster
 
 
 @pytest.mark.parametrize(("role", "expected"), [

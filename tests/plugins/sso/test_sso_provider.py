@@ -46,25 +46,15 @@ async def test_a_valid_id_token_gives_its_claims() -> None:
 
 @pytest.mark.parametrize("token, reason", [
     (id_token(nonce="other"), "nonce"),
-    (id_token(nonce=None), "nonce"),
-    (id_token(aud="someone-else"), "audience"),
-    (id_token(aud=["app", "other"]), "azp"),
-    (id_token(iss="https://evil.example"), "issuer"),
-    (id_token(exp=NOW - 120), "expired"),
-    (id_token(iat=None), "iat"),
-    (id_token(sub=None), "sub"),
-    (id_token(key=RSAKey.generate_key(2048)), "signature"),
     (id_token(key=OctKey.import_key(b"k" * 32), alg="HS256"), "algorithm"),
     ("not-a-jwt", "well-formed"),
 ])
-async def test_id_tokens_that_must_be_refused(token: str, reason: str) -> None:
-    with pytest.raises(SignInFailed, match=reason):
+async def test_a_refused_id_token_is_a_failed_sign_in_that_says_why(token: str,
+                                                                    reason: str) -> None:
+    """The checks are auth/id_token.py's (tests/auth/test_id_token.py); here: the
+    plugin tells the person, as SignInFailed."""
+    with pytest.raises(SignInFailed, match=f"ID token is not valid.*{reason}"):
         await verify_id_token(token, KEYS, ISSUER, "app", "n-1", NOW)
-
-
-async def test_several_audiences_need_azp_naming_the_client() -> None:
-    token = id_token(aud=["app", "other"], azp="app")
-    assert (await verify_id_token(token, KEYS, ISSUER, "app", "n-1", NOW))["sub"] == "u1"
 
 
 DOC = {"issuer": ISSUER, "authorization_endpoint": ISSUER + "/authorize",
@@ -106,14 +96,19 @@ def test_the_authorization_request_is_a_code_flow_with_pkce() -> None:
 
 
 class _Provider(BaseHTTPRequestHandler):
-    """A token endpoint that answers by path: 429, a refused code, slowly, or HTML."""
+    """A token endpoint that answers by path: 429, a refused code, slowly, or HTML;
+    ``/flaky-N``: 503 to every odd request to that path, a token response to the even."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path == "/slow":
             time.sleep(1.0)
+        calls: dict[str, int] = self.server.calls  # type: ignore[attr-defined]
+        count = calls[self.path] = calls.get(self.path, 0) + 1
+        flaky = (503, b"{}") if count % 2 else (200, b'{"id_token": "t"}')
         status, body = {"/busy": (429, b"{}"), "/refused": (400, b'{"error":"invalid_grant"}'),
-                        "/html": (200, b"<html>")}.get(self.path, (200, b"{}"))
+                        "/html": (200, b"<html>")}.get(
+            self.path, flaky if self.path.startswith("/flaky") else (200, b"{}"))
         self.send_response(status)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -131,6 +126,7 @@ class _QuietServer(ThreadingHTTPServer):
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     server = _QuietServer(("127.0.0.1", 0), _Provider)
+    server.calls = {}  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -138,8 +134,8 @@ def provider() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("path, error, message", [
-    ("/busy", ProviderUnavailable, "answered 429"),
-    ("/slow", ProviderUnavailable, "did not answer within"),
+    ("/busy", ProviderUnavailable, "answered 429 .after 3 attempts"),
+    ("/slow", ProviderUnavailable, "timed out .after 3 attempts"),
     ("/html", ProviderUnavailable, "without JSON"),
     ("/refused", SignInFailed, "invalid_grant"),
     ("/ok-but-no-id-token", SignInFailed, "no ID token"),
@@ -151,3 +147,12 @@ async def test_the_code_exchange_tells_a_busy_provider_from_a_refused_sign_in(
         with pytest.raises(error, match=message):
             await exchange_code(client, meta, "app", "secret", "code", "https://app/cb",
                                 "verifier", 0.3)
+
+
+async def test_the_code_exchange_tries_again_after_a_5xx(provider: str) -> None:
+    meta = ProviderMetadata(ISSUER, ISSUER + "/authorize", provider + "/flaky-1",
+                            ISSUER + "/jwks")
+    async with httpx.AsyncClient() as client:
+        tokens = await exchange_code(client, meta, "app", "secret", "code", "https://app/cb",
+                                     "verifier", 1.0)
+    assert tokens["id_token"] == "t"

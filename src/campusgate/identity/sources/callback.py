@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from campusgate.auth.id_token import verify_id_token
 from campusgate.auth.jwt_verify import TokenError
 from campusgate.config.identity_sources import ClassLinkSource, LoginSource
 from campusgate.identity.context import IdentityContext
@@ -45,7 +46,6 @@ from campusgate.identity.sources.errors import (
     not_answering,
     untrusted,
 )
-from campusgate.identity.sources.id_token import verify_id_token
 from campusgate.identity.sources.links import account_for
 from campusgate.identity.sources.profile import (
     Profile,
@@ -137,12 +137,15 @@ async def _profile(source: LoginSource, endpoints: Endpoints, tokens: exchange.S
         assert endpoints.userinfo is not None
         info = await exchange.get_json(source, "userinfo", endpoints.userinfo,
                                        tokens.access_token)
-        classes = None
+        classes = roster_info = None
         if "oneroster" in source.scopes or "full" in source.scopes:
             classes = await exchange.get_json(
                 source, "classes", source.api_url + "/v2/oneroster/my/classes",
                 tokens.access_token, required=False)
-        return classlink_profile(info, classes)
+            roster_info = await exchange.get_json(
+                source, "roster", source.api_url + "/v2/oneroster/my/info",
+                tokens.access_token, required=False)
+        return classlink_profile(info, classes, roster_info)
     if endpoints.userinfo and not (claims.get("email") and claims.get("name")):
         extra = await exchange.get_json(source, "userinfo", endpoints.userinfo,
                                         tokens.access_token, required=False)

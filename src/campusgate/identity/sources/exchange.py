@@ -6,7 +6,7 @@ The token request is a confidential client's (RFC 6749 4.1.3 with RFC 7636's
 ``client_secret`` in the form body and no ``grant_type``; campusgate sends those plus
 the standard ``grant_type``, ``redirect_uri`` and ``code_verifier``.  An OpenID
 provider gets ``client_secret_basic`` unless its discovery document offers only
-``client_secret_post``.  Every call goes through :func:`retry.send` (backoff with
+``client_secret_post``.  Every call goes through :func:`campusgate.auth.retry.send` (backoff with
 jitter on 429, 5xx and timeouts).  Tokens stay in memory for the length of the
 callback and are never logged.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
+from campusgate.auth import retry
 from campusgate.config.identity_sources import LoginSource
-from campusgate.identity.sources import retry
 from campusgate.identity.sources.errors import not_answering, untrusted
 from campusgate.identity.sources.provider import Endpoints
 
@@ -40,8 +40,6 @@ class SourceTokens:
 
 
 def _json(source: LoginSource, step: str, answer: httpx.Response) -> Any:
-    if len(answer.content) > MAX_ANSWER:
-        raise untrusted(source.name, source.button, step, "the answer is too large")
     try:
         return json.loads(answer.content)
     except ValueError:
@@ -62,9 +60,12 @@ async def exchange_code(source: LoginSource, endpoints: Endpoints, secret: str, 
     try:
         async with httpx.AsyncClient(timeout=source.timeout, auth=auth) as client:
             answer = await retry.send(client, client.build_request(
-                "POST", endpoints.token, data=form, headers={"Accept": "application/json"}))
-    except retry.SourceUnavailable as exc:
+                "POST", endpoints.token, data=form, headers={"Accept": "application/json"}),
+                limit=MAX_ANSWER)
+    except retry.Unavailable as exc:
         raise not_answering(source.name, source.button, "token", str(exc)) from None
+    except retry.AnswerTooLarge:
+        raise untrusted(source.name, source.button, "token", "the answer is too large") from None
     body = _json(source, "token", answer)
     if answer.status_code != 200 or not isinstance(body, dict):
         error = body.get("error") if isinstance(body, dict) else None
@@ -90,10 +91,13 @@ async def get_json(source: LoginSource, step: str, url: str, access_token: str, 
         async with httpx.AsyncClient(timeout=source.timeout) as client:
             answer = await retry.send(client, client.build_request(
                 "GET", url, headers={"Authorization": f"Bearer {access_token}",
-                                     "Accept": "application/json"}))
-    except retry.SourceUnavailable as exc:
+                                     "Accept": "application/json"}), limit=MAX_ANSWER)
+    except (retry.Unavailable, retry.AnswerTooLarge) as exc:
         if not required:
             return None
+        if isinstance(exc, retry.AnswerTooLarge):
+            raise untrusted(source.name, source.button, step,
+                            "the answer is too large") from None
         raise not_answering(source.name, source.button, step, str(exc)) from None
     if answer.status_code != 200:
         if not required:
@@ -102,7 +106,7 @@ async def get_json(source: LoginSource, step: str, url: str, access_token: str, 
                         f"{url.split('?')[0]} answered {answer.status_code}")
     if not required:
         try:
-            return json.loads(answer.content) if len(answer.content) <= MAX_ANSWER else None
+            return json.loads(answer.content)
         except ValueError:
             return None
     return _json(source, step, answer)

@@ -21,22 +21,22 @@ afresh there would loop forever in a browser that does not keep the cookie).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Literal
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from campusgate.auth import authorization_request
+from campusgate.auth.pkce import challenge, pkce_pair
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.pages.transaction import LIFETIME
 from campusgate.identity.sessions import cookie_path, secure_cookies
 
 __all__ = ["BROWSER_COOKIE", "Pending", "authorization_url", "begin", "bind_browser",
-           "challenge", "claim"]
+           "claim"]
 
 BROWSER_COOKIE = "cg_source"
 _KIND = "source"
@@ -61,22 +61,13 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def challenge(verifier: str) -> str:
-    """PKCE S256 (RFC 7636 4.2)."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def authorization_url(endpoint: str, *, client_id: str, redirect_uri: str, scopes: list[str],
                       state: str, nonce: str, verifier: str) -> str:
     """Where to send the browser: the source's authorization endpoint with our request
-    (ClassLink's ``/oauth2/v2/auth`` takes the same standard parameters)."""
-    query = urlencode({"response_type": "code", "client_id": client_id,
-                       "redirect_uri": redirect_uri, "scope": " ".join(scopes),
-                       "state": state, "nonce": nonce,
-                       "code_challenge": challenge(verifier),
-                       "code_challenge_method": "S256"})
-    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+    (:mod:`campusgate.auth.authorization_request`)."""
+    return authorization_request.authorization_url(
+        endpoint, client_id=client_id, redirect_uri=redirect_uri, scopes=scopes,
+        state=state, nonce=nonce, challenge=challenge(verifier))
 
 
 def bind_browser(request: Request) -> tuple[str, bool]:
@@ -97,7 +88,7 @@ async def begin(ctx: IdentityContext, source: str, browser: str, *, tx: str | No
                 client_id: str | None = None) -> tuple[str, Pending]:
     """A new pending sign-in: (its state, the record)."""
     state = secrets.token_urlsafe(32)
-    pending = Pending(source=source, verifier=secrets.token_urlsafe(48),
+    pending = Pending(source=source, verifier=pkce_pair()[0],
                       nonce=secrets.token_urlsafe(24), browser=_digest(browser), tx=tx,
                       client_id=client_id)
     await ctx.ephemeral.put(_KIND, _digest(state), asdict(pending), LIFETIME)

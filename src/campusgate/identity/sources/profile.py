@@ -2,7 +2,8 @@
 
 No I/O.  :func:`classlink_profile` reads ClassLink's ``/v2/my/info`` (every field
 optional) and, when the source has the ``oneroster`` scope, its
-``/v2/oneroster/my/classes``; :func:`oidc_profile` reads an OpenID provider's ID
+``/v2/oneroster/my/classes`` (class and school ids) and ``/v2/oneroster/my/info``
+(the OneRoster user's ``grades``); :func:`oidc_profile` reads an OpenID provider's ID
 token and userinfo claims.  The result carries the subject the account is linked
 under (``identity_user_links``), the profile fields the account is refreshed with on
 every sign-in, and the roster claims (``identity/claims.py: ROSTER_CLAIMS``).
@@ -22,7 +23,7 @@ from campusgate.config.identity_sources import OidcSource
 from campusgate.identity.claims import ROSTER_CLAIMS
 
 __all__ = ["CLASSLINK_ROLES", "Profile", "ProfileError", "class_ids", "classlink_profile",
-           "oidc_profile"]
+           "grades_of", "oidc_profile"]
 
 #: ClassLink's ``Role`` as a OneRoster role (lowercase).
 CLASSLINK_ROLES = {"student": "student", "teacher": "teacher",
@@ -78,8 +79,27 @@ def class_ids(classes: Any) -> tuple[list[str], list[str]]:
     return found, schools
 
 
-def classlink_profile(info: Any, classes: Any = None) -> Profile:
-    """The profile in a ClassLink ``/v2/my/info`` answer (and ``my/classes``)."""
+def grades_of(roster_info: Any) -> list[str]:
+    """The grades of a ``/v2/oneroster/my/info`` answer (``{"user": {...}}`` or a bare
+    OneRoster user): its ``grades``, a list (OneRoster's REST binding) or a
+    comma-separated string (as in ``users.csv``); [] when there are none."""
+    user = roster_info.get("user", roster_info) if isinstance(roster_info, dict) else None
+    grades = user.get("grades") if isinstance(user, dict) else None
+    if isinstance(grades, str):
+        grades = grades.split(",")
+    if not isinstance(grades, list):
+        return []
+    found: list[str] = []
+    for grade in grades:
+        text = str(grade).strip() if isinstance(grade, str | int) else ""
+        if text and text not in found:
+            found.append(text)
+    return found
+
+
+def classlink_profile(info: Any, classes: Any = None, roster_info: Any = None) -> Profile:
+    """The profile in a ClassLink ``/v2/my/info`` answer (and ``/v2/oneroster/my/classes``
+    and ``/v2/oneroster/my/info``, when they were read)."""
     if not isinstance(info, dict):
         raise ProfileError("/v2/my/info did not answer a JSON object")
     tenant = _text(info, "TenantId")
@@ -103,6 +123,9 @@ def classlink_profile(info: Any, classes: Any = None) -> Profile:
         schools += [s for s in class_schools if s not in schools]
     if schools:
         roster["school_ids"] = schools
+    grades = grades_of(roster_info)
+    if grades:
+        roster["grades"] = grades
     first, last = _text(info, "FirstName"), _text(info, "LastName")
     name = _text(info, "DisplayName") or (" ".join(p for p in (first, last) if p) or None)
     return Profile(subject=subject,
