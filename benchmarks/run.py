@@ -28,10 +28,12 @@ from cgbench import auth, report
 from cgbench.bench import AUTH_SCENARIOS, BODIES, IDP_SCENARIOS, Bench, Settings
 from cgbench.machine import machine_info
 from cgbench.procs import Processes, StartError, ensure_tools
+from cgbench.roster import DEFAULT_PEOPLE, ROSTER_IMPORT
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SCENARIOS = ("plain", *AUTH_SCENARIOS, *IDP_SCENARIOS, "routes10k", "latency", "memory")
+SCENARIOS = ("plain", *AUTH_SCENARIOS, *IDP_SCENARIOS, "routes10k", "latency", "memory",
+             ROSTER_IMPORT)
 
 
 def _parse_args(argv: Sequence[str] | None) -> Settings:
@@ -53,6 +55,8 @@ def _parse_args(argv: Sequence[str] | None) -> Settings:
                         help="idp-flows: simulated browsers running code flows at once")
     parser.add_argument("--signin-browsers", type=int, default=4,
                         help="idp-flows: simulated browsers signing in at once")
+    parser.add_argument("--roster-people", type=int, default=DEFAULT_PEOPLE,
+                        help="roster-import: people in the generated district")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the proxy and the load side to separate CPUs")
     parser.add_argument("--upstream-workers", type=int, default=1)
@@ -77,6 +81,7 @@ def _parse_args(argv: Sequence[str] | None) -> Settings:
         upstream_workers=args.upstream_workers, keep_workdir=args.keep_workdir,
         report_only=args.report_only, browsers=max(1, args.browsers),
         signin_browsers=max(1, args.signin_browsers),
+        roster_people=max(25, args.roster_people),
     )
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from campusgate.config.loader import load_config_text
-from cgbench import auth, configs, idp, procs, report
+from campusgate.identity.roster.csv_bundle import read_bundle
+from cgbench import auth, configs, idp, procs, report, roster
 from cgbench.loadgen import percentile, summarize
 from cgbench.wrk import WrkError, WrkResult, median_result, parse_duration, parse_wrk
 
@@ -598,3 +599,75 @@ def test_idp_figures_and_the_idp_jwt_goal_in_the_report() -> None:
     assert "| idp-flows | sign-ins (login form POST, argon2id) | 18.5 | 20.000 | 50.000 " \
            "| 52,000.0 |" in table
     assert "| idp-flows | authorization-code + PKCE flows on a session | 310.2 |" in table
+
+
+# ---------------------------------------------------------------- roster-import
+
+
+def test_the_generated_district_is_a_valid_oneroster_bundle_of_its_shape() -> None:
+    shape = roster.district_shape(1200)
+    assert (shape.people, shape.teachers, shape.students, shape.schools, shape.classes) == (
+        1200, 57, 1143, 1, 48)
+    bundle = read_bundle(roster.district_bundle(1200))  # campusgate's own checks pass
+    counts = {kind: len(found) for kind, found in bundle.records.items()}
+    assert counts == roster.roster_rows(roster.district_files(1200)) == {
+        "orgs": 2, "academicSessions": 3, "courses": roster.COURSES, "classes": 48,
+        "users": 1200, "enrollments": shape.enrollments}
+    assert bundle.count() == shape.rows and not bundle.passwords
+    users = {u["sourced_id"]: u for u in bundle.records["users"]}
+    taught: dict[str, list[str]] = {}
+    per_student: dict[str, int] = {}
+    for e in bundle.records["enrollments"]:
+        if e["role"] == "teacher":
+            taught.setdefault(e["class_sourced_id"], []).append(e["user_sourced_id"])
+            assert users[e["user_sourced_id"]]["role"] == "teacher"
+        else:
+            per_student[e["user_sourced_id"]] = per_student.get(e["user_sourced_id"], 0) + 1
+    assert all(len(t) == 1 for t in taught.values()) and len(taught) == 48
+    assert set(per_student.values()) == {roster.ENROLLMENTS_PER_STUDENT}
+    assert len(per_student) == shape.students
+    assert roster.district_bundle(1200) == roster.district_bundle(1200)  # deterministic
+
+
+def test_the_default_district_is_big() -> None:
+    shape = roster.district_shape(roster.DEFAULT_PEOPLE)
+    assert shape.classes == 2000 and shape.schools == 50
+    assert shape.enrollments == shape.students * 4 + 2000
+    assert roster.district_shape(3).people == 25  # at least a teacher and a class
+
+
+def test_roster_configs_store_in_sqlite_or_postgresql(tmp_path: Path) -> None:
+    on_file = load_config_text(roster.roster_yaml(
+        proxy_port=1, admin_port=2, upstream_port=3, storage=tmp_path / "r.db"))
+    assert on_file.storage == f"sqlite:///{tmp_path / 'r.db'}"
+    on_pg = load_config_text(roster.roster_yaml(
+        proxy_port=1, admin_port=2, upstream_port=3,
+        storage="postgresql://postgres@127.0.0.1:5432/cgbench_x"))
+    assert on_pg.storage == "postgresql://postgres@127.0.0.1:5432/cgbench_x"
+    assert on_pg.listeners.admin.address == "127.0.0.1:2"
+
+
+def test_roster_figures_and_report_rows() -> None:
+    shape = roster.district_shape(1000)
+    first = roster.figures(2.0, shape)
+    assert first == {"seconds": 2.0, "people_per_s": 500.0, "rows_per_s": shape.rows / 2}
+    cell = {"first": first, "reimport": roster.figures(1.0, shape),
+            "baseline": roster.figures(0.5, shape), "ratio_first": 0.25, "ratio_reimport": 0.5}
+    run = {"people": 1000, "teachers": 47, "students": 953, "schools": 1, "classes": 40,
+           "enrollments": shape.enrollments, "rows": shape.rows, "bundle_bytes": 30_000,
+           "passwords": False,
+           "backends": {"sqlite": cell, "postgresql": {"skipped": "no PostgreSQL"}}}
+    table = report.render_results({"scenarios": {roster.ROSTER_IMPORT: run}})
+    assert "**roster-import** (a OneRoster 1.1 district of 1,000 people" in table
+    assert "| sqlite | campusgate, first import | 2.00 | 500 |" in table
+    assert "| 0.250x |" in table and "| sqlite | bare inserts (baseline) | 0.50 | 2,000 |" \
+        in table
+    assert "| postgresql | skipped: no PostgreSQL |" in table
+
+
+def test_run_accepts_the_roster_scenario_and_size() -> None:
+    import run
+
+    settings = run._parse_args(["roster-import", "--roster-people", "2000"])
+    assert settings.scenarios == ("roster-import",) and settings.roster_people == 2000
+    assert "roster-import" in run.SCENARIOS

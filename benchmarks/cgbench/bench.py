@@ -29,6 +29,8 @@ from cgbench.procs import (
     rss_kb,
     status_of,
 )
+from cgbench.roster import DEFAULT_PEOPLE, ROSTER_IMPORT
+from cgbench.roster_bench import RosterBench
 from cgbench.wrk import WrkResult, median_result, parse_wrk
 
 __all__ = ["AUTH_SCENARIOS", "BODIES", "IDP_SCENARIOS", "Bench", "Settings", "affinity"]
@@ -61,6 +63,8 @@ class Settings:
     #: sign-in waits for an argon2id hash, so a few keep the worker busy).
     browsers: int = 16
     signin_browsers: int = 4
+    #: People in the district ``roster-import`` generates and imports.
+    roster_people: int = DEFAULT_PEOPLE
 
     @property
     def wrk_args(self) -> str:
@@ -284,6 +288,8 @@ class Bench:
             IdentityBench(self).run(idp_names)
         if "routes10k" in s.scenarios or "memory" in s.scenarios:
             self.routes()
+        if ROSTER_IMPORT in s.scenarios:
+            self.scenarios[ROSTER_IMPORT] = RosterBench(self).run()
 
     def plain_reference(self) -> None:
         """campusgate's plain number for every body, which the authentication scenarios

@@ -20,6 +20,7 @@ from cgbench.idp import (
     IDP_SSO_GOAL,
     IDP_SSO_SUMMARY,
 )
+from cgbench.roster import ROSTER_IMPORT
 
 __all__ = [
     "END_MARKER",
@@ -220,6 +221,37 @@ def _idp_rows(scenarios: dict[str, Any]) -> list[str]:
             "|---|---|---|---|---|---|---|---|---|", *rows]
 
 
+def _roster_rows(scenarios: dict[str, Any]) -> list[str]:
+    """``roster-import``: campusgate's import against bare inserts of the same rows."""
+    run = scenarios.get(ROSTER_IMPORT)
+    if not run:
+        return []
+    lines = ["", f"**roster-import** (a OneRoster 1.1 district of {run['people']:,} people: "
+                 f"{run['students']:,} students, {run['teachers']:,} teachers, "
+                 f"{run['schools']:,} schools, {run['classes']:,} classes, "
+                 f"{run['enrollments']:,} enrollments; {run['rows']:,} rows, "
+                 f"{run['bundle_bytes'] / 1e6:.1f} MB zipped, no passwords; campusgate: "
+                 "admin API POST to the final event, one worker; bare inserts: SQLAlchemy "
+                 "Core executemany in one transaction, same driver; ratio = campusgate "
+                 "rows/s over bare inserts' rows/s)", "",
+             "| database | what | seconds | people/s | rows/s | ratio |",
+             "|---|---|---|---|---|---|"]
+    labels = (("first", "campusgate, first import"),
+              ("reimport", "campusgate, unchanged re-import"),
+              ("baseline", "bare inserts (baseline)"))
+    for backend, cell in run.get("backends", {}).items():
+        if "skipped" in cell:
+            lines.append(f"| {backend} | skipped: {cell['skipped']} | - | - | - | - |")
+            continue
+        for key, label in labels:
+            m = cell[key]
+            ratio = cell.get(f"ratio_{key}")
+            lines.append(f"| {backend} | {label} | {m['seconds']:,.2f} "
+                         f"| {m['people_per_s']:,.0f} | {m['rows_per_s']:,.0f} "
+                         f"| {f'{ratio:.3f}x' if ratio is not None else '-'} |")
+    return lines
+
+
 def _fmt_ms(value: float) -> str:
     return f"{value:.3f}"
 
@@ -275,6 +307,7 @@ def render_results(doc: dict[str, Any]) -> str:
             lines.append(f"| {name} | {m['rate_achieved']:,.0f}/s | {_fmt_ms(s['p50_ms'])} "
                          f"| {_fmt_ms(s['p99_ms'])} | {_fmt_ms(s['p99_9_ms'])} "
                          f"| {_fmt_ms(s['max_ms'])} | {m['non_2xx'] + m['socket_errors']} |")
+    lines += _roster_rows(scenarios)
     memory = scenarios.get("memory")
     if memory:
         lines += ["", "**memory** (VmRSS of the campusgate worker after load)", "",

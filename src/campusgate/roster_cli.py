@@ -1,6 +1,6 @@
 """``campusgate identity roster ...`` and ``campusgate identity seed-demo``: import a
-district's OneRoster CSV bundle, list the districts, create the demo district -- all
-through the admin API (``--admin-url``, ``--token``).
+district's OneRoster CSV bundle, list the districts, remove one, create the demo
+district -- all through the admin API (``--admin-url``, ``--token``).
 
 An import shows a progress bar on stderr as the gateway reports it; a refused bundle
 prints each bad row as ``file:line: reason`` and exits with status 1, having changed
@@ -29,7 +29,7 @@ from campusgate.admin_client import (
 __all__ = ["register", "roster_app"]
 
 roster_app = typer.Typer(help="Rosters (OneRoster): import a district's CSV bundle, "
-                         "list districts.", no_args_is_help=True)
+                         "list or remove districts.", no_args_is_help=True)
 
 _BAR = 30
 
@@ -156,6 +156,36 @@ def tenants(admin_url: AdminUrlOption = DEFAULT_ADMIN_URL,
         counts = item.get("counts") or {}
         typer.echo(f"{item.get('id')}  {item.get('name')}  " + ", ".join(
             f"{n} {kind}" for kind, n in counts.items()))
+
+
+@roster_app.command("delete-tenant")
+def delete_tenant(
+    name: Annotated[str, typer.Argument(help="The tenant (district) to remove.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    delete_accounts: Annotated[bool, typer.Option(
+        "--delete-accounts", help="Delete its people's accounts (consents, grants and "
+        "all) instead of disabling them; frees their usernames.")] = False,
+    admin_url: AdminUrlOption = DEFAULT_ADMIN_URL,
+    token: TokenOption = None,
+) -> None:
+    """Remove a district: its roster rows go; its people's accounts are disabled."""
+    fate = "delete" if delete_accounts else "disable"
+    if not yes and not typer.confirm(
+            f"Remove roster tenant {name!r}: all its rows, and {fate} its people's "
+            "accounts?", err=True):
+        fail("nothing was removed")
+    result = admin_request("DELETE", admin_url,
+                           f"/identity/roster/tenants/{quote(name, safe='')}", token,
+                           params={"accounts": fate})
+    deleted = result.get("deleted") or {}
+    accounts = result.get("accounts") or {}
+    typer.echo(f"removed tenant {result.get('tenant', name)}")
+    typer.echo("  deleted: " + ", ".join(f"{n} {kind}" for kind, n in deleted.items()))
+    if delete_accounts:
+        typer.echo(f"  accounts: {accounts.get('deleted', 0)} deleted")
+    else:
+        typer.echo(f"  accounts: {accounts.get('disabled', 0)} disabled, "
+                   f"{accounts.get('claims_removed', 0)} lost their roster claims")
 
 
 def seed_demo(

@@ -1,7 +1,7 @@
 """The roster from an operator's seat: ``campusgate identity seed-demo`` and
-``campusgate identity roster import|tenants`` against a real ``campusgate serve``, the
-admin API's roster views, and a demo teacher signing in to an app that gets their
-roster claims."""
+``campusgate identity roster import|tenants|delete-tenant`` against a real
+``campusgate serve``, the admin API's roster views, and a demo teacher signing in to
+an app that gets their roster claims."""
 
 from __future__ import annotations
 
@@ -149,3 +149,69 @@ def test_an_import_refused_at_the_accounts_step_says_which_row(
         assert admin.get("/identity/users/clash.sam").status_code == 404
         people = admin.get("/identity/roster/tenants/clash/people").json()
         assert people["data"] == []
+
+
+def renamed_bundle(tmp_path: Path, suffix: str) -> Path:
+    """BUNDLE_11 as a file, its usernames ending in ``.suffix`` (usernames are unique
+    installation-wide)."""
+    files = dict(BUNDLE_11)
+    for old in ("ms.rivera", "sam.lee", "kim.park", "dr.adams"):
+        files = edited(files, "users.csv", old, f"{old}.{suffix}")
+    bundle = tmp_path / f"{suffix}.zip"
+    bundle.write_bytes(zip_bundle(files))
+    return bundle
+
+
+def test_delete_tenant_asks_then_removes_the_district(gateway: ServedGateway,
+                                                      tmp_path: Path) -> None:
+    bundle = renamed_bundle(tmp_path, "leaving")
+    assert run(gateway, "roster", "import", str(bundle), "--tenant", "leaving").exit_code == 0
+
+    argv = ["identity", "roster", "delete-tenant", "leaving", "--admin-url", gateway.admin,
+            "--token", gateway.token]
+    declined = CliRunner().invoke(app, argv, input="n\n",
+                                  env={"CAMPUSGATE_ADMIN_TOKEN": None})
+    assert declined.exit_code == 1 and "nothing was removed" in declined.stderr
+    assert "Remove roster tenant 'leaving'" in declined.stderr
+    assert " leaving " in run(gateway, "roster", "tenants").stdout
+
+    removed = run(gateway, "roster", "delete-tenant", "leaving", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert "removed tenant leaving" in removed.stdout
+    assert "deleted: 3 enrollments, 4 users, 2 classes, 2 courses, 2 academicSessions, " \
+           "3 orgs" in removed.stdout
+    assert "accounts: 4 disabled, 4 lost their roster claims" in removed.stdout
+    assert " leaving " not in run(gateway, "roster", "tenants").stdout
+    with httpx.Client(base_url=gateway.admin,
+                      headers={"Authorization": f"Bearer {gateway.token}"}) as admin:
+        sam = admin.get("/identity/users/sam.lee.leaving").json()
+        assert sam["disabled"] is True and "role" not in sam["claims"]
+        assert admin.get("/identity/roster/tenants/leaving/people").status_code == 404
+        assert admin.delete("/identity/roster/tenants/leaving").status_code == 404
+
+    again = run(gateway, "roster", "delete-tenant", "leaving", "--yes")
+    assert again.exit_code == 1 and "no roster tenant 'leaving'" in again.stderr
+
+    # The usernames stay taken by the disabled accounts: the same people cannot come back.
+    clash = run(gateway, "roster", "import", str(bundle), "--tenant", "leaving-again")
+    assert clash.exit_code == 1
+    assert "username 'ms.rivera.leaving' belongs to another account" in clash.stderr
+
+
+def test_delete_tenant_can_delete_the_accounts(gateway: ServedGateway,
+                                               tmp_path: Path) -> None:
+    bundle = renamed_bundle(tmp_path, "moving")
+    assert run(gateway, "roster", "import", str(bundle), "--tenant", "mis-named").exit_code == 0
+
+    removed = run(gateway, "roster", "delete-tenant", "mis-named", "--yes",
+                  "--delete-accounts")
+    assert removed.exit_code == 0, removed.output
+    assert "accounts: 4 deleted" in removed.stdout
+    with httpx.Client(base_url=gateway.admin,
+                      headers={"Authorization": f"Bearer {gateway.token}"}) as admin:
+        assert admin.get("/identity/users/sam.lee.moving").status_code == 404
+        assert admin.delete("/identity/roster/tenants/x",
+                            params={"accounts": "keep"}).status_code == 422
+    again = run(gateway, "roster", "import", str(bundle), "--tenant", "well-named")
+    assert again.exit_code == 0, again.output
+    assert "accounts: 4 created" in again.stdout

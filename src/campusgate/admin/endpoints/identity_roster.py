@@ -1,6 +1,6 @@
 """``/identity/roster``: the districts (tenants) whose OneRoster roster campusgate
-holds, importing a OneRoster CSV bundle into one, the demo district, and paged views
-of what was imported.
+holds, importing a OneRoster CSV bundle into one, removing one, the demo district, and
+paged views of what was imported.
 
 An import answers in two ways.  A bundle that does not validate is refused at once:
 422, ``error.details`` listing each problem as ``{"path": "users.csv:14", "message":
@@ -22,7 +22,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -169,6 +169,28 @@ def build_router() -> APIRouter:
         tenant = await _tenant_for_import(roster, name)
         return StreamingResponse(_import_events(roster, tenant, bundle),
                                  media_type="application/x-ndjson")
+
+    @router.delete(
+        "/tenants/{name}",
+        summary="Remove a roster tenant (district) and all its rows",
+        description="In one transaction: the tenant and its orgs, sessions, courses, "
+        "classes, people and enrollments are deleted; the accounts linked to its people "
+        "are disabled and lose their roster claims (`accounts=disable`, the default: "
+        "consents and grants stay, usernames stay taken), or are deleted with their "
+        "consents, their grants and refresh tokens revoked (`accounts=delete`). Answers "
+        "what was removed; 404 when there is no such tenant.",
+        responses=error_responses(404, 422),
+    )
+    async def delete_tenant(
+        name: TenantName, directory: Directory,
+        accounts: Annotated[Literal["disable", "delete"], Query()] = "disable",
+    ) -> dict[str, Any]:
+        removal = await _roster(directory).delete_tenant(
+            name, delete_accounts=accounts == "delete")
+        if removal is None:
+            raise NotFound(f"no roster tenant {name!r}")
+        log.info("roster tenant %r removed: %s", name, removal.as_json())
+        return removal.as_json()
 
     @router.post(
         "/demo",

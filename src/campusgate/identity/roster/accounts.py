@@ -49,12 +49,14 @@ from campusgate.store.tables import (
     roster_users,
 )
 
-__all__ = ["disable_removed", "roster_claims", "sync"]
+__all__ = ["ROSTER_KEYS", "disable_removed", "roster_claims", "sync"]
 
 _accounts = identity_users.c
 _people = roster_users.c
 _USERS = rows.kind("users")
-_ROSTER_KEYS = ("role", "tenant_id", "district_id", "district", "school_ids", "grades",
+#: The claims the roster owns on an account (replaced on import, removed with the
+#: tenant); ``middle_name`` comes from the roster too.
+ROSTER_KEYS = ("role", "tenant_id", "district_id", "district", "school_ids", "grades",
                 "class_ids", "middle_name")
 
 
@@ -136,7 +138,7 @@ async def sync(conn: AsyncConnection, tenant_id: int, bundle: Bundle,
             links.append({"_id": person.id, "v_account": account_id})
         else:
             kept = {k: v for k, v in json.loads(account.claims).items()
-                    if k not in _ROSTER_KEYS}
+                    if k not in ROSTER_KEYS}
             holders.pop(account.username, None)
             holders[username] = account.id
             values = {**fields, "claims": json.dumps({**kept, **claims}),

@@ -9,10 +9,9 @@ administrator, and their enrollments.  Everyone gets the one password given.
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+
+from campusgate.identity.roster.csv_writer import HEADERS_11, bundle_zip, csv_file, manifest_11
 
 __all__ = ["DEFAULT_TENANT", "DEMO_DISTRICT", "EMAIL_DOMAIN", "demo_bundle"]
 
@@ -52,14 +51,6 @@ _STUDENTS_PER_SCHOOL = (12, 13, 15)
 _YEAR = ("sy-2026", "2026-2027", "2026-08-17", "2027-06-11")
 _TERMS = (("t-fall-2026", "Fall 2026", "2026-08-17", "2027-01-15"),
           ("t-spring-2027", "Spring 2027", "2027-01-19", "2027-06-11"))
-
-
-def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
 
 
 def _person(sourced_id: str, role: str, given: str, family: str, orgs: Sequence[str],
@@ -111,31 +102,10 @@ def demo_bundle(password: str, tenant: str = DEFAULT_TENANT) -> bytes:
                                  [school], (grade,), password, suffix))
             enrollments += [[f"e-{sid}-{cid[2:]}", "", "", f"k-{cid[2:]}", school, sid,
                              "student", "false", "", ""] for cid in school_classes]
-    common = ["sourcedId", "status", "dateLastModified"]
-    files = {
-        "manifest.csv": _csv(["propertyName", "value"], [
-            ["manifest.version", "1.0"], ["oneroster.version", "1.1"],
-            *[[f"file.{stem}", "bulk"] for stem in
-              ("academicSessions", "classes", "courses", "enrollments", "orgs", "users")],
-            ["source.systemName", "campusgate seed-demo"]]),
-        "orgs.csv": _csv([*common, "name", "type", "identifier", "parentSourcedId"], orgs),
-        "academicSessions.csv": _csv([*common, "title", "type", "startDate", "endDate",
-                                      "parentSourcedId", "schoolYear"], sessions),
-        "courses.csv": _csv([*common, "schoolYearSourcedId", "title", "courseCode",
-                             "grades", "orgSourcedId", "subjects"], courses),
-        "classes.csv": _csv([*common, "title", "grades", "courseSourcedId", "classCode",
-                             "classType", "location", "schoolSourcedId", "termSourcedIds",
-                             "subjects", "periods"], classes),
-        "users.csv": _csv([*common, "enabledUser", "orgSourcedIds", "role", "username",
-                           "userIds", "givenName", "familyName", "middleName",
-                           "identifier", "email", "sms", "phone", "agentSourcedIds",
-                           "grades", "password"], users),
-        "enrollments.csv": _csv([*common, "classSourcedId", "schoolSourcedId",
-                                 "userSourcedId", "role", "primary", "beginDate",
-                                 "endDate"], enrollments),
-    }
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 8, 1, 0, 0, 0)), data)
-    return buffer.getvalue()
+    tables = {"orgs.csv": orgs, "academicSessions.csv": sessions, "courses.csv": courses,
+              "classes.csv": classes, "users.csv": users, "enrollments.csv": enrollments}
+    files = {"manifest.csv": manifest_11("campusgate seed-demo")}
+    for name, table in tables.items():
+        header = HEADERS_11[name] + (("password",) if name == "users.csv" else ())
+        files[name] = csv_file(header, table)
+    return bundle_zip(files)

@@ -6,7 +6,10 @@ nightly re-import of a big district is mostly reads), new ones inserted.  A ``bu
 the whole truth for its kind -- the tenant's rows it does not list are deleted; a
 ``delta`` file deletes the rows it marks ``tobedeleted`` and upserts the rest.  Then
 every person gets their local account (``accounts.py``) in the same transaction, so a
-refused account (a username collision) rolls the whole import back.
+refused account (a username collision) rolls the whole import back.  The transaction
+first touches the tenant's row, which locks it: removing the tenant (``removal.py``)
+waits for a running import, and an import whose tenant was removed meanwhile is
+refused, having written nothing.
 
 Passwords from users.csv are hashed (argon2id, slow by design) on threads *before* the
 transaction starts, so the write lock is not held while hashing.  Only a person
@@ -27,7 +30,13 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campusgate.identity.roster import accounts, rows
-from campusgate.identity.roster.bundle import Bundle, Progress, ProgressCallback
+from campusgate.identity.roster.bundle import (
+    Bundle,
+    ImportRefused,
+    Problem,
+    Progress,
+    ProgressCallback,
+)
 from campusgate.identity.roster.rows import Kind, Record
 from campusgate.keyring import Keyring
 from campusgate.store.tables import identity_users, roster_tenants, roster_users
@@ -66,6 +75,13 @@ async def apply(engine: AsyncEngine, writer: AsyncEngine, keyring: Keyring | Non
     result = ImportResult()
     stamp = now()
     async with writer.begin() as conn:
+        # Touching the tenant row first locks it (PostgreSQL): a removal of the tenant
+        # waits for this import, or this import finds the tenant gone.
+        touched = await conn.execute(update(roster_tenants)
+                                     .where(roster_tenants.c.id == tenant_id)
+                                     .values(updated_at=stamp))
+        if touched.rowcount == 0:
+            raise ImportRefused([Problem("bundle", 0, "the tenant was removed")])
         for kind in rows.KINDS:
             records = bundle.records.get(kind.name)
             if records is None:
@@ -75,8 +91,6 @@ async def apply(engine: AsyncEngine, writer: AsyncEngine, keyring: Keyring | Non
                               progress)
         result.accounts = await accounts.sync(conn, tenant_id, bundle, hashes, stamp,
                                               progress)
-        await conn.execute(update(roster_tenants).where(roster_tenants.c.id == tenant_id)
-                           .values(updated_at=stamp))
     return result
 
 

@@ -8,7 +8,9 @@ reads (:meth:`~RosterStore.orgs`, :meth:`~RosterStore.classes_of`,
 :meth:`~RosterStore.members`) answer active rows only.
 
 Writes go through :meth:`RosterStore.apply`: one transaction per import
-(``importer.py``), so a failure anywhere leaves the roster as it was.
+(``importer.py``), so a failure anywhere leaves the roster as it was; and
+:meth:`RosterStore.delete_tenant` removes a district in one transaction
+(``removal.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from campusgate.identity.roster.models import (
     SchoolClass,
     Tenant,
 )
+from campusgate.identity.roster.removal import TenantRemoval, remove_tenant
 from campusgate.identity.roster.rows import Kind
 from campusgate.keyring import Keyring
 from campusgate.store.engine import writer
@@ -41,7 +44,7 @@ from campusgate.store.tables import (
     roster_users,
 )
 
-__all__ = ["ImportResult", "RosterStore", "TenantExists"]
+__all__ = ["ImportResult", "RosterStore", "TenantExists", "TenantRemoval"]
 
 ImportResult = importer.ImportResult
 
@@ -89,6 +92,18 @@ class RosterStore:
         except IntegrityError:
             raise TenantExists(name) from None
         return Tenant(id=tenant_id, name=name)
+
+    async def delete_tenant(self, name: str, *,
+                            delete_accounts: bool = False) -> TenantRemoval | None:
+        """Remove the tenant, all its rows and its hold on accounts (disabled, or with
+        ``delete_accounts`` deleted), in one transaction (``removal.py``); None when
+        there is no such tenant."""
+        tenant = await self.tenant_named(name)
+        if tenant is None:
+            return None
+        async with self._writer.begin() as conn:
+            return await remove_tenant(conn, tenant.id, tenant.name, importer.now(),
+                                       delete_accounts=delete_accounts)
 
     async def tenants(self) -> list[Tenant]:
         async with self._engine.connect() as conn:
