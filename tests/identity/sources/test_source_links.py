@@ -66,6 +66,22 @@ async def test_a_first_sign_in_makes_the_account_and_a_second_finds_it(
     assert again.name == "Ada King"
 
 
+async def test_claims_the_source_gives_in_full_replace_the_old_ones(
+        ctx: IdentityContext) -> None:
+    first = Profile(**{**ADA.__dict__, "roster": {
+        "role": "teacher", "tenant_id": "2001", "class_ids": ["math-7", "sci-7"],
+        "grades": ["07"]}})
+    await account_for(ctx, AUTO, first)
+    # math-7 is gone from ClassLink's classes; the grades could not be read this time
+    later = Profile(**{**ADA.__dict__, "roster": {
+        "role": "teacher", "tenant_id": "2001", "class_ids": ["sci-7"]},
+        "replaces": frozenset({"role", "tenant_id", "class_ids", "school_ids"})})
+    user = await account_for(ctx, AUTO, later)
+    assert user.claims["class_ids"] == ["sci-7"]
+    assert user.claims["grades"] == ["07"]
+    assert "school_ids" not in user.claims
+
+
 async def test_an_existing_local_name_is_never_taken_over(ctx: IdentityContext) -> None:
     local = await ctx.directory.create_user("alovelace", "a-local-password-123")
     user = await account_for(ctx, AUTO, ADA)

@@ -51,6 +51,14 @@ def test_no_oneroster_record_means_no_grades() -> None:
     assert "grades" not in classlink_profile(PERSON, CLASSES, {"user": {"grades": []}}).roster
 
 
+def test_what_was_read_is_given_in_full_and_what_failed_is_not() -> None:
+    everything = classlink_profile(PERSON, CLASSES, {"user": {"grades": []}})
+    assert {"role", "tenant_id", "district", "class_ids", "school_ids",
+            "grades"} <= everything.replaces
+    info_only = classlink_profile(PERSON)  # the oneroster reads failed (or were not asked)
+    assert info_only.replaces == {"role", "tenant_id", "district"}
+
+
 @pytest.mark.parametrize(("role", "expected"), [
     ("Student", "student"), ("Teacher", "teacher"),
     ("Tenant Administrator", "administrator"), ("Wizard", None), (None, None)])

@@ -166,7 +166,9 @@ async def _create(ctx: IdentityContext, profile: Profile) -> User:
 
 
 async def _refresh(ctx: IdentityContext, user: User, profile: Profile) -> User:
-    changes: dict[str, Any] = {"claims": {**user.claims, **profile.roster}}
+    kept = {name: value for name, value in user.claims.items()
+            if name not in profile.replaces}
+    changes: dict[str, Any] = {"claims": {**kept, **profile.roster}}
     for name in ("name", "given_name", "family_name"):
         value = getattr(profile, name)
         if value is not None:

@@ -48,6 +48,10 @@ class Profile:
     family_name: str | None = None
     #: Roster claims to write into the account (only those the source knows).
     roster: dict[str, Any] = field(default_factory=dict)
+    #: Roster claims this answer gives in full: one it leaves out is one the person no
+    #: longer has (a class they left), and is removed from the account.  Others are
+    #: kept when left out (a read that failed this time says nothing).
+    replaces: frozenset[str] = frozenset()
     #: Added to the username when it is taken (the district, for ClassLink).
     suffix: str = ""
 
@@ -126,6 +130,11 @@ def classlink_profile(info: Any, classes: Any = None, roster_info: Any = None) -
     grades = grades_of(roster_info)
     if grades:
         roster["grades"] = grades
+    replaces = {"tenant_id", "role", "district"}
+    if classes is not None:
+        replaces |= {"class_ids", "school_ids"}
+    if roster_info is not None:
+        replaces.add("grades")
     first, last = _text(info, "FirstName"), _text(info, "LastName")
     name = _text(info, "DisplayName") or (" ".join(p for p in (first, last) if p) or None)
     return Profile(subject=subject,
@@ -133,7 +142,7 @@ def classlink_profile(info: Any, classes: Any = None, roster_info: Any = None) -
                    # ClassLink's addresses are the district's own directory: verified.
                    email=email, email_verified=email is not None, name=name,
                    given_name=first, family_name=last, roster=roster,
-                   suffix=f"@{tenant}")
+                   replaces=frozenset(replaces), suffix=f"@{tenant}")
 
 
 def oidc_profile(source: OidcSource, claims: Mapping[str, Any]) -> Profile:
