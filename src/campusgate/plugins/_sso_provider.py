@@ -27,17 +27,17 @@ that does not verify).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import urlencode
 
 import httpx
 
 from campusgate.auth import authorization_request, id_token, retry
+from campusgate.auth.client_basic import basic_authorization
 from campusgate.auth.discovery import (
     DiscoveryError,
     fetch_document,
@@ -184,9 +184,8 @@ async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, clien
                "content-type": "application/x-www-form-urlencoded"}
     if meta.token_auth == "post":
         form.update(client_id=client_id, client_secret=client_secret)
-    else:  # RFC 6749 section 2.3.1: form-encode each part before joining
-        userpass = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
-        headers["authorization"] = "Basic " + base64.b64encode(userpass).decode("ascii")
+    else:
+        headers["authorization"] = basic_authorization(client_id, client_secret)
     request = client.build_request("POST", meta.token_endpoint, headers=headers,
                                    content=urlencode(form).encode(), timeout=time_limit)
     try:

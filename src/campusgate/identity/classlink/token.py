@@ -22,12 +22,10 @@ campusgate's.  Errors are RFC 6749 5.2's JSON, never a stack trace; a store outa
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 from authlib.oauth2.rfc6749.util import (  # type: ignore[import-untyped]
     extract_basic_authorization,
@@ -37,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from campusgate.auth.client_basic import basic_authorization
 from campusgate.identity.classlink.sandbox import not_found, sandbox_of
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.oauth.grants.authorization_code import CODE_KIND
@@ -72,8 +71,7 @@ def standard_form(http: HttpRequest, *, code_redirect_uri: str | None,
     form = dict(params)
     if registered_method == "client_secret_basic" and "client_secret" in form \
             and "client_id" in form and "authorization" not in headers:
-        pair = f"{quote(form['client_id'], safe='')}:{quote(form['client_secret'], safe='')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        headers["Authorization"] = basic_authorization(form["client_id"], form["client_secret"])
         params = [(name, value) for name, value in params if name != "client_secret"]
     return replace(http, headers=headers, params=tuple(params))
 

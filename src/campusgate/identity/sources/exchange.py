@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from campusgate.auth import retry
+from campusgate.auth.client_basic import basic_authorization
 from campusgate.config.identity_sources import LoginSource
 from campusgate.identity.sources.errors import not_answering, untrusted
 from campusgate.identity.sources.provider import Endpoints
@@ -52,16 +53,15 @@ async def exchange_code(source: LoginSource, endpoints: Endpoints, secret: str, 
     """Redeem ``code`` at the source's token endpoint."""
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "code_verifier": verifier}
-    auth: httpx.BasicAuth | None = None
+    headers = {"Accept": "application/json"}
     if endpoints.client_auth == "client_secret_post":
         form.update(client_id=source.client_id, client_secret=secret)
     else:
-        auth = httpx.BasicAuth(source.client_id, secret)
+        headers["Authorization"] = basic_authorization(source.client_id, secret)
     try:
-        async with httpx.AsyncClient(timeout=source.timeout, auth=auth) as client:
+        async with httpx.AsyncClient(timeout=source.timeout) as client:
             answer = await retry.send(client, client.build_request(
-                "POST", endpoints.token, data=form, headers={"Accept": "application/json"}),
-                limit=MAX_ANSWER)
+                "POST", endpoints.token, data=form, headers=headers), limit=MAX_ANSWER)
     except retry.Unavailable as exc:
         raise not_answering(source.name, source.button, "token", str(exc)) from None
     except retry.AnswerTooLarge:
