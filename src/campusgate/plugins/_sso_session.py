@@ -34,8 +34,17 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["MAX_COOKIE", "CookieJar", "LoginState", "Session", "SessionCodec", "cookie_value",
-           "safe_return", "set_cookie"]
+__all__ = [
+    "MAX_COOKIE",
+    "CookieJar",
+    "LoginState",
+    "Session",
+    "SessionCodec",
+    "cookie_value",
+    "find_cookie",
+    "safe_return",
+    "set_cookie",
+]
 
 #: Largest sealed cookie value (browsers keep at least 4096 bytes per cookie,
 #: RFC 6265 section 6.1, name and attributes included).
@@ -214,14 +223,30 @@ class CookieJar:
         return self.values.get(name)
 
 
+def find_cookie(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of cookie ``name`` in the ``Cookie`` headers, the first one found (as
+    :meth:`CookieJar.parse` would give it, without parsing the others: this runs on
+    every request of a protected app)."""
+    prefix = name + b"="
+    for header, value in headers:
+        if header != b"cookie" or prefix not in value:
+            continue
+        for pair in value.split(b";"):
+            pair = pair.strip()
+            if pair.startswith(prefix):
+                return pair[len(prefix):].strip().strip(b'"').decode("latin-1")
+    return None
+
+
 def cookie_value(header: bytes, drop: str) -> bytes:
     """A ``Cookie`` header value without the cookies named ``drop`` or starting with
     ``drop + "_s_"`` (the plugin's own, which the upstream never sees)."""
-    keep = []
-    for pair in header.split(b";"):
-        name = pair.strip().partition(b"=")[0].decode("latin-1")
-        if name != drop and not name.startswith(drop + "_s_"):
-            keep.append(pair.strip())
+    name = drop.encode("latin-1")
+    if name not in header:  # none of ours: as it came
+        return header
+    state = name + b"_s_"
+    keep = [pair for pair in (part.strip() for part in header.split(b";"))
+            if pair.partition(b"=")[0] != name and not pair.startswith(state)]
     return b"; ".join(keep)
 
 

@@ -52,6 +52,7 @@ from campusgate.plugins._sso_session import (
     Session,
     SessionCodec,
     cookie_value,
+    find_cookie,
     safe_return,
     set_cookie,
 )
@@ -101,6 +102,10 @@ class SsoPlugin(Plugin):
             f"sso-discovery:{config.issuer}:{config.timeout}",
             lambda: Discovery(config.issuer, client, config.timeout))
         self.http = client
+        own = (config.callback_path, config.login_path, config.logout_path)
+        self._own_suffixes = tuple("/" + p for p in own if not p.startswith("/"))
+        self._own_paths = frozenset(p for p in own if p.startswith("/"))
+        self._cookie_name = config.cookie.name.encode("latin-1")
         self._logged_at = -LOG_INTERVAL
         #: Seconds since the epoch (tests move it).
         self.clock = time.time
@@ -127,6 +132,8 @@ class SsoPlugin(Plugin):
                 waited: bool = False) -> AccessAnswer:
         """The answer when ``meta`` suffices (None: not fetched yet); WAIT otherwise."""
         path = ctx.path
+        if not self._maybe_own(path):  # the common case: a page of the app
+            return self._page(ctx, meta)
         if path == self._path(ctx, self.cfg.callback_path):
             return WAIT
         if path == self._path(ctx, self.cfg.logout_path):
@@ -136,6 +143,16 @@ class SsoPlugin(Plugin):
         if path == self._path(ctx, self.cfg.login_path):
             rd = dict(parse_qsl(ctx.query)).get("rd")
             return self._login(ctx, meta, safe_return(rd, self._home(ctx)))
+        return self._page(ctx, meta)
+
+    def _maybe_own(self, path: str) -> bool:
+        """Whether ``path`` may be the callback, login or logout path (cheap: the
+        exact check needs the request's base)."""
+        return path.endswith(self._own_suffixes) or path in self._own_paths
+
+    def _page(self, ctx: RequestContext, meta: ProviderMetadata | None) -> AccessAnswer:
+        """A page of the app: pass with a session, else sign in (or 401 for an API)."""
+        path = ctx.path
         known = self._session(ctx)
         if known is None:
             if wants_json(ctx):
@@ -151,7 +168,7 @@ class SsoPlugin(Plugin):
     # ------------------------------------------------------------ a signed-in request
 
     def _session(self, ctx: RequestContext) -> _Known | None:
-        value = CookieJar.parse(ctx.headers).get(self.cfg.cookie.name)
+        value = find_cookie(ctx.headers, self._cookie_name)
         if not value:
             return None
         now = self.clock()
@@ -181,10 +198,14 @@ class SsoPlugin(Plugin):
                              now + jwt_cfg.lifetime / 2)
             ctx.upstream_headers_add.append((self.jwt_header, known.jwt[0].encode()))
         headers = ctx.headers
+        emptied = False
         for i, (name, value) in enumerate(headers):
             if name == b"cookie":
-                headers[i] = (name, cookie_value(value, self.cfg.cookie.name))
-        headers[:] = [(n, v) for n, v in headers if n != b"cookie" or v]
+                kept = cookie_value(value, self.cfg.cookie.name)
+                headers[i] = (name, kept)
+                emptied = emptied or not kept
+        if emptied:
+            headers[:] = [(n, v) for n, v in headers if n != b"cookie" or v]
         idle = self.cfg.cookie.idle_timeout
         if idle and now - known.session.seen > idle / 4:
             fresh = replace(known.session, seen=now)

@@ -11,6 +11,7 @@ from campusgate.plugins._sso_session import (
     Session,
     SessionCodec,
     cookie_value,
+    find_cookie,
     safe_return,
     set_cookie,
 )
@@ -110,6 +111,19 @@ def test_cookies_are_read_and_the_plugins_own_are_kept_from_the_upstream() -> No
     assert (jar.get("sso"), jar.get("theme"), jar.get("b")) == ("SEALED", "dark", "2")
     assert cookie_value(headers[0][1], "sso") == b"theme=dark"
     assert cookie_value(b"sso=1", "sso") == b""
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"cookie", b"theme=dark; sso=SEALED; sso_s_abc=STATE")],
+    [(b"cookie", b"sso_s_abc=STATE; xsso=no; sso=\"SEALED\"")],
+    [(b"accept", b"sso=nope"), (b"cookie", b"a=1"), (b"cookie", b"sso=SEALED; sso=LATER")],
+    [(b"cookie", b"sso_s_abc=STATE; theme=dark")],
+    [(b"cookie", b"sso")],
+    [],
+])
+def test_the_fast_cookie_lookup_reads_what_the_jar_reads(
+        headers: list[tuple[bytes, bytes]]) -> None:
+    assert find_cookie(headers, b"sso") == CookieJar.parse(headers).get("sso")
 
 
 def test_set_cookie_attributes() -> None:
