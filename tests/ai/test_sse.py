@@ -1,0 +1,55 @@
+"""The event-stream parser (ai/sse.py) against the WHATWG rules, in every split."""
+
+from __future__ import annotations
+
+import pytest
+from ai_kit import splits
+
+from campusgate.ai.sse import MAX_LINE, SseError, SseEvent, SseParser, encode_event
+
+
+def parse(pieces: list[bytes]) -> list[SseEvent]:
+    parser = SseParser()
+    events: list[SseEvent] = []
+    for piece in pieces:
+        events += parser.feed(piece)
+    return events + parser.close()
+
+
+STREAM = (b"\xef\xbb\xbf: a comment\r\n"
+          b"event: message_start\r\ndata: {\"a\":1}\r\n\r\n"
+          b"data: line one\ndata:line two\n\n"
+          b"id: 7\rdata: cr only\r\r"
+          b"event: ping\n\n"                      # no data: not dispatched
+          b"data\n\n"                             # a field without a colon: empty data
+          b"data: [DONE]\n\n")
+EXPECTED = [SseEvent("message_start", '{"a":1}'), SseEvent("", "line one\nline two"),
+            SseEvent("", "cr only", "7"), SseEvent("", "", "7"), SseEvent("", "[DONE]", "7")]
+
+
+def test_every_split_gives_the_same_events() -> None:
+    for pieces in splits(STREAM):
+        assert parse(pieces) == EXPECTED
+
+
+def test_a_cut_stream_drops_the_half_event_and_says_so() -> None:
+    parser = SseParser()
+    assert parser.feed(b"data: {\"x\":1}\n\ndata: {\"y\"") == [SseEvent("", '{"x":1}')]
+    assert parser.pending
+    assert parser.close() == []
+
+
+def test_a_crlf_split_between_chunks_is_one_line_end() -> None:
+    assert parse([b"data: a\r", b"\n", b"\r", b"\ndata: b\r\n\r\n"]) == [
+        SseEvent("", "a"), SseEvent("", "b")]
+
+
+def test_an_endless_line_is_refused() -> None:
+    parser = SseParser()
+    with pytest.raises(SseError):
+        parser.feed(b"data: " + b"x" * (MAX_LINE + 1))
+
+
+@pytest.mark.parametrize(("data", "event"), [("{}", None), ("a\nb", "delta")])
+def test_encoded_events_parse_back(data: str, event: str | None) -> None:
+    assert parse([encode_event(data, event)]) == [SseEvent(event or "", data)]
