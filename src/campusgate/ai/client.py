@@ -1,0 +1,261 @@
+"""Calls to model providers over the proxy's own keep-alive pools.
+
+A :class:`ProviderClient` (one per worker) sends a translator's
+:class:`~campusgate.ai.providers.base.UpstreamRequest` on a pooled connection
+(:class:`~campusgate.proxy.upstream.TargetPool`: the same httptools-parsed,
+keep-alive, TLS-capable connections the proxy forwards on) and gives back a
+:class:`ProviderAnswer`: the status and headers first, then the body whole
+(:meth:`ProviderAnswer.read`) or chunk by chunk as it arrives
+(:meth:`ProviderAnswer.chunks`: a stream is never buffered).
+
+- A pooled connection the provider had already closed (the answer is lost before any
+  byte) is retried once on a new connection: that is not the provider failing.
+- Timeouts: ``connect`` to get a connection, ``read`` between two reads of the
+  answer (the head, then each piece of the body), so a slow first token counts
+  against ``read`` but a long stream does not.
+- :meth:`ProviderAnswer.close` before the end aborts the connection: a client that
+  went away mid-stream cancels the provider's work, and the connection is not reused.
+- Backpressure: past :data:`HIGH_WATER` bytes unread, reading from the provider
+  pauses until the consumer catches up.
+
+Errors are :class:`~campusgate.ai.errors.ProviderError` ``timeout`` or ``server``
+(connection refused, reset, an invalid HTTP answer), naming the provider host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from campusgate.ai.errors import ProviderError
+from campusgate.ai.providers.base import UpstreamRequest
+from campusgate.config.model import PoolSettings
+from campusgate.proxy.context import HeaderList
+from campusgate.proxy.upstream import TargetPool, UpstreamConnection
+
+__all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "request_bytes"]
+
+#: Unread body bytes past which reading from the provider pauses.
+HIGH_WATER = 256 * 1024
+#: Largest non-streamed answer read (a chat completion is far smaller).
+MAX_BODY = 32 * 1024 * 1024
+
+
+def request_bytes(request: UpstreamRequest, host: str) -> bytes:
+    """The HTTP/1.1 request: ``Host``, ``Content-Length`` and keep-alive set here;
+    the translator's headers otherwise as given."""
+    parts = urlsplit(request.url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    lines = [f"{request.method} {target} HTTP/1.1", f"host: {host}",
+             f"content-length: {len(request.body)}"]
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered in ("host", "content-length", "connection", "transfer-encoding"):
+            continue
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ProviderError("bad_request", f"header {name!r} has a line break")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + request.body
+
+
+@dataclass(eq=False)
+class ProviderAnswer:
+    """One provider answer, read by one consumer."""
+
+    host: str
+    conn: UpstreamConnection
+    pool: TargetPool
+    read_timeout: float
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    _chunks: deque[bytes] = field(default_factory=deque)
+    _buffered: int = 0
+    _done: bool = False
+    _keep_alive: bool = False
+    _fault: str | None = None
+    _lost: bool = False
+    _waiter: asyncio.Future[None] | None = None
+    _paused: bool = False
+    _released: bool = False
+
+    # ------------------------------------------------------------ the listener side
+    def on_head(self, status: int, headers: HeaderList, framed: bool) -> None:
+        self.status = status
+        self.headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in headers}
+        self._wake()
+
+    def on_body(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > HIGH_WATER and not self._paused:
+            self._paused = True
+            self.conn.pause_reading()
+        self._wake()
+
+    def on_complete(self, keep_alive: bool) -> None:
+        self._done = True
+        self._keep_alive = keep_alive
+        self._wake()
+
+    def on_upgrade(self, rest: bytes) -> None:
+        self.on_fault("the provider switched protocols")
+
+    def on_fault(self, message: str) -> None:
+        self._fault = message
+        self._wake()
+
+    def on_lost(self) -> None:
+        self._lost = True
+        self._wake()
+
+    def on_write_paused(self, paused: bool) -> None:
+        return None
+
+    def on_read(self, started: bool) -> None:
+        return None
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------ the consumer side
+    async def _wait(self, what: str) -> None:
+        loop = self.pool.loop
+        self._waiter = loop.create_future()
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                await self._waiter
+        except TimeoutError:
+            self.close()
+            raise ProviderError("timeout", f"{self.host} sent no {what} within "
+                                f"{self.read_timeout:g} s") from None
+
+    async def head(self) -> None:
+        while not self.status and self._fault is None and not self._lost:
+            await self._wait("answer")
+        self._check()
+
+    def _check(self) -> None:
+        if self._fault is not None:
+            self.close()
+            raise ProviderError("server", f"{self.host}: {self._fault}")
+        if self._lost and not self._done:
+            self.close()
+            raise ProviderError("server", f"{self.host} closed the connection mid-answer")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, piece by piece as it arrives; ends when the answer does."""
+        while True:
+            while self._chunks:
+                data = self._chunks.popleft()
+                self._buffered -= len(data)
+                if self._paused and self._buffered <= HIGH_WATER // 2:
+                    self._paused = False
+                    self.conn.resume_reading()
+                yield data
+            if self._done:
+                self._release()
+                return
+            self._check()
+            await self._wait("data")
+
+    async def read(self, limit: int = MAX_BODY) -> bytes:
+        """The whole body (a ProviderError ``bad_response`` past ``limit`` bytes)."""
+        parts: list[bytes] = []
+        size = 0
+        async for data in self.chunks():
+            size += len(data)
+            if size > limit:
+                self.close()
+                raise ProviderError("bad_response",
+                                    f"{self.host} answered more than {limit} bytes")
+            parts.append(data)
+        return b"".join(parts)
+
+    def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._keep_alive and not self.conn.closed:
+            self.pool.release(self.conn)
+        else:
+            self.conn.close()
+
+    def close(self) -> None:
+        """Stop reading: an unfinished answer aborts its connection (the provider
+        stops generating); a finished one goes back to the pool."""
+        if self._released:
+            return
+        if self._done:
+            self._release()
+            return
+        self._released = True
+        self.conn.abort()
+
+
+class ProviderClient:
+    """Pools per provider origin (``scheme://host:port``), for one worker's loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: PoolSettings | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.loop = loop
+        self.settings = settings or PoolSettings()
+        self._ssl = ssl_context
+        self._pools: dict[str, TargetPool] = {}
+
+    def pool(self, url: str) -> tuple[TargetPool, str]:
+        """The pool for ``url``'s origin, and the ``Host`` header value."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProviderError("bad_request", f"not an http(s) URL: {url!r}")
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        default = port == (443 if tls else 80)
+        host_header = parts.hostname if default else f"{parts.hostname}:{port}"
+        key = f"{parts.scheme}://{parts.hostname}:{port}"
+        found = self._pools.get(key)
+        if found is None:
+            context = (self._ssl or ssl.create_default_context()) if tls else None
+            found = TargetPool(self.loop, parts.hostname, port, self.settings, context,
+                               server_hostname=parts.hostname)
+            self._pools[key] = found
+        return found, host_header
+
+    async def call(self, request: UpstreamRequest, *, connect_timeout: float = 10.0,
+                   read_timeout: float = 120.0) -> ProviderAnswer:
+        """Send ``request``; the answer once its head has arrived."""
+        pool, host = self.pool(request.url)
+        data = request_bytes(request, host)
+        for attempt in (1, 2):
+            try:
+                conn = await pool.acquire(connect_timeout)
+            except TimeoutError:
+                raise ProviderError("timeout", f"connecting to {host} timed out") from None
+            except OSError as exc:
+                raise ProviderError("server", f"cannot connect to {host}: "
+                                    f"{exc.strerror or exc}") from None
+            answer = ProviderAnswer(host, conn, pool, read_timeout)
+            conn.begin(answer, head_only=request.method == "HEAD")
+            conn.write(data)
+            try:
+                await answer.head()
+            except ProviderError:
+                stale = conn.reused and not answer.status and answer._lost
+                if stale and attempt == 1:
+                    continue  # the pool's connection had been closed by the provider
+                raise
+            return answer
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.retired = True
+            pool.close_all()
+        self._pools.clear()
