@@ -15,6 +15,10 @@ __all__ = ["TRANSLATORS", "translator"]
 
 #: Provider type -> "module:attribute" of its translator (imported when first used).
 TRANSLATORS: dict[str, str] = {
+    "openai": "openai:OPENAI",
+    "openai-compatible": "openai:OPENAI_COMPATIBLE",
+    "mistral": "mistral:MISTRAL",
+    "azure": "azure:AZURE",
 }
 
 

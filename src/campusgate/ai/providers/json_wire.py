@@ -1,0 +1,58 @@
+"""JSON answers, JSON over SSE, and OpenAI's embeddings input, as providers send and
+take them.
+
+:func:`read_json` reads a 2xx answer as a JSON object (anything else is
+``bad_response``).
+:func:`json_events` turns a stream's bytes into the JSON objects of its events (a
+provider that sends anything else is ``bad_response``); :func:`embedding_texts`
+reads ``POST /v1/embeddings``' ``input`` as the list of strings such providers embed
+(token arrays, which only OpenAI reads, are a ``bad_request``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from campusgate.ai.errors import ProviderError
+from campusgate.ai.sse import SseParser
+from campusgate.ai.types import Json
+
+__all__ = ["embedding_texts", "json_events", "read_json"]
+
+
+def read_json(body: bytes, provider: str) -> Json:
+    """A 2xx body as a JSON object, or ``bad_response``."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ProviderError("bad_response", f"the answer is not JSON: {exc}",
+                            provider=provider) from None
+    if not isinstance(data, dict):
+        raise ProviderError("bad_response", "the answer is not a JSON object",
+                            provider=provider)
+    return data
+
+
+def json_events(parser: SseParser, data: bytes, provider: str) -> Iterator[Json]:
+    """The data of each event completed by ``data``, as a JSON object."""
+    for event in parser.feed(data):
+        try:
+            body = json.loads(event.data)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise ProviderError("bad_response", f"{provider} sent a stream event that is "
+                                "not a JSON object", provider=provider)
+        yield body
+
+
+def embedding_texts(request: Json, provider: str) -> list[str]:
+    """The strings to embed: ``input`` as a string or a list of strings."""
+    texts = request.get("input")
+    if isinstance(texts, str):
+        return [texts]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ProviderError("bad_request", f"{provider} embeds text: input must be a "
+                            "string or a list of strings", provider=provider)
+    return texts
