@@ -14,8 +14,10 @@ Rules every translator keeps, because clients rely on them:
   mapped, never passed through);
 - ``usage`` is :func:`usage`'s shape: ``prompt_tokens`` counts every input token,
   cached ones included, and ``prompt_tokens_details.cached_tokens`` says how many of
-  them were read from a cache (Anthropic reports cache reads and writes apart from
-  ``input_tokens``: they are added in);
+  them were read from a cache (Anthropic and Bedrock report cache reads and writes
+  apart from their input tokens: they are added in).  Tokens written to a cache,
+  billed at their own rate, are also told in ``prompt_tokens_details.cache_write_tokens``
+  (campusgate's extension, present only when non-zero; :mod:`campusgate.ai.pricing`);
 - a stream's chunks carry ``delta`` pieces: the first has ``role: assistant``; tool
   calls come as ``delta.tool_calls[{index, id, type, function: {name, arguments}}]``
   with ``arguments`` split over chunks; the chunk with ``finish_reason`` comes after
@@ -52,12 +54,15 @@ FINISH_REASONS: Final = frozenset({"stop", "length", "tool_calls", "content_filt
 
 
 def usage(prompt: int, completion: int, cached: int = 0, *,
-          reasoning: int | None = None) -> Json:
+          reasoning: int | None = None, cache_write: int = 0) -> Json:
     """OpenAI's usage object.  ``prompt`` counts all input tokens, ``cached`` those of
-    them read from a cache; ``reasoning`` output tokens are part of ``completion``."""
+    them read from a cache and ``cache_write`` those written to one; ``reasoning``
+    output tokens are part of ``completion``."""
     out: Json = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion,
                  "prompt_tokens_details": {"cached_tokens": cached}}
+    if cache_write:
+        out["prompt_tokens_details"]["cache_write_tokens"] = cache_write
     if reasoning is not None:
         out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return out

@@ -15,6 +15,7 @@ __all__ = ["TRANSLATORS", "translator"]
 
 #: Provider type -> "module:attribute" of its translator (imported when first used).
 TRANSLATORS: dict[str, str] = {
+    "anthropic": "anthropic:ANTHROPIC",
     "openai": "openai:OPENAI",
     "openai-compatible": "openai:OPENAI_COMPATIBLE",
     "mistral": "mistral:MISTRAL",
