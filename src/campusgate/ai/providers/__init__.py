@@ -15,6 +15,8 @@ __all__ = ["TRANSLATORS", "translator"]
 
 #: Provider type -> "module:attribute" of its translator (imported when first used).
 TRANSLATORS: dict[str, str] = {
+    "gemini": "gemini:GEMINI",
+    "cohere": "cohere:COHERE",
     "anthropic": "anthropic:ANTHROPIC",
     "openai": "openai:OPENAI",
     "openai-compatible": "openai:OPENAI_COMPATIBLE",
