@@ -15,6 +15,8 @@ __all__ = ["TRANSLATORS", "translator"]
 
 #: Provider type -> "module:attribute" of its translator (imported when first used).
 TRANSLATORS: dict[str, str] = {
+    "bedrock": "bedrock:BEDROCK",
+    "ollama": "ollama:OLLAMA",
     "gemini": "gemini:GEMINI",
     "cohere": "cohere:COHERE",
     "anthropic": "anthropic:ANTHROPIC",
