@@ -37,21 +37,28 @@ from campusgate.config.model import PoolSettings
 from campusgate.proxy.context import HeaderList
 from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
-__all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "request_bytes"]
+__all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "request_bytes",
+           "request_target"]
 
 #: Unread body bytes past which reading from the provider pauses.
 HIGH_WATER = 256 * 1024
+#: URLs whose pool and request-target are remembered (more: the memo starts over).
+MAX_ROUTES = 1024
 #: Largest non-streamed answer read (a chat completion is far smaller).
 MAX_BODY = 32 * 1024 * 1024
 
 
-def request_bytes(request: UpstreamRequest, host: str) -> bytes:
+def request_target(url: str) -> str:
+    """The request-target of ``url``: its path and query."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    return target + "?" + parts.query if parts.query else target
+
+
+def request_bytes(request: UpstreamRequest, host: str, target: str | None = None) -> bytes:
     """The HTTP/1.1 request: ``Host``, ``Content-Length`` and keep-alive set here;
     the translator's headers otherwise as given."""
-    parts = urlsplit(request.url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
+    target = target or request_target(request.url)
     lines = [f"{request.method} {target} HTTP/1.1", f"host: {host}",
              f"content-length: {len(request.body)}"]
     for name, value in request.headers.items():
@@ -209,6 +216,20 @@ class ProviderClient:
         self.settings = settings or PoolSettings()
         self._ssl = ssl_context
         self._pools: dict[str, TargetPool] = {}
+        #: URL -> (pool, Host value, request-target): a provider's URLs are few and
+        #: asked for on every call.
+        self._routes: dict[str, tuple[TargetPool, str, str]] = {}
+
+    def route(self, url: str) -> tuple[TargetPool, str, str]:
+        """:meth:`pool` and the request-target of ``url``, remembered."""
+        found = self._routes.get(url)
+        if found is None:
+            pool, host = self.pool(url)
+            found = (pool, host, request_target(url))
+            if len(self._routes) >= MAX_ROUTES:
+                self._routes.clear()
+            self._routes[url] = found
+        return found
 
     def pool(self, url: str) -> tuple[TargetPool, str]:
         """The pool for ``url``'s origin, and the ``Host`` header value."""
@@ -231,8 +252,8 @@ class ProviderClient:
     async def call(self, request: UpstreamRequest, *, connect_timeout: float = 10.0,
                    read_timeout: float = 120.0) -> ProviderAnswer:
         """Send ``request``; the answer once its head has arrived."""
-        pool, host = self.pool(request.url)
-        data = request_bytes(request, host)
+        pool, host, target = self.route(request.url)
+        data = request_bytes(request, host, target)
         for attempt in (1, 2):
             try:
                 conn = await pool.acquire(connect_timeout)
@@ -259,3 +280,4 @@ class ProviderClient:
             pool.retired = True
             pool.close_all()
         self._pools.clear()
+        self._routes.clear()

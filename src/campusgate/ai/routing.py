@@ -104,7 +104,13 @@ class ModelRouter:
 
     def plan(self, name: str, now: float) -> list[Target]:
         """Every target to try for ``name``, in order (UnknownModel if none)."""
+        alone = self.groups.get(name)
+        if alone is not None and len(alone.targets) == 1 and not alone.fallbacks:
+            (target,) = alone.targets  # the common case, on every call: no ranking
+            health = self.health.get(target.id)
+            return [target] if health is None or health.disabled is None else []
         order: list[Target] = []
+        seen: set[str] = set()
         seen_groups: set[str] = set()
         queue = list(self.resolve(name))
         while queue:
@@ -113,7 +119,8 @@ class ModelRouter:
                 continue
             seen_groups.add(group.name)
             for target in self._ranked(group, now):
-                if target.id not in {t.id for t in order}:
+                if target.id not in seen:
+                    seen.add(target.id)
                     order.append(target)
             queue.extend(self.groups[f] for f in group.fallbacks if f in self.groups)
         return order
