@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campusgate import __version__
+from campusgate.ai.gateway.backend import AiBackend
+from campusgate.ai.gateway.runtime import AiRuntime
 from campusgate.config.model import Config, Entities, Listener, state_problem
 from campusgate.identity.runtime import IdentityRuntime
 from campusgate.keyring import load_keyring
@@ -116,6 +118,8 @@ class Worker:
                                         lambda: self.plugin_resources().shared, trusted,
                                         shared_state=config.state != "memory")
         self.apps: dict[str, ASGIApp] = {"echo": echo_app, "identity": self.identity}
+        self.ai = AiRuntime(self.keyring)
+        self.backends = {"ai": AiBackend(self.ai)}
 
     # ---------------------------------------------------------------- RuntimeInfo
     def status(self) -> dict[str, Any]:
@@ -150,8 +154,10 @@ class Worker:
                 entities = (Entities.model_validate_json(document) if document is not None
                             else Entities())
                 new = compile_snapshot(revision, entities, self.config.trusted_proxies, old,
-                                       resources=self.plugin_resources(), apps=self.apps)
+                                       resources=self.plugin_resources(), apps=self.apps,
+                                       backends=self.backends)
                 identity = entities.identity
+                ai = self.ai.build(entities.ai)
                 del entities
             except Exception:
                 log.exception("revision %d could not be compiled; keeping revision %d",
@@ -162,6 +168,7 @@ class Worker:
                             "backend: with several workers set state: redis://..., or "
                             "sign-ins will fail when requests land on another worker")
             self.identity.update(identity)
+            self.ai.state = ai
             new.start()
             self.snapshot = new
             log.info("now serving config revision %d", revision)
@@ -298,6 +305,7 @@ class Worker:
             await self.snapshot.retire(None)
         await self.reader.close()
         await self.identity.close()
+        self.ai.close()
         if self.resources is not None:
             await self.resources.close()
         if self._store is not None:

@@ -33,7 +33,7 @@ def boot_environment(config: Config, config_path: Path | None, reuse_port: bool,
                      watch_file: bool) -> dict[str, str]:
     """The environment that starts a worker with these settings."""
     bootstrap = config.model_dump(mode="json", exclude={
-        "services", "upstreams", "plugins", "consumers", "consumer_groups", "identity"})
+        "services", "upstreams", "plugins", "consumers", "consumer_groups", "identity", "ai"})
     boot = {"config": bootstrap, "config_path": str(config_path) if config_path else None,
             "reuse_port": reuse_port, "watch_file": watch_file}
     return {**os.environ, BOOT_ENV: json.dumps(boot)}

@@ -32,7 +32,7 @@ async def test_get_config_when_empty(client: httpx.AsyncClient) -> None:
     assert response.json() == {"revision": 0,
                                "config": {"upstreams": [], "services": [], "plugins": [],
                                           "consumers": [], "consumer_groups": [],
-                                          "identity": None}}
+                                          "identity": None, "ai": None}}
 
 
 async def test_put_config_saves_diffs_and_reloads(

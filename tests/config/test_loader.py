@@ -139,7 +139,7 @@ FAULTS = [
                 2,
                 "zzz",
                 "unknown key 'zzz'; expected one of: upstreams, services, plugins, "
-                "consumers, consumer_groups, identity, listeners, storage, state, "
+                "consumers, consumer_groups, identity, ai, listeners, storage, state, "
                 "secret_key_file, limits, trusted_proxies",
             )
         ],

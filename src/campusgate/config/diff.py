@@ -21,12 +21,13 @@ __all__ = ["Change", "ChangeAction", "ChangeKind", "diff_entities"]
 
 ChangeAction = Literal["created", "updated", "deleted"]
 ChangeKind = Literal["upstream", "service", "route", "plugin", "consumer", "consumer_group",
-                     "identity", "identity_client"]
+                     "identity", "identity_client", "ai", "ai_provider", "ai_model"]
 
 _ACTION_ORDER: dict[str, int] = {"deleted": 0, "updated": 1, "created": 2}
 _KIND_ORDER: dict[str, int] = {"upstream": 0, "service": 1, "route": 2, "plugin": 3,
                                "consumer": 4, "consumer_group": 5, "identity": 6,
-                               "identity_client": 7}
+                               "identity_client": 7, "ai": 8, "ai_provider": 9,
+                               "ai_model": 10}
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Change:
 def diff_entities(old: Entities, new: Entities) -> list[Change]:
     """List the changes from ``old`` to ``new``: deletions, updates, creations, then by
     kind (upstream, service, route, plugin, consumer, consumer group, the identity
-    provider's settings, its clients) and name."""
+    provider's settings, its clients, the AI gateway's settings, its providers, its
+    models) and name."""
     changes: list[Change] = []
     changes += _compare("upstream", _upstreams(old), _upstreams(new))
     changes += _compare("service", _services(old), _services(new))
@@ -52,6 +54,9 @@ def diff_entities(old: Entities, new: Entities) -> list[Change]:
                         _named(new.consumer_groups))
     changes += _compare("identity", _identity(old), _identity(new))
     changes += _compare("identity_client", _clients(old), _clients(new))
+    changes += _compare("ai", _ai(old), _ai(new))
+    changes += _compare("ai_provider", _ai_named(old, "providers"), _ai_named(new, "providers"))
+    changes += _compare("ai_model", _ai_named(old, "models"), _ai_named(new, "models"))
     return sorted(changes, key=lambda c: (_ACTION_ORDER[c.action], _KIND_ORDER[c.kind], c.name))
 
 
@@ -103,3 +108,17 @@ def _identity(entities: Entities) -> dict[str, Any]:
 def _clients(entities: Entities) -> dict[str, Any]:
     clients = entities.identity.clients if entities.identity is not None else []
     return {c.client_id: c.model_dump(mode="json") for c in clients}
+
+
+def _ai(entities: Entities) -> dict[str, Any]:
+    """The AI gateway's settings without its providers and models."""
+    if entities.ai is None:
+        return {}
+    return {"ai": entities.ai.model_dump(mode="json", exclude={"providers", "models"})}
+
+
+def _ai_named(entities: Entities, part: Literal["providers", "models"]) -> dict[str, Any]:
+    if entities.ai is None:
+        return {}
+    items = entities.ai.providers if part == "providers" else entities.ai.models
+    return {item.name: item.model_dump(mode="json") for item in items}

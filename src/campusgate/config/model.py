@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from campusgate.config.ai import AiConfig
 from campusgate.config.bootstrap import Limits, Listener, Listeners, TlsListener
 from campusgate.config.common import NAME_PATTERN, Name, PluginSpec, Seconds, StrictModel
 from campusgate.config.consumers import (
@@ -40,6 +41,7 @@ __all__ = [
     "BUILTIN_SERVICES",
     "NAME_PATTERN",
     "ActiveHealthCheck",
+    "AiConfig",
     "Config",
     "Consumer",
     "ConsumerGroup",
@@ -64,8 +66,9 @@ __all__ = [
     "state_problem",
 ]
 
-#: In-process services a service url may name: ``builtin://echo``, ``builtin://identity``.
-BUILTIN_SERVICES = ("echo", "identity")
+#: In-process services a service url may name: ``builtin://echo``, ``builtin://identity``,
+#: ``builtin://ai``.
+BUILTIN_SERVICES = ("echo", "identity", "ai")
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -211,8 +214,8 @@ class Service(StrictModel):
             parts = urlsplit(self.url)
             if parts.scheme == "builtin":
                 if parts.netloc not in BUILTIN_SERVICES:
-                    raise ValueError("builtin services are builtin://echo and "
-                                     "builtin://identity")
+                    raise ValueError("builtin services are builtin://echo, "
+                                     "builtin://identity and builtin://ai")
             elif parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"url {self.url!r} must be http(s)://host[:port][/path]")
             else:
@@ -235,6 +238,8 @@ class Entities(StrictModel):
     consumer_groups: list[ConsumerGroup] = Field(default_factory=list)
     #: The built-in OAuth 2.0 / OpenID Connect provider (off when absent).
     identity: IdentityConfig | None = None
+    #: The AI gateway: model providers and the model names clients use (off when absent).
+    ai: AiConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Entities:
@@ -278,6 +283,8 @@ class Entities(StrictModel):
             found += [(f"consumer group {group.name}", spec) for spec in group.plugins]
         if self.identity is not None:
             found += [("identity", spec) for spec in self.identity.plugins]
+        if self.ai is not None:
+            found += [("ai", spec) for spec in self.ai.plugins]
         return found
 
     def _anonymous_consumers_exist(self) -> None:
@@ -371,5 +378,5 @@ class Config(Entities):
     def entities(self) -> Entities:
         return Entities.model_validate(
             self.model_dump(include={"upstreams", "services", "plugins", "consumers",
-                                     "consumer_groups", "identity"})
+                                     "consumer_groups", "identity", "ai"})
         )

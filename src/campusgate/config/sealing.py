@@ -6,13 +6,17 @@ JWT and hmac-auth secrets ``secret_encrypted``; identity-provider client secrets
 ``client_secret_prefix``, exactly like API keys: they are high-entropy and checked on
 every token request.  Login sources' client secrets (``identity.sources[*]``) are
 campusgate's own secrets at ClassLink or an OpenID provider, sent back there on every
-sign-in: ``client_secret_encrypted``.  Sealing the same plaintext again
+sign-in: ``client_secret_encrypted``.  AI providers' API keys (``ai.providers[*]``)
+are sent to the provider on every call: ``api_key_encrypted``; their secret options
+(``aws_secret_access_key``, ``aws_session_token``) are sealed in place, the option's
+value becoming its ``enc1$`` form (``config/ai.py``).  Sealing the same plaintext again
 reuses the previous revision's sealed value when it still matches, so applying an
 unchanged file does not create a new revision just because a salt or nonce changed.
 """
 
 from __future__ import annotations
 
+from campusgate.config.ai import SECRET_OPTIONS, AiConfig, AiProvider
 from campusgate.config.consumers import (
     BasicAuthCredential,
     Credential,
@@ -45,6 +49,8 @@ def is_sealed(entities: Entities) -> bool:
                      else cred.secret)
             if plain is not None:
                 return False
+    if entities.ai is not None and not all(p.sealed() for p in entities.ai.providers):
+        return False
     if entities.identity is not None:
         return (all(client.client_secret is None for client in entities.identity.clients)
                 and all(source.client_secret is None for source in entities.identity.sources))
@@ -62,7 +68,37 @@ def seal(entities: Entities, keyring: Keyring, previous: Entities | None = None)
         consumers.append(consumer.model_copy(update={"credentials": creds}))
     identity = _seal_identity(entities.identity, keyring,
                               previous.identity if previous else None)
-    return entities.model_copy(update={"consumers": consumers, "identity": identity})
+    ai = _seal_ai(entities.ai, keyring, previous.ai if previous else None)
+    return entities.model_copy(update={"consumers": consumers, "identity": identity,
+                                       "ai": ai})
+
+
+def _seal_ai(ai: AiConfig | None, keyring: Keyring,
+             previous: AiConfig | None) -> AiConfig | None:
+    if ai is None:
+        return None
+    providers = [_seal_provider(p, keyring, previous.provider(p.name) if previous else None)
+                 for p in ai.providers]
+    return ai.model_copy(update={"providers": providers})
+
+
+def _seal_provider(provider: AiProvider, keyring: Keyring,
+                   old: AiProvider | None) -> AiProvider:
+    if provider.sealed():
+        return provider
+    update: dict[str, object] = {}
+    if provider.api_key is not None:
+        stored = old.api_key_encrypted if old else None
+        update = {"api_key": None, "api_key_encrypted": _reuse_sealed(
+            keyring, stored, provider.api_key)}
+    options = dict(provider.options)
+    for name in SECRET_OPTIONS:
+        value = options.get(name)
+        if isinstance(value, str) and not value.startswith("enc1$"):
+            stored = old.options.get(name) if old else None
+            options[name] = _reuse_sealed(keyring, stored, value)
+    update["options"] = options
+    return provider.model_copy(update=update)
 
 
 def _seal_identity(identity: IdentityConfig | None, keyring: Keyring,
@@ -108,6 +144,11 @@ def _previous_credentials(previous: Entities | None) -> dict[tuple[str, str], Cr
 def _reuse_encrypted(keyring: Keyring, old: object, plain: str) -> str:
     stored = getattr(old, "secret_encrypted", None) or getattr(
         old, "client_secret_encrypted", None)
+    return _reuse_sealed(keyring, stored, plain)
+
+
+def _reuse_sealed(keyring: Keyring, stored: object, plain: str) -> str:
+    """``stored`` when it is ``plain`` sealed, else ``plain`` sealed anew."""
     if isinstance(stored, str):
         try:
             if keyring.decrypt(stored) == plain:

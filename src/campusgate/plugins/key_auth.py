@@ -28,7 +28,8 @@ class KeyAuthConfig(AuthConfig):
     key_names: list[str] = Field(
         default_factory=lambda: ["apikey", "x-api-key"], min_length=1,
         description="Names the key may be sent under: header names (case-insensitive) "
-                    "and query parameter names (exact).")
+                    "and query parameter names (exact).  In an Authorization header "
+                    "the key may follow 'Bearer ' (as OpenAI's SDKs send it).")
     key_in_header: bool = Field(default=True, description="Look for the key in the headers.")
     key_in_query: bool = Field(default=True,
                                description="Look for the key in the query string.")
@@ -93,6 +94,8 @@ class KeyAuthPlugin(AuthPlugin):
             for name, value in ctx.headers:
                 if name in names:
                     key, header = value, name
+                    if name == b"authorization" and value[:7].lower() == b"bearer ":
+                        key = value[7:].strip()  # what the OpenAI SDKs send
                     break
         param: str | None = None
         if key is None and self.query_names and ctx.query:

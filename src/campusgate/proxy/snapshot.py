@@ -38,11 +38,15 @@ from campusgate.proxy.health import ActiveHealthChecker
 from campusgate.proxy.router import Router
 from campusgate.proxy.upstream import TargetPool
 
-__all__ = ["IDENTITY_SERVICE", "CompiledRoute", "CompiledService", "Plan", "Snapshot",
-           "compile_snapshot", "finish_headers", "with_identity_service"]
+__all__ = ["AI_SERVICE", "IDENTITY_SERVICE", "CompiledRoute", "CompiledService", "Plan", "Snapshot",
+           "compile_snapshot", "finish_headers", "with_ai_service",
+           "with_identity_service"]
 
 
 IDENTITY_SERVICE = "campusgate-identity"
+AI_SERVICE = "campusgate-ai"
+#: The AI gateway's endpoints under ``ai.path``.
+AI_ENDPOINTS = ("/chat/completions", "/embeddings", "/models", "/messages", "/responses")
 
 
 def with_identity_service(entities: Entities) -> list[Service]:
@@ -62,6 +66,18 @@ def with_identity_service(entities: Entities) -> list[Service]:
     services.append(Service(name=IDENTITY_SERVICE, url="builtin://identity",
                             routes=[route], plugins=identity.plugins))
     return services
+
+
+def with_ai_service(entities: Entities, services: list[Service]) -> list[Service]:
+    """``services`` plus, with an AI gateway configured and no service of
+    ``builtin://ai`` declared, one on ``ai.path``'s endpoints carrying ``ai.plugins``."""
+    ai = entities.ai
+    if ai is None or any(s.url == "builtin://ai" for s in services):
+        return services
+    route = Route(name=AI_SERVICE, paths=[ai.path + end for end in AI_ENDPOINTS],
+                  strip_path=False)
+    return [*services, Service(name=AI_SERVICE, url="builtin://ai", routes=[route],
+                               plugins=ai.plugins)]
 
 
 async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,8 +170,10 @@ def compile_snapshot(
     loop: asyncio.AbstractEventLoop | None = None,
     resources: PluginResources | None = None,
     apps: Mapping[str, ASGIApp] | None = None,
+    backends: Mapping[str, Backend] | None = None,
 ) -> Snapshot:
-    """``apps`` serves the ``builtin://NAME`` services (default: only the echo app)."""
+    """``apps`` serves the ``builtin://NAME`` services (default: only the echo app);
+    ``backends`` those served by an in-process :class:`Backend` (``builtin://ai``)."""
     loop = loop or asyncio.get_event_loop()
     builtins: Mapping[str, ASGIApp] = apps if apps is not None else {"echo": echo_app}
     if resources is None:
@@ -182,7 +200,10 @@ def compile_snapshot(
 
     def backend_for(service: Service) -> Backend:
         if service.url is not None and service.url.startswith("builtin://"):
-            return AsgiBackend(builtins.get(urlsplit(service.url).netloc, _unavailable))
+            name = urlsplit(service.url).netloc
+            if backends is not None and name in backends:
+                return backends[name]
+            return AsgiBackend(builtins.get(name, _unavailable))
         host_header: bytes | None = None
         url_host: str | None = None  # the url's host name, for SNI
         if service.upstream is not None:
@@ -219,7 +240,7 @@ def compile_snapshot(
 
     routes: list[tuple[Route, CompiledRoute]] = []
     global_level: Level = ("global", entities.plugins)
-    for full_service in with_identity_service(entities):
+    for full_service in with_ai_service(entities, with_identity_service(entities)):
         # Keep the service without its routes: the routes' models are freed after this.
         service = full_service.model_copy(update={"routes": []})
         compiled = CompiledService(service.name, service, backend_for(service))

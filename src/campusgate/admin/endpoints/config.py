@@ -86,6 +86,7 @@ def build_router() -> APIRouter:
             entities.consumers = proposed.consumers
             entities.consumer_groups = proposed.consumer_groups
             entities.identity = proposed.identity
+            entities.ai = proposed.ai
 
         written = await context.write(write_source(request), replace, expected_revision)
         written.tag(response)

@@ -1,0 +1,138 @@
+"""One chat call, for any of the three chat APIs: made canonical, sent to the first
+target that answers, and answered in the client's API -- whole, or as a stream
+written piece by piece as the provider's pieces arrive (nothing is buffered).
+
+The accounting seam: ``ctx.vars["ai"]`` holds the model name the client used, the
+provider and its model that served it, the canonical usage, the cost in USD (a
+decimal string; None when the price is unknown), the number of attempts and whether
+it streamed.  A stream the client left, or that the provider cut, still records the
+usage known so far (the decoder's).  The access-record writer (issue 7) reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from campusgate.ai.api import anthropic_messages, responses
+from campusgate.ai.errors import ProviderError
+from campusgate.ai.gateway.access import model_plan
+from campusgate.ai.gateway.attempts import Attempt, first_answer
+from campusgate.ai.gateway.replies import ApiShape, start_stream, write_json
+from campusgate.ai.gateway.runtime import AiRuntime, AiState
+from campusgate.ai.gateway.streams import ChunkEncoder, encoder_for
+from campusgate.ai.pricing import cost
+from campusgate.ai.types import ChatRequest, Json
+from campusgate.proxy.backends import ResponseHook
+from campusgate.proxy.context import RequestContext
+from campusgate.proxy.http1 import ClientConnection
+from campusgate.proxy.request import Request
+
+__all__ = ["account", "model_name", "serve_chat"]
+
+
+def model_name(request: dict[str, Any]) -> str:
+    model = request.get("model")
+    if not isinstance(model, str) or not model:
+        raise ProviderError("bad_request", "the request names no model ('model' must be "
+                            "a string)", status=400)
+    return model
+
+
+def _canonical(shape: ApiShape, request: dict[str, Any]) -> ChatRequest:
+    if shape == "anthropic":
+        return anthropic_messages.to_chat(request)
+    if shape == "responses":
+        return responses.to_chat(request)
+    if not isinstance(request.get("messages"), list):
+        raise ProviderError("bad_request", "'messages' must be a list", status=400)
+    return request
+
+
+def account(ctx: RequestContext, state: AiState, attempt: Attempt,
+            usage: Json | None) -> None:
+    """Fill ``ctx.vars["ai"]`` for the target that served the call."""
+    info = ctx.vars["ai"]
+    deployment = attempt.target.deployment
+    info.update(provider=attempt.target.provider, provider_model=deployment.model,
+                attempts=attempt.number, usage=usage)
+    price = cost(deployment.provider, deployment.model, usage, state.config.prices)
+    info["cost"] = None if price is None else str(price)
+
+
+async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
+                     req: Request, ctx: RequestContext, on_response: ResponseHook,
+                     shape: ApiShape, request: dict[str, Any], now: float) -> None:
+    alias = model_name(request)
+    chat = _canonical(shape, request)
+    stream = bool(chat.get("stream"))
+    ctx.vars["ai"] = {"model": alias, "provider": None, "provider_model": None,
+                      "usage": None, "cost": None, "attempts": 0, "stream": stream}
+    encoder = encoder_for(shape, request, chat) if stream else None
+    plan = model_plan(state, alias, ctx.consumer, now)
+    attempt = await first_answer(state, runtime.client, plan,
+                                 lambda translator, dep: translator.chat_request(chat, dep))
+    if encoder is None:
+        await _whole(state, conn, req, ctx, on_response, shape, request, attempt, alias)
+    else:
+        await _stream(state, conn, req, ctx, on_response, attempt, encoder)
+
+
+async def _whole(state: AiState, conn: ClientConnection, req: Request,
+                 ctx: RequestContext, on_response: ResponseHook, shape: ApiShape,
+                 request: dict[str, Any], attempt: Attempt, alias: str) -> None:
+    answer = attempt.answer
+    try:
+        body = await answer.read()
+        response = attempt.translator.chat_response(answer.status, answer.headers, body,
+                                                    attempt.target.deployment)
+    except ProviderError as exc:
+        attempt.done(exc)
+        exc.provider = exc.provider or attempt.target.provider
+        raise
+    attempt.done()
+    account(ctx, state, attempt, response.get("usage"))
+    response["model"] = alias
+    if shape == "anthropic":
+        payload = anthropic_messages.from_chat(response, request)
+    elif shape == "responses":
+        payload = responses.from_chat(response, request)
+    else:
+        payload = response
+    write_json(conn, req, ctx, on_response, 200, payload)
+
+
+async def _stream(state: AiState, conn: ClientConnection, req: Request,
+                  ctx: RequestContext, on_response: ResponseHook, attempt: Attempt,
+                  encoder: ChunkEncoder) -> None:
+    answer = attempt.answer
+    decoder = attempt.translator.chat_stream(attempt.target.deployment)
+    start_stream(conn, req, ctx, on_response)
+    failure: ProviderError | None = None
+    req.on_disconnect = answer.close  # a client gone while the provider thinks
+    try:
+        async for data in answer.chunks():
+            out = b"".join(encoder.chunk(chunk) for chunk in decoder.feed(data))
+            if out:
+                conn.write_body(out)
+                if conn.closed or req.disconnected:
+                    answer.close()  # the client left: stop the provider's work
+                    return
+                await conn.drain()
+        out = b"".join(encoder.chunk(chunk) for chunk in decoder.finish())
+        conn.write_body(out + encoder.end())
+        conn.end_body()
+    except ProviderError as exc:
+        answer.close()
+        if conn.closed or req.disconnected:
+            return  # the provider call was aborted because the client left
+        failure = exc
+        exc.provider = exc.provider or attempt.target.provider
+        conn.write_body(encoder.fail(exc))
+        conn.end_body()
+    except ConnectionError:  # the client stopped reading, or went away
+        answer.close()
+    finally:
+        req.on_disconnect = None
+        answer.close()  # no-op after a complete answer (already back in its pool)
+        attempt.done(failure)
+        account(ctx, state, attempt, decoder.usage)

@@ -1,0 +1,121 @@
+"""The AI plane of one worker: providers with their decrypted keys, the model router,
+the connection pools to providers.
+
+The worker makes one :class:`AiRuntime` and tells it each config revision's ``ai``
+section (:meth:`AiRuntime.update`).  The :class:`~campusgate.ai.routing.ModelRouter` is
+rebuilt per revision, but a target whose deployment did not change (same provider
+type, URL, model, key, options) keeps its health -- a key disabled by a 401 stays
+disabled until its configuration changes, and a reload does not forget a cooling
+down.  The :class:`~campusgate.ai.client.ProviderClient` (its pools) lives as long as
+the worker and is made at the first call, on the worker's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from campusgate.ai.client import ProviderClient
+from campusgate.ai.providers import translator
+from campusgate.ai.providers.base import Deployment, Translator
+from campusgate.ai.routing import ModelGroup, ModelRouter, Target
+from campusgate.config.ai import SECRET_OPTIONS, AiConfig, AiProvider
+from campusgate.keyring import Keyring, KeyringError
+
+__all__ = ["AiRuntime", "AiState"]
+
+log = logging.getLogger("campusgate.ai")
+
+
+@dataclass(frozen=True, eq=False)
+class AiState:
+    """What one revision serves with: read by a request from start to end."""
+
+    config: AiConfig
+    router: ModelRouter
+    #: Provider name -> its settings.
+    providers: dict[str, AiProvider] = field(default_factory=dict)
+
+    def translator_of(self, target: Target) -> Translator:
+        return translator(target.deployment.provider)
+
+
+class AiRuntime:
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self.state: AiState | None = None
+        self._client: ProviderClient | None = None
+
+    @property
+    def client(self) -> ProviderClient:
+        if self._client is None:
+            self._client = ProviderClient(asyncio.get_running_loop())
+        return self._client
+
+    def update(self, config: AiConfig | None) -> None:
+        """Serve the ``ai`` section of a new revision."""
+        self.state = self.build(config)
+
+    def build(self, config: AiConfig | None) -> AiState | None:
+        """What the ``ai`` section of the revision about to be served serves with:
+        made before the revision is swapped in, so a failure keeps the old one."""
+        if config is None:
+            return None
+        deployments = {p.name: self._deployment_of(p) for p in config.providers}
+        targets: dict[str, Target] = {}
+
+        def target(provider: str, model: str, weight: int = 1) -> Target:
+            base = deployments[provider]
+            deployment = Deployment(base.provider, model, base.base_url, base.api_key,
+                                    base.options)
+            return Target(f"{provider}/{model}", provider, deployment, weight)
+
+        groups: dict[str, ModelGroup] = {}
+        for model in config.models:
+            members = []
+            for spec in model.targets:
+                made = target(spec.provider, spec.model, spec.weight)
+                targets.setdefault(made.id, made)
+                members.append(made)
+            groups[model.name] = ModelGroup(model.name, tuple(members), model.strategy,
+                                            tuple(model.fallbacks))
+        direct: dict[str, Callable[[str], Target]] = {
+            name: functools.partial(target, name) for name in deployments
+        } if config.direct_models else {}
+        router = ModelRouter(groups, direct)
+        if self.state is not None:
+            old = self.state.router
+            old_targets = {t.id: t for g in old.groups.values() for t in g.targets}
+            router.health = {tid: health for tid, health in old.health.items()
+                             if tid in targets and old_targets.get(tid) is not None
+                             and old_targets[tid].deployment == targets[tid].deployment}
+        return AiState(config, router, {p.name: p for p in config.providers})
+
+    def _deployment_of(self, provider: AiProvider) -> Deployment:
+        """The provider's deployment template (model left empty), secrets decrypted."""
+        key = provider.api_key
+        if key is None and provider.api_key_encrypted is not None:
+            key = self._decrypt(provider.name, "api_key", provider.api_key_encrypted)
+        options = dict(provider.options)
+        for name in SECRET_OPTIONS:
+            value = options.get(name)
+            if isinstance(value, str) and value.startswith("enc1$"):
+                options[name] = self._decrypt(provider.name, name, value)
+        base_url = provider.base_url or translator(provider.type).default_base_url
+        return Deployment(provider.type, "", base_url, key, options)
+
+    def _decrypt(self, provider: str, what: str, sealed: str) -> str | None:
+        try:
+            return self.keyring.decrypt(sealed)
+        except KeyringError:
+            log.error("AI provider %r: its %s cannot be decrypted with this installation's "
+                      "secret key; calls to it will fail", provider, what)
+            return None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
