@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cgbench import auth, configs, idp
+from cgbench import ai, auth, configs, idp
+from cgbench.ai_bench import AiBench
 from cgbench.idp_bench import IdentityBench
 from cgbench.procs import (
     Processes,
@@ -33,13 +34,15 @@ from cgbench.roster import DEFAULT_PEOPLE, ROSTER_IMPORT
 from cgbench.roster_bench import RosterBench
 from cgbench.wrk import WrkResult, median_result, parse_wrk
 
-__all__ = ["AUTH_SCENARIOS", "BODIES", "IDP_SCENARIOS", "Bench", "Settings", "affinity"]
+__all__ = ["AI_SCENARIOS", "AUTH_SCENARIOS", "BODIES", "IDP_SCENARIOS", "Bench", "Settings",
+           "affinity"]
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 BODIES = {"hello": "/", "json": "/json"}
 AUTH_SCENARIOS = tuple(auth.AUTH_SCENARIOS)
 IDP_SCENARIOS = idp.IDP_SCENARIOS
+AI_SCENARIOS = ai.AI_SCENARIOS
 
 
 @dataclass
@@ -290,6 +293,9 @@ class Bench:
             self.routes()
         if ROSTER_IMPORT in s.scenarios:
             self.scenarios[ROSTER_IMPORT] = RosterBench(self).run()
+        ai_names = [n for n in AI_SCENARIOS if n in s.scenarios]
+        if ai_names:
+            AiBench(self).run(ai_names)
 
     def plain_reference(self) -> None:
         """campusgate's plain number for every body, which the authentication scenarios

@@ -17,13 +17,15 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import httptools
 import uvloop
 
-__all__ = ["percentile", "run_fixed_rate", "summarize"]
+__all__ = ["Driven", "KeepAliveConnection", "drive", "percentile", "run_fixed_rate",
+           "summarize"]
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
@@ -43,8 +45,9 @@ def summarize(values_s: Sequence[float]) -> dict[str, float]:
     return out
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; one request in flight at a time."""
+class KeepAliveConnection(asyncio.Protocol):
+    """One keep-alive connection; one request in flight at a time.  ``request``
+    gives (status, sent_at, finished_at); subclasses may tell more."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -75,7 +78,7 @@ class _Connection(asyncio.Protocol):
         if self.done is not None and not self.done.done():
             self.done.set_exception(exc)
 
-    async def request(self, raw: bytes) -> tuple[int, float, float]:
+    async def request(self, raw: bytes) -> tuple[Any, ...]:
         """Send ``raw``; return (status, sent_at, finished_at)."""
         assert self.transport is not None
         self.done = asyncio.get_running_loop().create_future()
@@ -85,42 +88,45 @@ class _Connection(asyncio.Protocol):
         return status, sent, finished
 
 
-async def run_fixed_rate(port: int, rate: float, duration: float, *, path: str = "/",
-                         connections: int = 16, warmup: float = 2.0) -> dict[str, object]:
-    """Drive 127.0.0.1:port at ``rate`` req/s for ``warmup + duration`` seconds."""
+@dataclass
+class Driven:
+    """What :func:`drive` measured: the answers due after the warm-up, with their due
+    time, and the requests that failed on the socket."""
+
+    answers: list[tuple[float, tuple[Any, ...]]] = field(default_factory=list)
+    socket_errors: int = 0
+    measure_from: float = 0.0
+
+
+async def drive(port: int, raw: bytes, factory: Callable[[], KeepAliveConnection], *, rate: float,
+                duration: float, warmup: float, connections: int) -> Driven:
+    """Send ``raw`` to 127.0.0.1:port at a fixed schedule (request ``i`` due at
+    ``start + i / rate``) over ``connections`` keep-alive connections made by
+    ``factory``, one request in flight on each, for ``warmup + duration`` seconds."""
     loop = asyncio.get_running_loop()
-    raw = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     queue: asyncio.Queue[float | None] = asyncio.Queue()
-    service: list[float] = []
-    total: list[float] = []
-    errors = {"non_2xx": 0, "socket": 0}
-    measure_from = 0.0
+    out = Driven()
 
     async def worker() -> None:
-        conn: _Connection | None = None
+        conn: KeepAliveConnection | None = None
         while (due := await queue.get()) is not None:
             try:
                 if conn is None or conn.lost:
-                    _, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
-                status, sent, finished = await conn.request(raw)
+                    _, conn = await loop.create_connection(factory, "127.0.0.1", port)
+                answer = await conn.request(raw)
             except OSError:
-                errors["socket"] += 1
+                out.socket_errors += 1
                 conn = None
                 continue
-            if due < measure_from:
-                continue
-            if not 200 <= status < 300:
-                errors["non_2xx"] += 1
-            service.append(finished - sent)
-            total.append(finished - due)
+            if due >= out.measure_from:
+                out.answers.append((due, answer))
         if conn is not None and conn.transport is not None:
             conn.transport.close()
 
     tasks = [asyncio.create_task(worker()) for _ in range(connections)]
-    count = int((warmup + duration) * rate)
     start = time.perf_counter() + 0.05
-    measure_from = start + warmup
-    for i in range(count):
+    out.measure_from = start + warmup
+    for i in range(int((warmup + duration) * rate)):
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
@@ -129,7 +135,18 @@ async def run_fixed_rate(port: int, rate: float, duration: float, *, path: str =
     for _ in tasks:
         queue.put_nowait(None)
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - measure_from
+    return out
+
+
+async def run_fixed_rate(port: int, rate: float, duration: float, *, path: str = "/",
+                         connections: int = 16, warmup: float = 2.0) -> dict[str, object]:
+    """Drive 127.0.0.1:port at ``rate`` req/s for ``warmup + duration`` seconds."""
+    raw = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    driven = await drive(port, raw, KeepAliveConnection, rate=rate, duration=duration,
+                         warmup=warmup, connections=connections)
+    elapsed = time.perf_counter() - driven.measure_from
+    service = [finished - sent for _, (_, sent, finished) in driven.answers]
+    total = [finished - due for due, (_, _, finished) in driven.answers]
     return {
         "rate_target": rate,
         "requests": len(service),
@@ -137,8 +154,8 @@ async def run_fixed_rate(port: int, rate: float, duration: float, *, path: str =
         "connections": connections,
         "service": summarize(service) if service else {},
         "total": summarize(total) if total else {},
-        "non_2xx": errors["non_2xx"],
-        "socket_errors": errors["socket"],
+        "non_2xx": sum(1 for _, a in driven.answers if not 200 <= a[0] < 300),
+        "socket_errors": driven.socket_errors,
     }
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cgbench.ai_report import ai_goals, ai_rows
 from cgbench.auth import AUTH_SCENARIOS, GOALS
 from cgbench.idp import (
     IDP_JWT,
@@ -104,6 +105,7 @@ def evaluate_goals(scenarios: dict[str, Any]) -> list[Goal]:
             "memory", "worker RSS with 10,000 routes", mib, "MiB",
             f"< {MEMORY_GOAL_MB:.0f} MiB", mib < MEMORY_GOAL_MB, detail,
         ))
+    goals += [Goal(*fields) for fields in ai_goals(scenarios)]
     return goals
 
 
@@ -308,6 +310,7 @@ def render_results(doc: dict[str, Any]) -> str:
                          f"| {_fmt_ms(s['p99_ms'])} | {_fmt_ms(s['p99_9_ms'])} "
                          f"| {_fmt_ms(s['max_ms'])} | {m['non_2xx'] + m['socket_errors']} |")
     lines += _roster_rows(scenarios)
+    lines += ai_rows(scenarios)
     memory = scenarios.get("memory")
     if memory:
         lines += ["", "**memory** (VmRSS of the campusgate worker after load)", "",
