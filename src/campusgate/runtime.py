@@ -118,7 +118,7 @@ class Worker:
                                         lambda: self.plugin_resources().shared, trusted,
                                         shared_state=config.state != "memory")
         self.apps: dict[str, ASGIApp] = {"echo": echo_app, "identity": self.identity}
-        self.ai = AiRuntime(self.keyring)
+        self.ai = AiRuntime(self.keyring, lambda: self.plugin_resources().shared)
         self.backends = {"ai": AiBackend(self.ai)}
 
     # ---------------------------------------------------------------- RuntimeInfo

@@ -18,13 +18,14 @@ secret key and session token) are sealed in place -- their value becomes the
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from campusgate.config.common import Name, PluginSpec, Seconds, StrictModel
 
-__all__ = ["SECRET_OPTIONS", "AiConfig", "AiModel", "AiProvider", "AiTarget",
+__all__ = ["SECRET_OPTIONS", "AiBudget", "AiConfig", "AiModel", "AiProvider", "AiTarget",
            "ProviderTimeouts"]
 
 #: Translator options that are secrets: sealed in place like ``api_key``.
@@ -116,6 +117,28 @@ class AiModel(StrictModel):
             g in self.groups for g in groups)
 
 
+class AiBudget(StrictModel):
+    """A limit on tokens, USD and/or requests per UTC minute, day or month, for the
+    calls it applies to: those of ``consumer``, of a member of ``group``, to the model
+    name ``model`` -- every one given must match; none given, every call.  A group's
+    or model's budget is shared by every caller it applies to."""
+
+    name: Name
+    consumer: str | None = Field(default=None, min_length=1, max_length=256)
+    group: str | None = Field(default=None, min_length=1, max_length=256)
+    model: str | None = Field(default=None, min_length=1, max_length=256)
+    period: Literal["minute", "day", "month"]
+    tokens: int | None = Field(default=None, ge=1)
+    usd: Decimal | None = Field(default=None, gt=0)
+    requests: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> AiBudget:
+        if self.tokens is None and self.usd is None and self.requests is None:
+            raise ValueError(f"budget {self.name!r}: give tokens, usd and/or requests")
+        return self
+
+
 class AiConfig(StrictModel):
     """The ``ai:`` section."""
 
@@ -132,6 +155,10 @@ class AiConfig(StrictModel):
     #: Largest request body accepted, in bytes.
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     plugins: list[PluginSpec] = Field(default_factory=list)
+    #: Limits checked before each call and charged after it (``ai/budgets.py``).
+    budgets: list[AiBudget] = Field(default_factory=list)
+    #: The state backend unreachable: let calls through (open) or refuse them (503).
+    budgets_fail: Literal["open", "closed"] = "open"
 
     @field_validator("path")
     @classmethod
@@ -144,7 +171,9 @@ class AiConfig(StrictModel):
     def _references(self) -> AiConfig:
         providers = [p.name for p in self.providers]
         models = [m.name for m in self.models]
-        for kind, names in (("ai.providers", providers), ("ai.models", models)):
+        budgets = [b.name for b in self.budgets]
+        for kind, names in (("ai.providers", providers), ("ai.models", models),
+                            ("ai.budgets", budgets)):
             if len(set(names)) != len(names):
                 dup = next(n for n in names if names.count(n) > 1)
                 raise ValueError(f"duplicate name in {kind}: {dup!r}")

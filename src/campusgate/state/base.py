@@ -83,6 +83,15 @@ class StateBackend(Protocol):
         """
         ...
 
+    async def incr(self, key: str, amount: float, ttl: float) -> float:
+        """Add ``amount`` to the number under ``key`` (0 when missing) and return the
+        new total, atomically; a new key lives ``ttl`` seconds, an existing one keeps
+        its expiry (so a period's counter ends with its period).  ``amount`` 0 reads.
+
+        Budgets count tokens, USD and requests with it.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections; the backend is not used afterwards."""
         ...

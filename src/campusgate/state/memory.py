@@ -35,7 +35,7 @@ _Slots = dict[object, object]
 class _Entry:
     __slots__ = ("expires", "value")
 
-    def __init__(self, expires: int, value: bytes | _Slots) -> None:
+    def __init__(self, expires: int, value: bytes | _Slots | float) -> None:
         self.expires = expires
         self.value = value
 
@@ -208,6 +208,21 @@ class MemoryState:
         self._put(key, value, expires, now)
         return True
 
+    def incr_now(self, key: str, amount: float, ttl: float) -> float:
+        """:meth:`incr` without waiting."""
+        now = self._now()
+        entry = self._data.get(key)
+        if entry is not None and entry.expires > now and isinstance(entry.value, float):
+            entry.value += amount
+            return entry.value
+        self._sweep_some(now)
+        total = float(amount)
+        self._put(key, total, now + _ttl_us(ttl), now)
+        return total
+
+    async def incr(self, key: str, amount: float, ttl: float) -> float:
+        return self.incr_now(key, amount, ttl)
+
     async def close(self) -> None:
         self._data.clear()
         self._sweep_keys.clear()
@@ -222,7 +237,8 @@ class MemoryState:
             del self._data[key]
         return len(expired)
 
-    def _put(self, key: str, value: bytes | _Slots, expires: int, now: int) -> None:
+    def _put(self, key: str, value: bytes | _Slots | float, expires: int,
+             now: int) -> None:
         entry = self._data.get(key)
         if entry is not None:
             entry.value, entry.expires = value, expires

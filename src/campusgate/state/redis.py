@@ -200,5 +200,13 @@ class RedisState:
         )
         return reply is not None
 
+    async def incr(self, key: str, amount: float, ttl: float) -> float:
+        reply = await self.client.evalsha(scripts.INCR, [self._prefix + key.encode()],
+                                          [repr(float(amount)), _ms(ttl)])
+        try:
+            return float(cast(bytes, reply))
+        except (TypeError, ValueError):
+            raise StateUnavailable(f"unexpected reply to INCRBYFLOAT: {reply!r}") from None
+
     async def close(self) -> None:
         await self.client.close()

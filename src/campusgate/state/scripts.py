@@ -1,4 +1,4 @@
-"""The Lua scripts RedisState runs, one per rate-limit algorithm.
+"""The Lua scripts RedisState runs: one per rate-limit algorithm, and INCR (budgets).
 
 Each script checks and updates every window of one key in one atomic step, on one
 hash (``KEYS[1]``) with a field per window, so it stays within one hash slot.  The
@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["GCRA", "SLIDING_WINDOW", "Script"]
+__all__ = ["GCRA", "INCR", "SLIDING_WINDOW", "Script"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +126,13 @@ return out
 """
     ).encode()
 )
+
+
+#: ``INCRBYFLOAT`` that sets the TTL (``ARGV[2]`` ms) only on a key without one (new):
+#: a counter lives until the end of the period it was made in, however often it is
+#: added to.  Replies the new total as a string.
+INCR = Script(b"""
+local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return total
+""")

@@ -20,7 +20,7 @@ from campusgate.ai.errors import ProviderError
 from campusgate.ai.gateway.access import model_plan, not_found, visible_models
 from campusgate.ai.gateway.attempts import first_answer
 from campusgate.ai.gateway.body import read_json_body
-from campusgate.ai.gateway.chat import account, model_name, serve_chat
+from campusgate.ai.gateway.chat import account, budgets_of, model_name, serve_chat
 from campusgate.ai.gateway.replies import ApiShape, write_error, write_json
 from campusgate.ai.gateway.runtime import AiRuntime, AiState
 from campusgate.proxy.backends import ResponseHook
@@ -125,6 +125,8 @@ class AiBackend:
         ctx.vars["ai"] = {"model": alias, "provider": None, "provider_model": None,
                           "usage": None, "cost": None, "attempts": 0, "stream": False}
         plan = model_plan(state, alias, ctx.consumer, now)
+        budgets = budgets_of(state, ctx, alias)
+        await self.runtime.budgets.check(state.config, budgets)
         attempt = await first_answer(
             state, self.runtime.client, plan,
             lambda translator, dep: translator.embeddings_request(request, dep))
@@ -135,8 +137,11 @@ class AiBackend:
                 answer.status, answer.headers, body, attempt.target.deployment)
         except ProviderError as exc:
             attempt.done(exc)
+            await self.runtime.budgets.charge(budgets, None, None)
             raise
         attempt.done()
         account(ctx, state, attempt, result.get("usage"))
+        await self.runtime.budgets.charge(budgets, result.get("usage"),
+                                          ctx.vars["ai"]["cost"])
         result["model"] = alias
         write_json(conn, req, ctx, on_response, 200, result)

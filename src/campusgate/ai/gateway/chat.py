@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from campusgate.ai.api import anthropic_messages, responses
+from campusgate.ai.budgets import applicable
 from campusgate.ai.errors import ProviderError
 from campusgate.ai.gateway.access import model_plan
 from campusgate.ai.gateway.attempts import Attempt, first_answer
@@ -22,12 +23,13 @@ from campusgate.ai.gateway.runtime import AiRuntime, AiState
 from campusgate.ai.gateway.streams import ChunkEncoder, encoder_for
 from campusgate.ai.pricing import cost
 from campusgate.ai.types import ChatRequest, Json
+from campusgate.config.ai import AiBudget
 from campusgate.proxy.backends import ResponseHook
 from campusgate.proxy.context import RequestContext
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 
-__all__ = ["account", "model_name", "serve_chat"]
+__all__ = ["account", "budgets_of", "model_name", "serve_chat"]
 
 
 def model_name(request: dict[str, Any]) -> str:
@@ -69,12 +71,26 @@ async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
                       "usage": None, "cost": None, "attempts": 0, "stream": stream}
     encoder = encoder_for(shape, request, chat) if stream else None
     plan = model_plan(state, alias, ctx.consumer, now)
+    budgets = budgets_of(state, ctx, alias)
+    await runtime.budgets.check(state.config, budgets)
     attempt = await first_answer(state, runtime.client, plan,
                                  lambda translator, dep: translator.chat_request(chat, dep))
-    if encoder is None:
-        await _whole(state, conn, req, ctx, on_response, shape, request, attempt, alias)
-    else:
-        await _stream(state, conn, req, ctx, on_response, attempt, encoder)
+    try:
+        if encoder is None:
+            await _whole(state, conn, req, ctx, on_response, shape, request, attempt,
+                         alias)
+        else:
+            await _stream(state, conn, req, ctx, on_response, attempt, encoder)
+    finally:  # whole, streamed, or left: what was used is charged
+        info = ctx.vars["ai"]
+        await runtime.budgets.charge(budgets, info["usage"], info["cost"])
+
+
+def budgets_of(state: AiState, ctx: RequestContext, alias: str) -> list[AiBudget]:
+    """The budgets that apply to this call (``ai/budgets.py``)."""
+    consumer = ctx.consumer
+    return applicable(state.config.budgets, None if consumer is None else consumer.name,
+                      () if consumer is None else consumer.groups, alias)
 
 
 async def _whole(state: AiState, conn: ClientConnection, req: Request,

@@ -18,12 +18,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from campusgate.ai.budgets import Budgets
 from campusgate.ai.client import ProviderClient
 from campusgate.ai.providers import translator
 from campusgate.ai.providers.base import Deployment, Translator
 from campusgate.ai.routing import ModelGroup, ModelRouter, Target
 from campusgate.config.ai import SECRET_OPTIONS, AiConfig, AiProvider
 from campusgate.keyring import Keyring, KeyringError
+from campusgate.state.base import StateBackend
+from campusgate.state.memory import MemoryState
 
 __all__ = ["AiRuntime", "AiState"]
 
@@ -44,8 +47,16 @@ class AiState:
 
 
 class AiRuntime:
-    def __init__(self, keyring: Keyring) -> None:
+    """``state`` gives the worker's state backend (the ``state`` setting) for the
+    budgets; without it they count in a private in-process state."""
+
+    def __init__(self, keyring: Keyring,
+                 state: Callable[[], StateBackend] | None = None) -> None:
         self.keyring = keyring
+        if state is None:
+            own = MemoryState()
+            state = lambda: own  # noqa: E731
+        self.budgets = Budgets(state)
         self.state: AiState | None = None
         self._client: ProviderClient | None = None
 
