@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from campusgate.config.common import Name, PluginSpec, Seconds, StrictModel
 
-__all__ = ["SECRET_OPTIONS", "AiBudget", "AiConfig", "AiModel", "AiProvider", "AiTarget",
+__all__ = ["SECRET_OPTIONS", "AiBudget", "AiCache", "AiConfig", "AiModel", "AiProvider", "AiTarget",
            "ProviderTimeouts"]
 
 #: Translator options that are secrets: sealed in place like ``api_key``.
@@ -139,6 +139,19 @@ class AiBudget(StrictModel):
         return self
 
 
+class AiCache(StrictModel):
+    """The exact-match response cache of whole chat answers (``ai/cache.py``)."""
+
+    enabled: bool = False
+    #: Seconds an answer is kept.
+    ttl: Seconds = 300.0
+    #: ``consumer``: answers are kept per consumer (safe for student data);
+    #: ``global``: shared by every caller.
+    scope: Literal["consumer", "global"] = "consumer"
+    #: Answers larger than this (their canonical JSON, in bytes) are not kept.
+    max_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
+
+
 class AiConfig(StrictModel):
     """The ``ai:`` section."""
 
@@ -159,6 +172,8 @@ class AiConfig(StrictModel):
     budgets: list[AiBudget] = Field(default_factory=list)
     #: The state backend unreachable: let calls through (open) or refuse them (503).
     budgets_fail: Literal["open", "closed"] = "open"
+    #: The response cache (off by default).
+    cache: AiCache = Field(default_factory=AiCache)
 
     @field_validator("path")
     @classmethod

@@ -7,6 +7,12 @@ provider and its model that served it, the canonical usage, the cost in USD (a
 decimal string; None when the price is unknown), the number of attempts and whether
 it streamed.  A stream the client left, or that the provider cut, still records the
 usage known so far (the decoder's).  The access-record writer (issue 7) reads it.
+
+With ``ai.cache`` enabled, a whole call is looked up in the response cache
+(``ai/cache.py``) after the budgets' check: a hit answers at once (``x-cache: hit``,
+``cached: true``, the original usage, cost 0, no provider call) and charges the
+budgets one request but no tokens or USD -- nothing was spent at a provider, yet the
+request counts against request limits; a miss (``x-cache: miss``) is stored.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 from campusgate.ai.api import anthropic_messages, responses
 from campusgate.ai.budgets import applicable
+from campusgate.ai.cache import cache_key, directives
 from campusgate.ai.errors import ProviderError
 from campusgate.ai.gateway.access import model_plan
 from campusgate.ai.gateway.attempts import Attempt, first_answer
@@ -25,7 +32,7 @@ from campusgate.ai.pricing import cost
 from campusgate.ai.types import ChatRequest, Json
 from campusgate.config.ai import AiBudget
 from campusgate.proxy.backends import ResponseHook
-from campusgate.proxy.context import RequestContext
+from campusgate.proxy.context import HeaderList, RequestContext
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 
@@ -68,17 +75,34 @@ async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
     chat = _canonical(shape, request)
     stream = bool(chat.get("stream"))
     ctx.vars["ai"] = {"model": alias, "provider": None, "provider_model": None,
-                      "usage": None, "cost": None, "attempts": 0, "stream": stream}
+                      "usage": None, "cost": None, "attempts": 0, "stream": stream,
+                      "cached": False}
     encoder = encoder_for(shape, request, chat) if stream else None
     plan = model_plan(state, alias, ctx.consumer, now)
     budgets = budgets_of(state, ctx, alias)
     await runtime.budgets.check(state.config, budgets)
+    caching = state.config.cache
+    key: str | None = None
+    write = False
+    if caching.enabled and encoder is None:
+        read, write = directives(ctx.header(b"cache-control"))
+        consumer = None if ctx.consumer is None else ctx.consumer.name
+        key = cache_key(alias, chat, consumer, caching.scope)
+        hit = await runtime.cache.get(key) if read else None
+        if hit is not None:
+            ctx.vars["ai"].update(usage=hit.get("usage"), cost="0", cached=True)
+            _answer(conn, req, ctx, on_response, shape, request, hit, alias, b"hit")
+            await runtime.budgets.charge(budgets, None, None)  # one request, no tokens
+            return
     attempt = await first_answer(state, runtime.client, plan,
                                  lambda translator, dep: translator.chat_request(chat, dep))
     try:
         if encoder is None:
-            await _whole(state, conn, req, ctx, on_response, shape, request, attempt,
-                         alias)
+            response = await _whole(state, ctx, attempt)
+            _answer(conn, req, ctx, on_response, shape, request, response, alias,
+                    None if key is None else b"miss")
+            if key is not None and write:
+                await runtime.cache.put(caching, key, response)
         else:
             await _stream(state, conn, req, ctx, on_response, attempt, encoder)
     finally:  # whole, streamed, or left: what was used is charged
@@ -93,9 +117,8 @@ def budgets_of(state: AiState, ctx: RequestContext, alias: str) -> list[AiBudget
                       () if consumer is None else consumer.groups, alias)
 
 
-async def _whole(state: AiState, conn: ClientConnection, req: Request,
-                 ctx: RequestContext, on_response: ResponseHook, shape: ApiShape,
-                 request: dict[str, Any], attempt: Attempt, alias: str) -> None:
+async def _whole(state: AiState, ctx: RequestContext, attempt: Attempt) -> Json:
+    """The provider's whole answer, canonical, accounted."""
     answer = attempt.answer
     try:
         body = await answer.read()
@@ -107,6 +130,13 @@ async def _whole(state: AiState, conn: ClientConnection, req: Request,
         raise
     attempt.done()
     account(ctx, state, attempt, response.get("usage"))
+    return response
+
+
+def _answer(conn: ClientConnection, req: Request, ctx: RequestContext,
+            on_response: ResponseHook, shape: ApiShape, request: dict[str, Any],
+            response: Json, alias: str, cache: bytes | None) -> None:
+    """Write a canonical answer in the client's API (``x-cache`` when caching)."""
     response["model"] = alias
     if shape == "anthropic":
         payload = anthropic_messages.from_chat(response, request)
@@ -114,7 +144,8 @@ async def _whole(state: AiState, conn: ClientConnection, req: Request,
         payload = responses.from_chat(response, request)
     else:
         payload = response
-    write_json(conn, req, ctx, on_response, 200, payload)
+    extra: HeaderList = [] if cache is None else [(b"x-cache", cache)]
+    write_json(conn, req, ctx, on_response, 200, payload, extra)
 
 
 async def _stream(state: AiState, conn: ClientConnection, req: Request,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from campusgate.ai.budgets import Budgets
+from campusgate.ai.cache import ResponseCache
 from campusgate.ai.client import ProviderClient
 from campusgate.ai.providers import translator
 from campusgate.ai.providers.base import Deployment, Translator
@@ -48,7 +49,7 @@ class AiState:
 
 class AiRuntime:
     """``state`` gives the worker's state backend (the ``state`` setting) for the
-    budgets; without it they count in a private in-process state."""
+    budgets and the response cache; without it they use a private in-process state."""
 
     def __init__(self, keyring: Keyring,
                  state: Callable[[], StateBackend] | None = None) -> None:
@@ -57,6 +58,7 @@ class AiRuntime:
             own = MemoryState()
             state = lambda: own  # noqa: E731
         self.budgets = Budgets(state)
+        self.cache = ResponseCache(state)
         self.state: AiState | None = None
         self._client: ProviderClient | None = None
 
