@@ -19,7 +19,7 @@ from pathlib import Path
 
 import uvloop
 
-from campusgate.config.model import Config
+from campusgate.config.model import Config, Entities
 from campusgate.runtime import Worker
 
 __all__ = ["BOOT_ENV", "boot_environment", "main", "serve_worker"]
@@ -32,8 +32,7 @@ log = logging.getLogger("campusgate")
 def boot_environment(config: Config, config_path: Path | None, reuse_port: bool,
                      watch_file: bool) -> dict[str, str]:
     """The environment that starts a worker with these settings."""
-    bootstrap = config.model_dump(mode="json", exclude={
-        "services", "upstreams", "plugins", "consumers", "consumer_groups", "identity", "ai"})
+    bootstrap = config.model_dump(mode="json", exclude=set(Entities.model_fields))
     boot = {"config": bootstrap, "config_path": str(config_path) if config_path else None,
             "reuse_port": reuse_port, "watch_file": watch_file}
     return {**os.environ, BOOT_ENV: json.dumps(boot)}

@@ -24,13 +24,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from campusgate.config.common import Name, PluginSpec, Seconds, StrictModel
+from campusgate.keyring import ENCRYPTED_PREFIX
 
 __all__ = ["SECRET_OPTIONS", "AiBudget", "AiCache", "AiConfig", "AiModel", "AiProvider", "AiTarget",
            "ProviderTimeouts"]
 
 #: Translator options that are secrets: sealed in place like ``api_key``.
 SECRET_OPTIONS = ("aws_secret_access_key", "aws_session_token")
-ENCRYPTED_PREFIX = "enc1$"
 
 
 class ProviderTimeouts(StrictModel):

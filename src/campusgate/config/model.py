@@ -377,6 +377,4 @@ class Config(Entities):
 
     def entities(self) -> Entities:
         return Entities.model_validate(
-            self.model_dump(include={"upstreams", "services", "plugins", "consumers",
-                                     "consumer_groups", "identity", "ai"})
-        )
+            self.model_dump(include=set(Entities.model_fields)))

@@ -27,7 +27,7 @@ from campusgate.config.consumers import (
 from campusgate.config.identity import IdentityClient, IdentityConfig
 from campusgate.config.identity_sources import LoginSource
 from campusgate.config.model import Entities
-from campusgate.keyring import Keyring, KeyringError
+from campusgate.keyring import ENCRYPTED_PREFIX, Keyring, KeyringError
 
 __all__ = ["KEY_PREFIX_CHARS", "is_sealed", "key_prefix", "seal"]
 
@@ -94,7 +94,7 @@ def _seal_provider(provider: AiProvider, keyring: Keyring,
     options = dict(provider.options)
     for name in SECRET_OPTIONS:
         value = options.get(name)
-        if isinstance(value, str) and not value.startswith("enc1$"):
+        if isinstance(value, str) and not value.startswith(ENCRYPTED_PREFIX):
             stored = old.options.get(name) if old else None
             options[name] = _reuse_sealed(keyring, stored, value)
     update["options"] = options
@@ -115,7 +115,8 @@ def _seal_source(source: LoginSource, keyring: Keyring,
     if source.client_secret is None:
         return source
     old = previous.source(source.name) if previous else None
-    sealed = _reuse_encrypted(keyring, old, source.client_secret)
+    sealed = _reuse_sealed(keyring, old.client_secret_encrypted if old else None,
+                           source.client_secret)
     return source.model_copy(update={"client_secret": None,
                                      "client_secret_encrypted": sealed})
 
@@ -141,10 +142,8 @@ def _previous_credentials(previous: Entities | None) -> dict[tuple[str, str], Cr
     return found
 
 
-def _reuse_encrypted(keyring: Keyring, old: object, plain: str) -> str:
-    stored = getattr(old, "secret_encrypted", None) or getattr(
-        old, "client_secret_encrypted", None)
-    return _reuse_sealed(keyring, stored, plain)
+def _reuse_encrypted(keyring: Keyring, old: Credential | None, plain: str) -> str:
+    return _reuse_sealed(keyring, getattr(old, "secret_encrypted", None), plain)
 
 
 def _reuse_sealed(keyring: Keyring, stored: object, plain: str) -> str:

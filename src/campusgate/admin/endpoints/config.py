@@ -80,13 +80,8 @@ def build_router() -> APIRouter:
             )
 
         def replace(entities: Entities) -> None:
-            entities.upstreams = proposed.upstreams
-            entities.services = proposed.services
-            entities.plugins = proposed.plugins
-            entities.consumers = proposed.consumers
-            entities.consumer_groups = proposed.consumer_groups
-            entities.identity = proposed.identity
-            entities.ai = proposed.ai
+            for name in Entities.model_fields:  # every entity section, as proposed
+                setattr(entities, name, getattr(proposed, name))
 
         written = await context.write(write_source(request), replace, expected_revision)
         written.tag(response)

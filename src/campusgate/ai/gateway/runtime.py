@@ -25,7 +25,7 @@ from campusgate.ai.providers import translator
 from campusgate.ai.providers.base import Deployment, Translator
 from campusgate.ai.routing import ModelGroup, ModelRouter, Target
 from campusgate.config.ai import SECRET_OPTIONS, AiConfig, AiProvider
-from campusgate.keyring import Keyring, KeyringError
+from campusgate.keyring import ENCRYPTED_PREFIX, Keyring, KeyringError
 from campusgate.state.base import StateBackend
 from campusgate.state.memory import MemoryState
 
@@ -115,7 +115,7 @@ class AiRuntime:
         options = dict(provider.options)
         for name in SECRET_OPTIONS:
             value = options.get(name)
-            if isinstance(value, str) and value.startswith("enc1$"):
+            if isinstance(value, str) and value.startswith(ENCRYPTED_PREFIX):
                 options[name] = self._decrypt(provider.name, name, value)
         base_url = provider.base_url or translator(provider.type).default_base_url
         return Deployment(provider.type, "", base_url, key, options)
