@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from ai_kit import splits
 
+from campusgate.ai.errors import ProviderError
+from campusgate.ai.providers import translator
+from campusgate.ai.providers.base import Deployment
 from campusgate.ai.sse import MAX_LINE, SseError, SseEvent, SseParser, encode_event
 
 
@@ -53,3 +56,11 @@ def test_an_endless_line_is_refused() -> None:
 @pytest.mark.parametrize(("data", "event"), [("{}", None), ("a\nb", "delta")])
 def test_encoded_events_parse_back(data: str, event: str | None) -> None:
     assert parse([encode_event(data, event)]) == [SseEvent(event or "", data)]
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini", "cohere"])
+def test_a_line_past_the_limit_is_the_providers_bad_response(kind: str) -> None:
+    decoder = translator(kind).chat_stream(Deployment(kind, "m", "https://x", "k"))
+    with pytest.raises(ProviderError) as caught:
+        decoder.feed(b"data: " + b"x" * (MAX_LINE + 1))
+    assert caught.value.kind == "bad_response"

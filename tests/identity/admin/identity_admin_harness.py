@@ -9,12 +9,6 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from campusgate.admin import StaticRuntime, create_admin_app
-from campusgate.admin.endpoints import (
-    identity_clients,
-    identity_keys,
-    identity_settings,
-    identity_users,
-)
 from campusgate.config.model import Limits
 from campusgate.proxy.http1 import ClientConnection, ListenerState
 from campusgate.runtime import AppDispatcher
@@ -26,13 +20,8 @@ ISSUER = "https://id.example.edu"
 
 
 def identity_admin_app(store: ConfigStore, runtime: StaticRuntime) -> FastAPI:
-    """The admin app with the identity routers (added here unless
-    ``create_admin_app`` already has them)."""
-    app = create_admin_app(store, runtime)
-    if not any(getattr(route, "path", "").startswith("/identity") for route in app.routes):
-        for module in (identity_settings, identity_clients, identity_users, identity_keys):
-            app.include_router(module.build_router())
-    return app
+    """The admin app as the gateway builds it (its identity routers included)."""
+    return create_admin_app(store, runtime)
 
 
 @contextlib.asynccontextmanager

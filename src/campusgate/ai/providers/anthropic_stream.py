@@ -34,7 +34,8 @@ from campusgate.ai.providers.anthropic_wire import (
     finish_reason,
     stream_error,
 )
-from campusgate.ai.sse import SseError, SseParser
+from campusgate.ai.providers.json_wire import sse_events
+from campusgate.ai.sse import SseParser
 from campusgate.ai.types import ChatChunk, Json, chat_chunk
 
 __all__ = ["AnthropicStreamDecoder"]
@@ -65,10 +66,7 @@ class AnthropicStreamDecoder:
         return None if self._usage is None else canonical_usage(self._usage)
 
     def feed(self, data: bytes) -> list[ChatChunk]:
-        try:
-            events = self._parser.feed(data)
-        except SseError as exc:
-            raise ProviderError("bad_response", str(exc), provider=PROVIDER) from exc
+        events = sse_events(self._parser, data, PROVIDER)
         chunks: list[ChatChunk] = []
         for event in events:
             try:

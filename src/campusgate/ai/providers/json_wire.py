@@ -15,10 +15,10 @@ import json
 from collections.abc import Iterator
 
 from campusgate.ai.errors import ProviderError
-from campusgate.ai.sse import SseParser
+from campusgate.ai.sse import SseError, SseEvent, SseParser
 from campusgate.ai.types import Json
 
-__all__ = ["embedding_texts", "json_events", "read_json"]
+__all__ = ["embedding_texts", "json_events", "read_json", "sse_events"]
 
 
 def read_json(body: bytes, provider: str) -> Json:
@@ -34,9 +34,18 @@ def read_json(body: bytes, provider: str) -> Json:
     return data
 
 
+def sse_events(parser: SseParser, data: bytes, provider: str) -> list[SseEvent]:
+    """The events completed by ``data``; a stream that is not an event stream (a line
+    past :data:`~campusgate.ai.sse.MAX_LINE`) is ``bad_response``."""
+    try:
+        return parser.feed(data)
+    except SseError as exc:
+        raise ProviderError("bad_response", f"{provider}: {exc}", provider=provider) from exc
+
+
 def json_events(parser: SseParser, data: bytes, provider: str) -> Iterator[Json]:
     """The data of each event completed by ``data``, as a JSON object."""
-    for event in parser.feed(data):
+    for event in sse_events(parser, data, provider):
         try:
             body = json.loads(event.data)
         except ValueError:

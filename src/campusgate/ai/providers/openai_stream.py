@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.providers.json_wire import sse_events
 from campusgate.ai.providers.openai_family import (
     arguments_text,
     canonical_usage,
@@ -78,7 +79,8 @@ class OpenAIStreamDecoder:
 
     def feed(self, data: bytes) -> list[ChatChunk]:
         out: list[ChatChunk] = []
-        for event in self._parser.feed(data) if not self._done else ():
+        events = sse_events(self._parser, data, self._provider) if not self._done else []
+        for event in events:
             if not self._done:
                 out += self._event(event)
         return out
