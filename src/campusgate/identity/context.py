@@ -13,6 +13,7 @@ async stores through :meth:`IdentityContext.call` (see ``identity/oauth/server.p
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,10 +54,10 @@ class IdentityContext:
     #: The Authlib server built for the current config (``oauth/server.py``).
     oauth_server: object | None = field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def roster(self) -> RosterStore:
         """The OneRoster directory (tenants, orgs, classes, people), on the identity
-        directory's engine.  Cheap to build: it holds no state of its own."""
+        directory's engine (made once per context)."""
         return RosterStore(self.directory.engine, self.keyring)
 
     @property

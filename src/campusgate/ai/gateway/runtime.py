@@ -42,9 +42,13 @@ class AiState:
     router: ModelRouter
     #: Provider name -> its settings.
     providers: dict[str, AiProvider] = field(default_factory=dict)
+    #: Provider type -> its translator, looked up once per revision.
+    translators: dict[str, Translator] = field(default_factory=dict)
 
     def translator_of(self, target: Target) -> Translator:
-        return translator(target.deployment.provider)
+        kind = target.deployment.provider
+        found = self.translators.get(kind)
+        return found if found is not None else translator(kind)
 
 
 class AiRuntime:
@@ -105,7 +109,8 @@ class AiRuntime:
             router.health = {tid: health for tid, health in old.health.items()
                              if tid in targets and old_targets.get(tid) is not None
                              and old_targets[tid].deployment == targets[tid].deployment}
-        return AiState(config, router, {p.name: p for p in config.providers})
+        return AiState(config, router, {p.name: p for p in config.providers},
+                       {p.type: translator(p.type) for p in config.providers})
 
     def _deployment_of(self, provider: AiProvider) -> Deployment:
         """The provider's deployment template (model left empty), secrets decrypted."""
