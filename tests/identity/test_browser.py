@@ -84,11 +84,16 @@ async def test_the_sign_in_page_cannot_be_framed(gateway: ServedGateway,
                                                  browser: Browser) -> None:
     """Clickjacking: a page that frames the sign-in form gets an empty frame."""
     page = await browser.new_page()
-    framing = f'<iframe id="f" src="{authorize_url(gateway.issuer)}"></iframe>'
+    framing = (f'<iframe id="f" src="{authorize_url(gateway.issuer)}" '
+               'onload="document.body.dataset.framed = \'yes\'"></iframe>')
     await page.route("https://evil.example/**", lambda route: route.fulfill(
         status=200, body=framing, content_type="text/html"))
     await page.goto("https://evil.example/")
-    await page.wait_for_timeout(500)
+    # The iframe's load event fires once the browser is done with the framed page:
+    # shown, or (as here) refused and replaced by an error page.
+    await page.wait_for_function("document.body.dataset.framed === 'yes'")
+    (child,) = page.main_frame.child_frames
+    assert not child.url.startswith(gateway.issuer)
     frame = page.frame_locator("#f")
     assert await frame.get_by_label("Username").count() == 0
     await page.close()

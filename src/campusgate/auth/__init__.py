@@ -13,8 +13,11 @@ identity provider's login sources) share:
 
 - :mod:`campusgate.auth.discovery`: the provider's discovery document, fetched and
   checked (issuer, endpoints, size);
+- :mod:`campusgate.auth.provider_cache`: what is read of the provider, kept, and read
+  again with backoff after a failure;
 - :mod:`campusgate.auth.authorization_request` and :mod:`campusgate.auth.pkce`: the
   code-flow request with state, nonce and PKCE S256;
+- :mod:`campusgate.auth.token_request`: the code exchange request (RFC 6749 4.1.3);
 - :mod:`campusgate.auth.retry`: calls with bounded backoff and full jitter;
 - :mod:`campusgate.auth.id_token`: the ID token check (OIDC Core 3.1.3.7).
 """

@@ -176,11 +176,15 @@ class StaticKeys:
 Fetcher = Callable[[str, float], Awaitable[bytes]]
 
 
-async def fetch_document(uri: str, time_limit: float) -> bytes:
-    """GET ``uri`` and return its body (200 only, at most :data:`MAX_DOCUMENT` bytes)."""
+async def fetch_document(uri: str, time_limit: float,
+                         client: httpx.AsyncClient | None = None) -> bytes:
+    """GET ``uri`` and return its body (200 only, at most :data:`MAX_DOCUMENT` bytes),
+    with ``client`` (a long-lived one the caller keeps) or, without, one of its own."""
+    if client is None:
+        async with httpx.AsyncClient() as own:
+            return await fetch_document(uri, time_limit, own)
     headers = {"accept": "application/jwk-set+json, application/json"}
-    async with httpx.AsyncClient(timeout=time_limit) as client, \
-            client.stream("GET", uri, headers=headers) as response:
+    async with client.stream("GET", uri, headers=headers, timeout=time_limit) as response:
         if response.status_code != 200:
             raise JwksError(f"the key set URL answered {response.status_code}")
         body = bytearray()

@@ -3,8 +3,9 @@
 One :class:`IdentityContext` per worker.  The settings and clients come from the
 running config revision and are swapped on reload (:meth:`IdentityContext.update`);
 the directory (users, consents, refresh tokens, signing keys: SQL), the ephemeral
-store (codes, sessions, login transactions, revocation marks: the state backend) and
-the key manager live as long as the worker.
+store (codes, sessions, login transactions, revocation marks: the state backend), the
+key manager and the login sources' connections (``sources/connections.py``) live as
+long as the worker.
 
 Authlib's grants are synchronous; they run on :attr:`executor` threads and reach the
 async stores through :meth:`IdentityContext.call` (see ``identity/oauth/server.py``).
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from campusgate.identity.directory import IdentityDirectory
     from campusgate.identity.ephemeral import Ephemeral
     from campusgate.identity.keys import KeyManager
+    from campusgate.identity.sources.connections import SourceDirectory
 
 __all__ = ["IdentityContext"]
 
@@ -35,6 +37,13 @@ T = TypeVar("T")
 
 #: Seconds a grant thread waits for an async store call before giving up.
 CALL_TIMEOUT = 30.0
+
+
+def _source_directory() -> SourceDirectory:
+    # Imported here: the sources' modules import this one.
+    from campusgate.identity.sources.connections import SourceDirectory
+
+    return SourceDirectory()
 
 
 @dataclass(eq=False)
@@ -53,6 +62,8 @@ class IdentityContext:
     shared_state: bool = False
     #: The Authlib server built for the current config (``oauth/server.py``).
     oauth_server: object | None = field(default=None, repr=False)
+    #: One HTTP client per login source, with its endpoints and keys.
+    sources: SourceDirectory = field(default_factory=_source_directory, repr=False)
 
     @functools.cached_property
     def roster(self) -> RosterStore:
@@ -72,8 +83,10 @@ class IdentityContext:
         return self.config.client(client_id) if client_id else None
 
     def update(self, config: IdentityConfig) -> None:
-        """A new config revision: new settings and clients, same stores and keys."""
+        """A new config revision: new settings and clients, same stores and keys (the
+        connections of login sources it removes or changes are retired)."""
         self.config = config
+        self.sources.update(config.sources)
 
     def now(self) -> int:
         return int(self.clock())
@@ -90,6 +103,7 @@ class IdentityContext:
 
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        await self.sources.close()
         await self.directory.close()
 
 

@@ -70,6 +70,9 @@ class KeyManager:
         self._private: dict[str, Key] = {}
         self._public: dict[str, Key] = {}
         self._loaded_at: float | None = None
+        #: When the first stored key's publication ends (None: no key's does), worked
+        #: out once per load so the per-request staleness check reads one number.
+        self._next_expiry: float | None = None
         #: One reload at a time: the requests that find the keys stale together wait
         #: for one read instead of each reading (and importing) them.
         self._reloading = asyncio.Lock()
@@ -88,8 +91,7 @@ class KeyManager:
 
     def _stale(self, now: float, max_age: float) -> tuple[bool, bool]:
         """(reload needed, some key's publication ended)."""
-        expired = any(key.expires_at is not None and key.expires_at <= now
-                      for key in self._stored)
+        expired = self._next_expiry is not None and self._next_expiry <= now
         fresh = self._loaded_at is not None and 0 <= now - self._loaded_at < max_age
         return expired or not fresh, expired
 
@@ -134,6 +136,8 @@ class KeyManager:
         private = {key.kid: self._private.get(key.kid) or import_key(key.private_jwk)
                    for key in stored}
         self._stored = stored
+        self._next_expiry = min((key.expires_at for key in stored
+                                 if key.expires_at is not None), default=None)
         self._private = private
         self._public = {kid: self._public.get(kid) or import_key(public_jwk(key))
                         for kid, key in private.items()}

@@ -86,6 +86,7 @@ class IdentityRuntime:
             context = self.context
             assert context is not None
         await context.keys.refresh()  # at most every few seconds: picks up rotations
+        await context.sources.close_retired()  # a revision's removed or changed sources
         client = scope.get("client")
         if client and self.trusted:
             real = client_address(client[0], scope["headers"], self.trusted)

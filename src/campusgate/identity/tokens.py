@@ -14,12 +14,13 @@
 Validation checks the signature against the provider's key set (RFC 7515 5.2, with
 the gateway's own sans-IO checks from ``auth/jwt_verify.py``), the ``typ`` (RFC 9068
 4: an ID token is not an access token), the issuer, the expiry (strict: our own
-clock minted it; 30 s of skew tolerated for ``iat`` only) and then revocation.
-Revocation is two kinds of marks in the ephemeral store, each kept exactly as long
-as the tokens it stops could still be valid: ``revoked-at`` by ``jti`` (one token,
-RFC 7009) and ``revoked-grant`` by grant id (a whole refresh-token family: reuse of
-a rotated refresh token, a code used twice, a revoked consent -- RFC 9700 4.14.2,
-RFC 6749 4.1.2).
+clock minted it; 30 s of skew tolerated for ``iat`` only) and then revocation,
+of one token or of its whole grant.  One token (RFC 7009) is stopped by a
+``revoked-at`` mark in the ephemeral store, by ``jti``, kept exactly as long as the
+token could still be valid.  A whole grant (a refresh-token family: reuse of a
+rotated refresh token, a code used twice, a revoked consent, a user deleted --
+RFC 9700 4.14.2, RFC 6749 4.1.2) is stopped by its row in the directory, which every
+check of a token issued from a grant reads.
 
 Minting is synchronous: Authlib's grants call it from their threads.
 """
@@ -269,11 +270,7 @@ async def validate_access_token(ctx: IdentityContext, token: str) -> AccessToken
             return None
     if await ctx.ephemeral.get("revoked-at", info.token_id) is not None:
         return None
-    if info.grant_id is not None:
-        if await ctx.ephemeral.get("revoked-grant", info.grant_id) is not None:
-            return None
-        # The grant's row is the record of last resort: revocations made from the
-        # admin API (a consent revoked, a user deleted) reach it but not the marks.
+    if info.grant_id is not None:  # the grant's row says whether it was revoked
         grant = await ctx.directory.get_grant(info.grant_id)
         if grant is None or grant.revoked_at is not None:
             return None
@@ -292,8 +289,6 @@ async def revoke_access_token(ctx: IdentityContext, info: AccessToken) -> None:
 
 
 async def revoke_grant(ctx: IdentityContext, grant_id: str) -> None:
-    """Stop a whole grant: its refresh tokens (in the directory) and every access
-    token issued from it (a mark kept as long as any of them could be valid)."""
+    """Stop a whole grant: its refresh tokens and every access token issued from it
+    (each check of those reads the grant's row)."""
     await ctx.directory.revoke_grant(grant_id)
-    await ctx.ephemeral.put("revoked-grant", grant_id, {"revoked_at": ctx.now()},
-                            ctx.config.max_token_lifetime())

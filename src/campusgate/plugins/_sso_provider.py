@@ -6,15 +6,16 @@ request, the code exchange and the ID token check.
   (its ``issuer`` must be the configured one exactly, section 4.3).  Kept for an
   hour, per worker and across reloads; a failed fetch is not tried again within
   :data:`RETRY_AFTER` seconds, so a provider that is down is not hammered by every
-  browser that arrives.
+  browser that arrives (:mod:`campusgate.auth.provider_cache`, shared with the
+  login sources).
 - The authorization request (OIDC Core 3.1.2.1) is a code flow with ``state``,
   ``nonce`` and PKCE S256 (:mod:`campusgate.auth.pkce`), as RFC 9700 section 2.1.1
   asks of every client.
-- The code exchange (RFC 6749 section 4.1.3) authenticates with
-  ``client_secret_basic`` unless the provider offers only ``client_secret_post``.  A
-  429, a 5xx, a timeout or a refused connection is tried again with jittered backoff
-  (:mod:`campusgate.auth.retry`, :data:`EXCHANGE_RETRIES`), within
-  :data:`EXCHANGE_GRACE` seconds beyond the configured ``timeout`` in all.
+- The code exchange (RFC 6749 section 4.1.3, :mod:`campusgate.auth.token_request`)
+  authenticates with ``client_secret_basic`` unless the provider offers only
+  ``client_secret_post``.  A 429, a 5xx, a timeout or a refused connection is tried
+  again with jittered backoff (:mod:`campusgate.auth.retry`, :data:`EXCHANGE_RETRIES`),
+  within :data:`EXCHANGE_GRACE` seconds beyond the configured ``timeout`` in all.
 - The ID token check is :func:`campusgate.auth.id_token.verify_id_token` (OIDC Core
   3.1.3.7), its TokenError told to the user as :class:`SignInFailed`.
 
@@ -32,12 +33,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlencode
 
 import httpx
 
 from campusgate.auth import authorization_request, id_token, retry
-from campusgate.auth.client_basic import basic_authorization
 from campusgate.auth.discovery import (
     DiscoveryError,
     fetch_document,
@@ -47,6 +46,8 @@ from campusgate.auth.discovery import (
 from campusgate.auth.jwks import KeySource
 from campusgate.auth.jwt_verify import TokenError
 from campusgate.auth.pkce import pkce_pair
+from campusgate.auth.provider_cache import ProviderCache
+from campusgate.auth.token_request import CLIENT_SECRET_BASIC, code_exchange_request
 
 __all__ = ["Discovery", "ProviderMetadata", "ProviderUnavailable", "SignInFailed",
            "authorization_url", "exchange_code", "pkce_pair", "verify_id_token"]
@@ -83,8 +84,9 @@ class ProviderMetadata:
     token_endpoint: str
     jwks_uri: str
     end_session_endpoint: str | None = None
-    #: ``basic`` or ``post``: how the client authenticates at the token endpoint.
-    token_auth: str = "basic"
+    #: ``client_secret_basic`` or ``client_secret_post``: how the client
+    #: authenticates at the token endpoint.
+    token_auth: str = CLIENT_SECRET_BASIC
 
     @classmethod
     def from_document(cls, data: Any, issuer: str) -> ProviderMetadata:
@@ -94,7 +96,7 @@ class ProviderMetadata:
             raise ProviderUnavailable(str(exc)) from None
         return cls(issuer, urls["authorization_endpoint"], urls["token_endpoint"],
                    urls["jwks_uri"], urls.get("end_session_endpoint"),
-                   "post" if token_auth_method(data) == "client_secret_post" else "basic")
+                   token_auth_method(data))
 
 
 async def _call(client: httpx.AsyncClient, what: str, request: httpx.Request,
@@ -116,7 +118,9 @@ async def _call(client: httpx.AsyncClient, what: str, request: httpx.Request,
 
 
 class Discovery:
-    """One provider's metadata, fetched when needed and kept (see the module docstring)."""
+    """One provider's metadata, fetched when needed and kept
+    (:class:`~campusgate.auth.provider_cache.ProviderCache`: for :data:`MAX_AGE`, a
+    failure not tried again within :data:`RETRY_AFTER`)."""
 
     def __init__(self, issuer: str, client: httpx.AsyncClient, time_limit: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -124,46 +128,26 @@ class Discovery:
         self.url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self.client = client
         self.time_limit = time_limit
-        self.clock = clock
-        self.metadata: ProviderMetadata | None = None
-        self.problem: str | None = None
-        self._fetched_at = -MAX_AGE
-        self._failed_at = -RETRY_AFTER
-        self._lock = asyncio.Lock()
+        self.cache = ProviderCache(self._fetch, ProviderUnavailable, max_age=MAX_AGE,
+                                   retry_after=RETRY_AFTER, clock=clock)
 
     def current(self) -> ProviderMetadata | None:
         """The metadata if it is fresh (no I/O); None when :meth:`get` must fetch."""
-        if self.metadata is not None and self.clock() - self._fetched_at < MAX_AGE:
-            return self.metadata
-        return None
+        return self.cache.current()
 
     async def get(self) -> ProviderMetadata:
-        async with self._lock:
-            now = self.clock()
-            if self.metadata is not None and now - self._fetched_at < MAX_AGE:
-                return self.metadata
-            if now - self._failed_at < RETRY_AFTER:
-                if self.metadata is not None:
-                    return self.metadata  # stale beats nothing while the provider is down
-                raise ProviderUnavailable(self.problem or "the provider is unavailable")
-            try:
-                try:
-                    document = await fetch_document(self.client, self.url,
-                                                    time_limit=self.time_limit,
-                                                    policy=_DISCOVERY_ONCE)
-                except retry.Unavailable as exc:
-                    raise ProviderUnavailable(f"the discovery document {exc}") from None
-                except DiscoveryError as exc:
-                    raise ProviderUnavailable(str(exc)) from None
-                self.metadata = ProviderMetadata.from_document(document, self.issuer)
-            except ProviderUnavailable as exc:
-                self._failed_at = now
-                self.problem = str(exc)
-                if self.metadata is not None:
-                    return self.metadata
-                raise
-            self._fetched_at = now
-            return self.metadata
+        return await self.cache.get()
+
+    async def _fetch(self) -> ProviderMetadata:
+        try:
+            document = await fetch_document(self.client, self.url,
+                                            time_limit=self.time_limit,
+                                            policy=_DISCOVERY_ONCE)
+        except retry.Unavailable as exc:
+            raise ProviderUnavailable(f"the discovery document {exc}") from None
+        except DiscoveryError as exc:
+            raise ProviderUnavailable(str(exc)) from None
+        return ProviderMetadata.from_document(document, self.issuer)
 
 
 def authorization_url(meta: ProviderMetadata, client_id: str, redirect_uri: str,
@@ -177,17 +161,12 @@ def authorization_url(meta: ProviderMetadata, client_id: str, redirect_uri: str,
 async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, client_id: str,
                         client_secret: str, code: str, redirect_uri: str, verifier: str,
                         time_limit: float) -> dict[str, Any]:
-    """The token response for ``code`` (RFC 6749 sections 4.1.3-4.1.4)."""
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": verifier}
-    headers = {"accept": "application/json",
-               "content-type": "application/x-www-form-urlencoded"}
-    if meta.token_auth == "post":
-        form.update(client_id=client_id, client_secret=client_secret)
-    else:
-        headers["authorization"] = basic_authorization(client_id, client_secret)
-    request = client.build_request("POST", meta.token_endpoint, headers=headers,
-                                   content=urlencode(form).encode(), timeout=time_limit)
+    """The token response for ``code`` (RFC 6749 sections 4.1.3-4.1.4; the request is
+    :mod:`campusgate.auth.token_request`'s)."""
+    request = code_exchange_request(
+        client, meta.token_endpoint, client_id=client_id, client_secret=client_secret,
+        auth_method=meta.token_auth, code=code, redirect_uri=redirect_uri,
+        verifier=verifier, timeout=time_limit)
     try:
         async with asyncio.timeout(time_limit + EXCHANGE_GRACE):
             status, data = await _call(client, "token endpoint", request, EXCHANGE_RETRIES)

@@ -211,6 +211,13 @@ async def test_only_the_registered_method_is_accepted(
     assert both.status_code == 400 and both.json()["error"] == "invalid_request"
 
 
+def real_time(clock: Clock) -> None:
+    """Authlib signs assertions with the real time (``exp`` = ``iat`` + 3600, the most
+    allowed): the clock is set a second ahead of it, so that the real clock ticking
+    over before a signing cannot make an assertion look valid for longer than that."""
+    clock.now = float(int(time.time()) + 1)
+
+
 def assertion(audience: str = ISSUER + "/oauth2/token", key: Key = CLIENT_KEY,
               alg: str = "RS256", **claims: Any) -> str:
     signed = private_key_jwt_sign(key.as_dict(private=True), "svc", audience, alg=alg,
@@ -220,7 +227,7 @@ def assertion(audience: str = ISSUER + "/oauth2/token", key: Key = CLIENT_KEY,
 
 async def test_private_key_jwt_once_per_assertion(
         ctx: IdentityContext, http: httpx.AsyncClient, clock: Clock) -> None:
-    clock.now = float(int(time.time()))  # Authlib signs with the real time
+    real_time(clock)
     token = access_token(ctx, "svc", None, None, scope="roster.read")
     form = {"token": token, "client_assertion": assertion(),
             "client_assertion_type": ASSERTION_TYPE}
@@ -254,7 +261,7 @@ async def test_malformed_requests(http: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize("alg", discovery.ASSERTION_ALGORITHMS)
 async def test_every_advertised_assertion_algorithm_works(
         ctx: IdentityContext, http: httpx.AsyncClient, clock: Clock, alg: str) -> None:
-    clock.now = float(int(time.time()))
+    real_time(clock)
     token = access_token(ctx, "svc", None, None, scope="roster.read")
     key = CLIENT_KEY if alg.startswith("RS") else CLIENT_EC_KEY
     response = await http.post(PATH, data={

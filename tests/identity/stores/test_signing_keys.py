@@ -122,6 +122,21 @@ async def test_old_tokens_verify_until_the_overlap_ends(keys: KeyManager,
     assert {k.kid for k in await keys.directory.signing_keys()} == set(new_kids)
 
 
+async def test_a_key_leaves_when_its_publication_ends_however_fresh_the_load(
+        keys: KeyManager, clock: Clock) -> None:
+    """The next end of publication is worked out when the keys load; a request after
+    it drops the expired keys even when the load is still fresh."""
+    old_kids = {k["kid"] for k in keys.jwks()["keys"]}
+    await keys.rotate(overlap=60)
+    clock.advance(59)
+    await keys.refresh(max_age=3600)
+    assert old_kids <= {k["kid"] for k in keys.jwks()["keys"]}
+    clock.advance(1)
+    await keys.refresh(max_age=3600)
+    assert not old_kids & {k["kid"] for k in keys.jwks()["keys"]}
+    assert not old_kids & {k.kid for k in await keys.directory.signing_keys()}
+
+
 async def test_other_workers_pick_up_a_rotation_on_refresh(
         keys: KeyManager, sqlite_directory: IdentityDirectory, clock: Clock) -> None:
     worker = KeyManager(sqlite_directory, clock)

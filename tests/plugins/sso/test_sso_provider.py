@@ -65,10 +65,10 @@ DOC = {"issuer": ISSUER, "authorization_endpoint": ISSUER + "/authorize",
 def test_metadata_from_discovery() -> None:
     meta = ProviderMetadata.from_document(DOC, ISSUER)
     assert (meta.token_endpoint, meta.end_session_endpoint, meta.token_auth) == (
-        ISSUER + "/token", ISSUER + "/logout", "basic")
+        ISSUER + "/token", ISSUER + "/logout", "client_secret_basic")
     post = ProviderMetadata.from_document(
         {**DOC, "token_endpoint_auth_methods_supported": ["client_secret_post"]}, ISSUER)
-    assert post.token_auth == "post"
+    assert post.token_auth == "client_secret_post"
 
 
 @pytest.mark.parametrize("doc, problem", [

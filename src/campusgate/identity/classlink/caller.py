@@ -1,5 +1,6 @@
 """Who calls the ClassLink-shaped data API: the bearer of an access token campusgate
-issued (RFC 6750), checked as the UserInfo endpoint checks it.
+issued (RFC 6750), checked by the UserInfo endpoint's own check
+(:func:`~campusgate.identity.oauth.userinfo.bearer_user`).
 
 The token comes in ``Authorization: Bearer`` (ClassLink's libraries write
 ``bearer``: the scheme is case-insensitive); it must be valid, unexpired and
@@ -22,8 +23,8 @@ from campusgate.config.classlink_sandbox import ClassLinkSandbox
 from campusgate.identity.classlink.sandbox import not_found, sandbox_of
 from campusgate.identity.context import IdentityContext
 from campusgate.identity.models import User
-from campusgate.identity.oauth.userinfo import BearerError, bearer_token
-from campusgate.identity.tokens import AccessToken, validate_access_token
+from campusgate.identity.oauth.userinfo import BearerError, bearer_user
+from campusgate.identity.tokens import AccessToken
 
 __all__ = ["Caller", "Handler", "SandboxOff", "caller", "protected"]
 
@@ -49,16 +50,7 @@ async def caller(request: Request, scope: str) -> Caller:
     sandbox = sandbox_of(ctx)
     if sandbox is None:
         raise SandboxOff
-    info = await validate_access_token(ctx, await bearer_token(request))
-    if info is None:
-        raise BearerError("invalid_token", "the access token is invalid, expired or "
-                                           "revoked")
-    if scope not in info.scopes:
-        raise BearerError("insufficient_scope", f"the access token lacks the {scope} "
-                                                "scope", scope=scope)
-    user = await ctx.directory.get_user(info.user_id) if info.user_id else None
-    if user is None or user.disabled:
-        raise BearerError("invalid_token", "the token's user is no longer active")
+    info, user = await bearer_user(ctx, request, scope)
     return Caller(ctx, sandbox, info, user)
 
 

@@ -23,9 +23,10 @@ from starlette.routing import Route
 from campusgate.identity import paths
 from campusgate.identity.claims import released_claims
 from campusgate.identity.context import IdentityContext
-from campusgate.identity.tokens import validate_access_token
+from campusgate.identity.models import User
+from campusgate.identity.tokens import AccessToken, validate_access_token
 
-__all__ = ["BearerError", "bearer_token", "routes"]
+__all__ = ["BearerError", "bearer_token", "bearer_user", "routes"]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
@@ -88,20 +89,29 @@ async def bearer_token(request: Request) -> str:
     return found[0]
 
 
+async def bearer_user(ctx: IdentityContext, request: Request,
+                      scope: str) -> tuple[AccessToken, User]:
+    """The access token of a protected-resource request and its user, once the token
+    is valid, unexpired and unrevoked, carries ``scope``, and names a user who is
+    still enabled; BearerError otherwise.  The UserInfo endpoint's check, and the
+    ClassLink sandbox's data API's (``identity/classlink/caller.py``)."""
+    info = await validate_access_token(ctx, await bearer_token(request))
+    if info is None:
+        raise BearerError("invalid_token", "the access token is invalid, expired or "
+                                           "revoked")
+    if scope not in info.scopes:
+        raise BearerError("insufficient_scope", f"the access token lacks the {scope} "
+                                                "scope", scope=scope)
+    user = await ctx.directory.get_user(info.user_id) if info.user_id else None
+    if user is None or user.disabled:
+        raise BearerError("invalid_token", "the token's user is no longer active")
+    return info, user
+
+
 async def userinfo(request: Request) -> Response:
     ctx: IdentityContext = request.app.state.identity
     try:
-        token = await bearer_token(request)
-        info = await validate_access_token(ctx, token)
-        if info is None:
-            raise BearerError("invalid_token", "the access token is invalid, expired or "
-                                               "revoked")
-        if "openid" not in info.scopes:
-            raise BearerError("insufficient_scope", "the access token lacks the openid "
-                                                    "scope", scope="openid")
-        user = await ctx.directory.get_user(info.user_id) if info.user_id else None
-        if user is None or user.disabled:
-            raise BearerError("invalid_token", "the token's user is no longer active")
+        info, user = await bearer_user(ctx, request, "openid")
     except BearerError as exc:
         return exc.response(ctx.issuer)
     return JSONResponse(released_claims(user, info.scopes, ctx.config.scopes),

@@ -7,10 +7,12 @@ answers the application's own request as after a local sign-in -- so apps get
 standard OIDC tokens with refresh tokens and roster claims.
 
 Modules: ``start`` (the button, a LaunchPad launch), ``flow`` (state, nonce, PKCE),
-``provider`` (endpoints, discovery, key sets), ``exchange`` (code for tokens, user
-info), ``profile`` (answers into a profile), ``links`` (accounts), ``callback``,
-``errors``.  What they share with the ``sso`` plugin lives in :mod:`campusgate.auth`:
-``discovery``, ``pkce``, ``retry`` (backoff with jitter) and ``id_token``.
+``provider`` (endpoints from discovery), ``connections`` (one HTTP client per source,
+its endpoints and key sets kept), ``exchange`` (code for tokens, user info),
+``profile`` (answers into a profile), ``links`` (accounts), ``callback``, ``errors``.
+What they share with the ``sso`` plugin lives in :mod:`campusgate.auth`:
+``discovery``, ``provider_cache`` (kept with backoff on failures), ``pkce``,
+``token_request``, ``retry`` (backoff with jitter) and ``id_token``.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,12 +55,7 @@ from campusgate.identity.sources.profile import (
     oidc_profile,
 )
 from campusgate.identity.sources.provider import Endpoints
-from campusgate.identity.sources.start import (
-    begin_sign_in,
-    callback_url,
-    source_directory,
-    unknown_source,
-)
+from campusgate.identity.sources.start import begin_sign_in, callback_url, unknown_source
 
 __all__ = ["callback"]
 
@@ -85,7 +81,7 @@ async def callback(request: Request) -> Response:
     if params.get("error") or not params.get("code"):
         return await _refused(ctx, source, tx, params.get("error") or "no code")
     try:
-        user = await _sign_in(ctx, request, source, pending, params["code"])
+        user = await _sign_in(ctx, source, pending, params["code"])
     except SourceError as exc:
         return exc.response(ctx, retry)
     return await _finish(ctx, request, user, tx, pending)
@@ -110,44 +106,47 @@ def _secret(ctx: IdentityContext, source: LoginSource) -> str:
     return ctx.keyring.decrypt(source.client_secret_encrypted)
 
 
-async def _sign_in(ctx: IdentityContext, request: Request, source: LoginSource,
-                   pending: flow.Pending, code: str) -> User:
-    endpoints = await source_directory(request).endpoints(source)
-    tokens = await exchange.exchange_code(source, endpoints, _secret(ctx, source), code,
-                                          callback_url(ctx, source.name), pending.verifier)
-    keys = source_directory(request).keys(endpoints.jwks_uri)
-    try:
-        claims = await verify_id_token(tokens.id_token, keys, issuer=endpoints.issuer,
-                                       client_id=source.client_id, nonce=pending.nonce,
-                                       now=ctx.clock())
-    except TokenError as exc:
-        if keys.keys is None and keys.problem:  # never had its keys: it is down
-            raise not_answering(source.name, source.button, "jwks", keys.problem) from None
-        raise untrusted(source.name, source.button, "id_token", str(exc)) from None
-    try:
-        profile = await _profile(source, endpoints, tokens, claims)
-    except ProfileError as exc:
-        raise untrusted(source.name, source.button, "userinfo", str(exc)) from None
+async def _sign_in(ctx: IdentityContext, source: LoginSource, pending: flow.Pending,
+                   code: str) -> User:
+    async with ctx.sources.use(source) as connection:
+        endpoints = await connection.endpoints()
+        tokens = await exchange.exchange_code(
+            connection.http, source, endpoints, _secret(ctx, source), code,
+            callback_url(ctx, source.name), pending.verifier)
+        keys = connection.keys(endpoints.jwks_uri)
+        try:
+            claims = await verify_id_token(tokens.id_token, keys, issuer=endpoints.issuer,
+                                           client_id=source.client_id, nonce=pending.nonce,
+                                           now=ctx.clock())
+        except TokenError as exc:
+            if keys.keys is None and keys.problem:  # never had its keys: it is down
+                raise not_answering(source.name, source.button, "jwks",
+                                    keys.problem) from None
+            raise untrusted(source.name, source.button, "id_token", str(exc)) from None
+        try:
+            profile = await _profile(connection.http, source, endpoints, tokens, claims)
+        except ProfileError as exc:
+            raise untrusted(source.name, source.button, "userinfo", str(exc)) from None
     return await account_for(ctx, source, profile)
 
 
-async def _profile(source: LoginSource, endpoints: Endpoints, tokens: exchange.SourceTokens,
-                   claims: dict[str, Any]) -> Profile:
+async def _profile(http: httpx.AsyncClient, source: LoginSource, endpoints: Endpoints,
+                   tokens: exchange.SourceTokens, claims: dict[str, Any]) -> Profile:
     if isinstance(source, ClassLinkSource):
         assert endpoints.userinfo is not None
-        info = await exchange.get_json(source, "userinfo", endpoints.userinfo,
+        info = await exchange.get_json(http, source, "userinfo", endpoints.userinfo,
                                        tokens.access_token)
         classes = roster_info = None
         if "oneroster" in source.scopes or "full" in source.scopes:
             classes = await exchange.get_json(
-                source, "classes", source.api_url + "/v2/oneroster/my/classes",
+                http, source, "classes", source.api_url + "/v2/oneroster/my/classes",
                 tokens.access_token, required=False)
             roster_info = await exchange.get_json(
-                source, "roster", source.api_url + "/v2/oneroster/my/info",
+                http, source, "roster", source.api_url + "/v2/oneroster/my/info",
                 tokens.access_token, required=False)
         return classlink_profile(info, classes, roster_info)
     if endpoints.userinfo and not (claims.get("email") and claims.get("name")):
-        extra = await exchange.get_json(source, "userinfo", endpoints.userinfo,
+        extra = await exchange.get_json(http, source, "userinfo", endpoints.userinfo,
                                         tokens.access_token, required=False)
         if isinstance(extra, dict) and extra.get("sub") == claims.get("sub"):
             claims = {**extra, **claims}  # the signed claims win (OIDC Core 5.3.2)

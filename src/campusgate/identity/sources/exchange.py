@@ -6,9 +6,11 @@ The token request is a confidential client's (RFC 6749 4.1.3 with RFC 7636's
 ``client_secret`` in the form body and no ``grant_type``; campusgate sends those plus
 the standard ``grant_type``, ``redirect_uri`` and ``code_verifier``.  An OpenID
 provider gets ``client_secret_basic`` unless its discovery document offers only
-``client_secret_post``.  Every call goes through :func:`campusgate.auth.retry.send` (backoff with
-jitter on 429, 5xx and timeouts).  Tokens stay in memory for the length of the
-callback and are never logged.
+``client_secret_post``.  The request is :mod:`campusgate.auth.token_request`'s, shared
+with the ``sso`` plugin.  Every call goes through :func:`campusgate.auth.retry.send`
+(backoff with jitter on 429, 5xx and timeouts), on the source's long-lived client
+(``connections.py``).  Tokens stay in memory for the length of the callback and are
+never logged.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import httpx
 
 from campusgate.auth import retry
-from campusgate.auth.client_basic import basic_authorization
+from campusgate.auth.token_request import code_exchange_request
 from campusgate.config.identity_sources import LoginSource
 from campusgate.identity.sources.errors import not_answering, untrusted
 from campusgate.identity.sources.provider import Endpoints
@@ -48,20 +50,16 @@ def _json(source: LoginSource, step: str, answer: httpx.Response) -> Any:
                         f"the answer ({answer.status_code}) is not JSON") from None
 
 
-async def exchange_code(source: LoginSource, endpoints: Endpoints, secret: str, code: str,
-                        redirect_uri: str, verifier: str) -> SourceTokens:
-    """Redeem ``code`` at the source's token endpoint."""
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": verifier}
-    headers = {"Accept": "application/json"}
-    if endpoints.client_auth == "client_secret_post":
-        form.update(client_id=source.client_id, client_secret=secret)
-    else:
-        headers["Authorization"] = basic_authorization(source.client_id, secret)
+async def exchange_code(http: httpx.AsyncClient, source: LoginSource, endpoints: Endpoints,
+                        secret: str, code: str, redirect_uri: str,
+                        verifier: str) -> SourceTokens:
+    """Redeem ``code`` at the source's token endpoint, with the source's client."""
+    request = code_exchange_request(
+        http, endpoints.token, client_id=source.client_id, client_secret=secret,
+        auth_method=endpoints.client_auth, code=code, redirect_uri=redirect_uri,
+        verifier=verifier)
     try:
-        async with httpx.AsyncClient(timeout=source.timeout) as client:
-            answer = await retry.send(client, client.build_request(
-                "POST", endpoints.token, data=form, headers=headers), limit=MAX_ANSWER)
+        answer = await retry.send(http, request, limit=MAX_ANSWER)
     except retry.Unavailable as exc:
         raise not_answering(source.name, source.button, "token", str(exc)) from None
     except retry.AnswerTooLarge:
@@ -83,15 +81,14 @@ async def exchange_code(source: LoginSource, endpoints: Endpoints, secret: str, 
     return SourceTokens(access, id_token)
 
 
-async def get_json(source: LoginSource, step: str, url: str, access_token: str, *,
-                   required: bool = True) -> Any:
-    """GET ``url`` with the bearer token.  ``required=False``: a failure is None (the
-    answer only adds to what is known), not an error."""
+async def get_json(http: httpx.AsyncClient, source: LoginSource, step: str, url: str,
+                   access_token: str, *, required: bool = True) -> Any:
+    """GET ``url`` with the bearer token, with the source's client.  ``required=False``:
+    a failure is None (the answer only adds to what is known), not an error."""
     try:
-        async with httpx.AsyncClient(timeout=source.timeout) as client:
-            answer = await retry.send(client, client.build_request(
-                "GET", url, headers={"Authorization": f"Bearer {access_token}",
-                                     "Accept": "application/json"}), limit=MAX_ANSWER)
+        answer = await retry.send(http, http.build_request(
+            "GET", url, headers={"Authorization": f"Bearer {access_token}",
+                                 "Accept": "application/json"}), limit=MAX_ANSWER)
     except (retry.Unavailable, retry.AnswerTooLarge) as exc:
         if not required:
             return None

@@ -24,24 +24,13 @@ from campusgate.identity.pages import login, render, transaction
 from campusgate.identity.paths import SOURCES
 from campusgate.identity.sources import flow
 from campusgate.identity.sources.errors import SourceError
-from campusgate.identity.sources.provider import SourceDirectory
 
-__all__ = ["begin_sign_in", "callback_url", "launch", "source_directory", "start",
-           "unknown_source"]
+__all__ = ["begin_sign_in", "callback_url", "launch", "start", "unknown_source"]
 
 
 def callback_url(ctx: IdentityContext, name: str) -> str:
     """The redirect URI to register at the source."""
     return f"{ctx.url(SOURCES)}/{name}/callback"
-
-
-def source_directory(request: Request) -> SourceDirectory:
-    """The worker's endpoints and key sets of the sources (kept on the app)."""
-    state = request.app.state
-    found = getattr(state, "login_sources", None)
-    if not isinstance(found, SourceDirectory):
-        found = state.login_sources = SourceDirectory()
-    return found
 
 
 def unknown_source(ctx: IdentityContext) -> Response:
@@ -54,7 +43,8 @@ async def begin_sign_in(ctx: IdentityContext, request: Request, source: LoginSou
                         tx: str | None = None, client_id: str | None = None) -> Response:
     """Send the browser to ``source`` with a new pending sign-in."""
     try:
-        endpoints = await source_directory(request).endpoints(source)
+        async with ctx.sources.use(source) as connection:
+            endpoints = await connection.endpoints()
     except SourceError as exc:
         return exc.response(ctx)
     browser, fresh = flow.bind_browser(request)
