@@ -118,7 +118,8 @@ class Worker:
                                         lambda: self.plugin_resources().shared, trusted,
                                         shared_state=config.state != "memory")
         self.apps: dict[str, ASGIApp] = {"echo": echo_app, "identity": self.identity}
-        self.ai = AiRuntime(self.keyring, lambda: self.plugin_resources().shared)
+        self.ai = AiRuntime(self.keyring, lambda: self.plugin_resources().shared,
+                            storage=config.storage)
         self.backends = {"ai": AiBackend(self.ai)}
 
     # ---------------------------------------------------------------- RuntimeInfo

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from campusgate.ai.pricing import PriceTable, cost, default_table, normalise
+from campusgate.ai.pricing import PriceOverrides, PriceTable, cost, default_table, normalise
 from campusgate.ai.types import usage
 
 
@@ -67,9 +67,12 @@ def test_unknown_models_cost_nothing_known(provider: str, model: str) -> None:
     assert cost(provider, model, usage(10, 10)) is None
 
 
-def test_overrides_win_and_may_price_what_the_table_does_not() -> None:
-    overrides = {"openai/gpt-4o": {"input": 1, "output": 2},
-                 "llama3.2": {"input": "0.01", "output": "0.02"}}
+@pytest.mark.parametrize("parsed", [False, True])
+def test_overrides_win_and_may_price_what_the_table_does_not(parsed: bool) -> None:
+    """As config gives them, or parsed once per revision as the gateway passes them."""
+    raw = {"OpenAI/GPT-4o": {"input": 1, "output": 2},
+           "llama3.2": {"input": "0.01", "output": "0.02"}}
+    overrides = PriceOverrides.parse(raw) if parsed else raw
     assert cost("openai", "gpt-4o-2024-11-20", usage(1_000_000, 1_000_000),
                 overrides) == Decimal(3)
     assert cost("ollama", "llama3.2", usage(1_000_000, 0), overrides) == Decimal("0.01")

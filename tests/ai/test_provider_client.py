@@ -141,6 +141,24 @@ async def test_no_answer_in_time_is_a_timeout(provider: FakeProvider,
     assert caught.value.kind == "timeout" and "127.0.0.1" in caught.value.message
 
 
+async def test_a_short_timeout_fires_while_a_longer_one_is_waiting(
+        provider: FakeProvider, client: ProviderClient) -> None:
+    """The client's one read timer is armed for the nearest deadline: a call with a
+    short read timeout started after one with a long timeout still times out in time,
+    and the long one goes on waiting."""
+    slow = asyncio.ensure_future(client.call(post(provider, "/slow"), read_timeout=30))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(ProviderError) as caught:
+        await client.call(post(provider, "/slow"), read_timeout=0.2)
+    assert caught.value.kind == "timeout" and loop.time() - began < 5
+    assert not slow.done()
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+
+
 async def test_stopping_mid_stream_closes_the_providers_connection(
         provider: FakeProvider, client: ProviderClient) -> None:
     answer = await client.call(post(provider, "/stream"))

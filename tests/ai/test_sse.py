@@ -64,3 +64,18 @@ def test_a_line_past_the_limit_is_the_providers_bad_response(kind: str) -> None:
     with pytest.raises(ProviderError) as caught:
         decoder.feed(b"data: " + b"x" * (MAX_LINE + 1))
     assert caught.value.kind == "bad_response"
+
+
+def test_a_long_line_in_many_pieces_is_one_event() -> None:
+    """Pieces without a line end are kept, not rescanned, until the line ends, in
+    whatever piece a CRLF's two bytes arrive."""
+    parser = SseParser()
+    text = "x" * 200_000
+    assert parser.feed(b"data: ") == []
+    for start in range(0, len(text), 1000):
+        assert parser.feed(text[start:start + 1000].encode()) == []
+    assert parser.feed(b"\r") == []
+    assert parser.pending
+    (event,) = parser.feed(b"\n\r\ndata: next\n\n")[:1]
+    assert event.data == text
+    assert parser.feed(b"data: last\n\n")[0].data == "last"

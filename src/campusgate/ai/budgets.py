@@ -20,6 +20,7 @@ request are charged to every budget that applied.  The arithmetic is pure
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -120,6 +121,17 @@ def charges(usage: Json | None, cost: str | None) -> dict[Kind, float]:
     return {"tokens": float(tokens), "usd": usd, "requests": 1.0}
 
 
+async def _incr_all(backend: StateBackend, increments: list[tuple[str, float, float]]
+                    ) -> list[float]:
+    """Every ``(key, amount, ttl)`` increment, sent together: one round trip's wait
+    for all of them (a budget with three limits, or several budgets), not one each."""
+    if len(increments) == 1:
+        key, amount, ttl = increments[0]
+        return [await backend.incr(key, amount, ttl)]
+    return list(await asyncio.gather(*(backend.incr(key, amount, ttl)
+                                       for key, amount, ttl in increments)))
+
+
 class Budgets:
     """The check and the charge, over the state backend ``state()`` returns (looked
     up per call: the worker's backend can be made after the AI runtime)."""
@@ -138,15 +150,17 @@ class Budgets:
         now = self.clock()
         backend = self.state()
         try:
+            reads = [(budget, kind, counter_key(budget, start, kind),
+                      end.timestamp() - now + _GRACE)
+                     for budget in budgets
+                     for start, end in (period_bounds(budget.period, now),)
+                     for kind in KINDS if _limit(budget, kind) is not None]
+            values = await _incr_all(backend, [(key, 0.0, ttl) for _, _, key, ttl in reads])
+            used: dict[str, dict[Kind, float]] = {}
+            for (budget, kind, _, _), value in zip(reads, values, strict=True):
+                used.setdefault(budget.name, {})[kind] = value
             for budget in budgets:
-                start, end = period_bounds(budget.period, now)
-                ttl = end.timestamp() - now + _GRACE
-                used: dict[Kind, float] = {}
-                for kind in KINDS:
-                    if _limit(budget, kind) is not None:
-                        used[kind] = await backend.incr(counter_key(budget, start, kind),
-                                                        0.0, ttl)
-                refused = refusal(budget, used, now)
+                refused = refusal(budget, used.get(budget.name, {}), now)
                 if refused is not None:
                     raise refused
         except StateUnavailable as exc:
@@ -164,13 +178,12 @@ class Budgets:
         amounts = charges(usage, cost)
         backend = self.state()
         try:
-            for budget in budgets:
-                start, end = period_bounds(budget.period, now)
-                ttl = end.timestamp() - now + _GRACE
-                for kind in KINDS:
-                    if _limit(budget, kind) is not None and amounts[kind]:
-                        await backend.incr(counter_key(budget, start, kind), amounts[kind],
-                                           ttl)
+            await _incr_all(backend, [
+                (counter_key(budget, start, kind), amounts[kind],
+                 end.timestamp() - now + _GRACE)
+                for budget in budgets
+                for start, end in (period_bounds(budget.period, now),)
+                for kind in KINDS if _limit(budget, kind) is not None and amounts[kind]])
         except StateUnavailable as exc:
             self._warn("charged", exc)
         except Exception:  # a charge must never break the answer already given

@@ -12,7 +12,10 @@ keep-alive, TLS-capable connections the proxy forwards on) and gives back a
   byte) is retried once on a new connection: that is not the provider failing.
 - Timeouts: ``connect`` to get a connection, ``read`` between two reads of the
   answer (the head, then each piece of the body), so a slow first token counts
-  against ``read`` but a long stream does not.
+  against ``read`` but a long stream does not.  One timer per client watches every
+  answer waiting (:class:`ReadWatch`): it is armed for the nearest deadline and kept
+  while later ones come, so a call costs no timer of its own (making and cancelling
+  one per wait cost about a tenth of an AI call's CPU).
 - :meth:`ProviderAnswer.close` before the end aborts the connection: a client that
   went away mid-stream cancels the provider's work, and the connection is not reused.
 - Backpressure: past :data:`HIGH_WATER` bytes unread, reading from the provider
@@ -37,7 +40,7 @@ from campusgate.config.model import PoolSettings
 from campusgate.proxy.context import HeaderList
 from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
-__all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "request_bytes",
+__all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "ReadWatch", "request_bytes",
            "request_target"]
 
 #: Unread body bytes past which reading from the provider pauses.
@@ -71,6 +74,51 @@ def request_bytes(request: UpstreamRequest, host: str, target: str | None = None
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + request.body
 
 
+class ReadWatch:
+    """The read timeouts of one loop's answers, on one timer.
+
+    An answer waiting for the provider is registered with its deadline; the timer is
+    due at the nearest deadline and re-armed, when it fires, for the nearest one
+    left.  A later deadline leaves it as it is: under steady traffic it fires once
+    per read timeout, not once per call."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._waiting: dict[ProviderAnswer, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def watch(self, answer: ProviderAnswer, due: float) -> None:
+        self._waiting[answer] = due
+        timer = self._timer
+        if timer is not None:
+            if self._due <= due:
+                return
+            timer.cancel()
+        self._due = due
+        self._timer = self.loop.call_at(due, self._fire)
+
+    def unwatch(self, answer: ProviderAnswer) -> None:
+        self._waiting.pop(answer, None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        expired = [answer for answer, due in self._waiting.items() if due <= now]
+        for answer in expired:
+            del self._waiting[answer]
+            answer.expire()
+        if self._waiting:
+            self._due = min(self._waiting.values())
+            self._timer = self.loop.call_at(self._due, self._fire)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._waiting.clear()
+
+
 @dataclass(eq=False)
 class ProviderAnswer:
     """One provider answer, read by one consumer."""
@@ -79,6 +127,7 @@ class ProviderAnswer:
     conn: UpstreamConnection
     pool: TargetPool
     read_timeout: float
+    watch: ReadWatch | None = None
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     _chunks: deque[bytes] = field(default_factory=deque)
@@ -90,6 +139,7 @@ class ProviderAnswer:
     _waiter: asyncio.Future[None] | None = None
     _paused: bool = False
     _released: bool = False
+    _expired: bool = False
 
     # ------------------------------------------------------------ the listener side
     def on_head(self, status: int, headers: HeaderList, framed: bool) -> None:
@@ -132,17 +182,27 @@ class ProviderAnswer:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def expire(self) -> None:
+        """The read timeout passed while waiting (called by :class:`ReadWatch`)."""
+        self._expired = True
+        self._wake()
+
     # ------------------------------------------------------------ the consumer side
     async def _wait(self, what: str) -> None:
         loop = self.pool.loop
-        self._waiter = loop.create_future()
+        waiter = self._waiter = loop.create_future()
+        watch = self.watch
+        if watch is None:  # an answer made by hand: a timer of its own
+            watch = self.watch = ReadWatch(loop)
+        watch.watch(self, loop.time() + self.read_timeout)
         try:
-            async with asyncio.timeout(self.read_timeout):
-                await self._waiter
-        except TimeoutError:
+            await waiter
+        finally:
+            watch.unwatch(self)
+        if self._expired:
             self.close()
             raise ProviderError("timeout", f"{self.host} sent no {what} within "
-                                f"{self.read_timeout:g} s") from None
+                                f"{self.read_timeout:g} s")
 
     async def head(self) -> None:
         while not self.status and self._fault is None and not self._lost:
@@ -216,6 +276,7 @@ class ProviderClient:
         self.settings = settings or PoolSettings()
         self._ssl = ssl_context
         self._pools: dict[str, TargetPool] = {}
+        self._watch = ReadWatch(loop)
         #: URL -> (pool, Host value, request-target): a provider's URLs are few and
         #: asked for on every call.
         self._routes: dict[str, tuple[TargetPool, str, str]] = {}
@@ -262,7 +323,7 @@ class ProviderClient:
             except OSError as exc:
                 raise ProviderError("server", f"cannot connect to {host}: "
                                     f"{exc.strerror or exc}") from None
-            answer = ProviderAnswer(host, conn, pool, read_timeout)
+            answer = ProviderAnswer(host, conn, pool, read_timeout, self._watch)
             conn.begin(answer, head_only=request.method == "HEAD")
             conn.write(data)
             try:
@@ -281,3 +342,4 @@ class ProviderClient:
             pool.close_all()
         self._pools.clear()
         self._routes.clear()
+        self._watch.close()

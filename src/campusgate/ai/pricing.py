@@ -35,7 +35,7 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
-__all__ = ["ModelPrice", "PriceTable", "cost", "default_table", "normalise"]
+__all__ = ["ModelPrice", "PriceOverrides", "PriceTable", "cost", "default_table", "normalise"]
 
 _MILLION = Decimal(1_000_000)
 #: Bedrock's cross-region inference-profile prefixes.
@@ -134,30 +134,47 @@ def normalise(model: str) -> str:
     return _REVISION_SUFFIX.sub("", name)
 
 
+@dataclass(frozen=True)
+class PriceOverrides:
+    """The config's price overrides, parsed once (per revision, not per call): keyed
+    ``"provider/model"`` or ``"model"``, lower case."""
+
+    prices: Mapping[str, ModelPrice]
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Mapping[str, Any]] | None) -> PriceOverrides:
+        return cls({key.strip().lower(): ModelPrice.parse(value)
+                    for key, value in (raw or {}).items()})
+
+    def find(self, provider: str, model: str) -> ModelPrice | None:
+        prices = self.prices
+        if not prices:
+            return None
+        exact = model.strip().lower()
+        for name in (exact, normalise(exact)):
+            for key in (f"{provider.lower()}/{name}", name):
+                found = prices.get(key)
+                if found is not None:
+                    return found
+        return None
+
+
 def cost(provider: str, model: str, usage: Mapping[str, Any] | None,
-         overrides: Mapping[str, Mapping[str, Any]] | None = None, *,
+         overrides: PriceOverrides | Mapping[str, Mapping[str, Any]] | None = None, *,
          table: PriceTable | None = None) -> Decimal | None:
     """USD for one call, or None when the model's price is unknown (never a guess).
 
     ``overrides`` come from config, keyed ``"provider/model"`` or ``"model"`` (exact
     or normalised names), each ``{input, output, cached_input?, cache_write?,
-    long_context?}`` per million tokens."""
+    long_context?}`` per million tokens; the gateway passes them parsed
+    (:class:`PriceOverrides`, made once per revision)."""
     if usage is None:
         return None
-    price = _override(provider, model, overrides or {})
+    price = None
+    if overrides:
+        if not isinstance(overrides, PriceOverrides):
+            overrides = PriceOverrides.parse(overrides)
+        price = overrides.find(provider, model)
     if price is None:
         price = (table or default_table()).find(provider, model)
     return None if price is None else price.of(usage)
-
-
-def _override(provider: str, model: str, overrides: Mapping[str, Mapping[str, Any]]
-              ) -> ModelPrice | None:
-    if not overrides:
-        return None
-    lowered = {key.strip().lower(): value for key, value in overrides.items()}
-    exact = model.strip().lower()
-    for name in (exact, normalise(exact)):
-        for key in (f"{provider.lower()}/{name}", name):
-            if key in lowered:
-                return ModelPrice.parse(lowered[key])
-    return None

@@ -40,7 +40,10 @@ class SseParser:
     """Incremental event-stream parser: :meth:`feed` bytes, get events."""
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
+        #: How far the buffer is known to hold no line end (a long line arriving in
+        #: many pieces is scanned once, not once per piece).
+        self._scanned = 0
         self._started = False
         self._skip_lf = False
         self._event = ""
@@ -52,40 +55,45 @@ class SseParser:
         """The events completed by ``chunk``."""
         if not chunk:
             return []
-        data = self._buffer + chunk
+        data = self._buffer
+        data += chunk
         if not self._started:
             if len(data) < 3 and b"\xef\xbb\xbf".startswith(data):
-                self._buffer = data
                 return []
             if data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
+                del data[:3]
             self._started = True
         if self._skip_lf and data.startswith(b"\n"):
-            data = data[1:]
+            del data[:1]
         self._skip_lf = False
         events: list[SseEvent] = []
         start = 0
         size = len(data)
-        while start < size:
-            cr = data.find(b"\r", start)
-            lf = data.find(b"\n", start)
-            if cr == -1 and lf == -1:
-                break
+        # The next CR and LF at or after ``pos``, each found once (-1: none left).
+        pos = self._scanned
+        cr = data.find(b"\r", pos)
+        lf = data.find(b"\n", pos)
+        while cr != -1 or lf != -1:
             end = lf if cr == -1 else cr if lf == -1 else min(cr, lf)
-            line = data[start:end]
-            if data[end:end + 1] == b"\r":
+            line = bytes(data[start:end])
+            if end == cr:
                 if end + 1 < size:
-                    start = end + 2 if data[end + 1:end + 2] == b"\n" else end + 1
+                    start = end + 2 if end + 1 == lf else end + 1
                 else:  # a CR at the end: the LF of a CRLF may come with the next chunk
                     start = end + 1
                     self._skip_lf = True
             else:
                 start = end + 1
+            if cr != -1 and cr < start:
+                cr = data.find(b"\r", start)
+            if lf != -1 and lf < start:
+                lf = data.find(b"\n", start)
             event = self._line(line)
             if event is not None:
                 events.append(event)
-        self._buffer = data[start:]
-        if len(self._buffer) > MAX_LINE:
+        del data[:start]
+        self._scanned = len(data)
+        if len(data) > MAX_LINE:
             raise SseError(f"an event-stream line longer than {MAX_LINE} bytes")
         return events
 
@@ -93,7 +101,8 @@ class SseParser:
         """End of stream.  An event not ended by a blank line is discarded, as the spec
         says: a stream cut in the middle of an event must not yield half of it.
         Returns [] (kept for the symmetry of the decoders built on it)."""
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._scanned = 0
         self._event, self._data, self._id = "", [], None
         return []
 

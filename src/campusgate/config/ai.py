@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from campusgate.config.ai_prompts import AiPrompt, PromptsPath, check_prompts
+from campusgate.config.ai_redaction import AiRedaction
 from campusgate.config.common import Name, PluginSpec, Seconds, StrictModel
 from campusgate.keyring import ENCRYPTED_PREFIX
 
@@ -174,6 +176,11 @@ class AiConfig(StrictModel):
     budgets_fail: Literal["open", "closed"] = "open"
     #: The response cache (off by default).
     cache: AiCache = Field(default_factory=AiCache)
+    #: Personal data redacted before a call leaves (``config/ai_redaction.py``).
+    redaction: AiRedaction = Field(default_factory=AiRedaction)
+    #: Prompts published as APIs under ``prompts_path`` (``config/ai_prompts.py``).
+    prompts_path: PromptsPath = "/prompts"
+    prompts: list[AiPrompt] = Field(default_factory=list)
 
     @field_validator("path")
     @classmethod
@@ -201,6 +208,7 @@ class AiConfig(StrictModel):
                 if fallback not in models or fallback == model.name:
                     raise ValueError(f"model {model.name!r}: fallback {fallback!r} is not "
                                      "another model in ai.models")
+        check_prompts(self.prompts, models, self.path, self.prompts_path)
         from campusgate.ai.pricing import ModelPrice
 
         for key, price in self.prices.items():

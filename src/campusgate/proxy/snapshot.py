@@ -70,11 +70,13 @@ def with_identity_service(entities: Entities) -> list[Service]:
 
 def with_ai_service(entities: Entities, services: list[Service]) -> list[Service]:
     """``services`` plus, with an AI gateway configured and no service of
-    ``builtin://ai`` declared, one on ``ai.path``'s endpoints carrying ``ai.plugins``."""
+    ``builtin://ai`` declared, one on ``ai.path``'s endpoints (and ``ai.prompts_path``
+    when prompts are published) carrying ``ai.plugins``."""
     ai = entities.ai
     if ai is None or any(s.url == "builtin://ai" for s in services):
         return services
-    route = Route(name=AI_SERVICE, paths=[ai.path + end for end in AI_ENDPOINTS],
+    prompts = [ai.prompts_path] if ai.prompts else []
+    route = Route(name=AI_SERVICE, paths=[ai.path + end for end in AI_ENDPOINTS] + prompts,
                   strip_path=False)
     return [*services, Service(name=AI_SERVICE, url="builtin://ai", routes=[route],
                                plugins=ai.plugins)]

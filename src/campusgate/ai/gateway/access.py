@@ -25,7 +25,7 @@ def not_found(name: str) -> ProviderError:
 
 
 def _allowed(state: AiState, group: str, consumer: ConsumerInfo | None) -> bool:
-    model = state.config.model(group)
+    model = state.models.get(group)
     if model is None:  # a provider/model name (direct_models)
         return True
     if consumer is None:

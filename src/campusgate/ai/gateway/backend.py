@@ -21,6 +21,7 @@ from campusgate.ai.gateway.access import model_plan, not_found, visible_models
 from campusgate.ai.gateway.attempts import first_answer
 from campusgate.ai.gateway.body import read_json_body
 from campusgate.ai.gateway.chat import account, budgets_of, model_name, serve_chat
+from campusgate.ai.gateway.prompts import prompts_at, serve_prompts
 from campusgate.ai.gateway.replies import ApiShape, write_error, write_json
 from campusgate.ai.gateway.runtime import AiRuntime, AiState
 from campusgate.proxy.backends import ResponseHook
@@ -63,9 +64,13 @@ class AiBackend:
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                       route: RouteOptions, matched_path: str, on_response: ResponseHook,
                       hooks: BodyHooks | None = None) -> None:
-        endpoint, model_id = endpoint_of(ctx.path)
+        prompts = prompts_at(self.runtime.state, ctx.path)
+        endpoint, model_id = endpoint_of(ctx.path) if prompts is None else ("", None)
         shape: ApiShape = ENDPOINTS[endpoint][1] if endpoint else "openai"
         try:
+            if prompts is not None:  # ai.prompts_path: prompts as APIs (.prompts)
+                await serve_prompts(self.runtime, conn, req, ctx, on_response, hooks, prompts)
+                return
             await self._serve(conn, req, ctx, on_response, hooks, endpoint, model_id, shape)
         except ProviderError as exc:
             if conn.closed or req.disconnected:
@@ -124,6 +129,8 @@ class AiBackend:
         alias = model_name(request)
         ctx.vars["ai"] = {"model": alias, "provider": None, "provider_model": None,
                           "usage": None, "cost": None, "attempts": 0, "stream": False}
+        if state.redactor is not None and state.redactor.applies_to(alias):  # ai.redaction
+            ctx.vars["ai"]["redactions"] = dict(state.redactor.redact_embeddings(request))
         plan = model_plan(state, alias, ctx.consumer, now)
         budgets = budgets_of(state, ctx, alias)
         await self.runtime.budgets.check(state.config, budgets)

@@ -64,7 +64,7 @@ def account(ctx: RequestContext, state: AiState, attempt: Attempt,
     deployment = attempt.target.deployment
     info.update(provider=attempt.target.provider, provider_model=deployment.model,
                 attempts=attempt.number, usage=usage)
-    price = cost(deployment.provider, deployment.model, usage, state.config.prices)
+    price = cost(deployment.provider, deployment.model, usage, state.prices)
     info["cost"] = None if price is None else str(price)
 
 
@@ -77,10 +77,13 @@ async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
     ctx.vars["ai"] = {"model": alias, "provider": None, "provider_model": None,
                       "usage": None, "cost": None, "attempts": 0, "stream": stream,
                       "cached": False}
+    if state.redactor is not None and state.redactor.applies_to(alias):  # ai.redaction
+        ctx.vars["ai"]["redactions"] = dict(state.redactor.redact_chat(chat))
     encoder = encoder_for(shape, request, chat) if stream else None
     plan = model_plan(state, alias, ctx.consumer, now)
     budgets = budgets_of(state, ctx, alias)
-    await runtime.budgets.check(state.config, budgets)
+    if budgets:
+        await runtime.budgets.check(state.config, budgets)
     caching = state.config.cache
     key: str | None = None
     write = False
@@ -106,12 +109,15 @@ async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
         else:
             await _stream(state, conn, req, ctx, on_response, attempt, encoder)
     finally:  # whole, streamed, or left: what was used is charged
-        info = ctx.vars["ai"]
-        await runtime.budgets.charge(budgets, info["usage"], info["cost"])
+        if budgets:
+            info = ctx.vars["ai"]
+            await runtime.budgets.charge(budgets, info["usage"], info["cost"])
 
 
 def budgets_of(state: AiState, ctx: RequestContext, alias: str) -> list[AiBudget]:
     """The budgets that apply to this call (``ai/budgets.py``)."""
+    if not state.config.budgets:
+        return []
     consumer = ctx.consumer
     return applicable(state.config.budgets, None if consumer is None else consumer.name,
                       () if consumer is None else consumer.groups, alias)

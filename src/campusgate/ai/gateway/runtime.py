@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 from campusgate.ai.budgets import Budgets
 from campusgate.ai.cache import ResponseCache
 from campusgate.ai.client import ProviderClient
+from campusgate.ai.directory_names import DirectoryNames, NameIndex
+from campusgate.ai.pricing import PriceOverrides
 from campusgate.ai.providers import translator
 from campusgate.ai.providers.base import Deployment, Translator
+from campusgate.ai.redaction import Redactor
 from campusgate.ai.routing import ModelGroup, ModelRouter, Target
-from campusgate.config.ai import SECRET_OPTIONS, AiConfig, AiProvider
+from campusgate.config.ai import SECRET_OPTIONS, AiConfig, AiModel, AiProvider
+from campusgate.config.ai_redaction import AiRedaction
 from campusgate.keyring import ENCRYPTED_PREFIX, Keyring, KeyringError
 from campusgate.state.base import StateBackend
 from campusgate.state.memory import MemoryState
@@ -44,6 +48,12 @@ class AiState:
     providers: dict[str, AiProvider] = field(default_factory=dict)
     #: Provider type -> its translator, looked up once per revision.
     translators: dict[str, Translator] = field(default_factory=dict)
+    #: ``ai.redaction`` compiled (None when off).
+    redactor: Redactor | None = None
+    #: Model name -> its settings (``AiConfig.model`` scans a list).
+    models: dict[str, AiModel] = field(default_factory=dict)
+    #: ``ai.prices``, parsed once.
+    prices: PriceOverrides = field(default_factory=lambda: PriceOverrides({}))
 
     def translator_of(self, target: Target) -> Translator:
         kind = target.deployment.provider
@@ -53,11 +63,15 @@ class AiState:
 
 class AiRuntime:
     """``state`` gives the worker's state backend (the ``state`` setting) for the
-    budgets and the response cache; without it they use a private in-process state."""
+    budgets and the response cache; without it they use a private in-process state.
+    ``storage`` is the store the directory's names are read from (``ai.redaction``)."""
 
     def __init__(self, keyring: Keyring,
-                 state: Callable[[], StateBackend] | None = None) -> None:
+                 state: Callable[[], StateBackend] | None = None,
+                 storage: str | None = None) -> None:
         self.keyring = keyring
+        self.storage = storage
+        self.names: DirectoryNames | None = None
         if state is None:
             own = MemoryState()
             state = lambda: own  # noqa: E731
@@ -80,6 +94,7 @@ class AiRuntime:
         """What the ``ai`` section of the revision about to be served serves with:
         made before the revision is swapped in, so a failure keeps the old one."""
         if config is None:
+            self._names_of(None)
             return None
         deployments = {p.name: self._deployment_of(p) for p in config.providers}
         targets: dict[str, Target] = {}
@@ -109,8 +124,27 @@ class AiRuntime:
             router.health = {tid: health for tid, health in old.health.items()
                              if tid in targets and old_targets.get(tid) is not None
                              and old_targets[tid].deployment == targets[tid].deployment}
+        redactor = (Redactor(config.redaction, self._names_of(config.redaction))
+                    if config.redaction.enabled else None)
         return AiState(config, router, {p.name: p for p in config.providers},
-                       {p.type: translator(p.type) for p in config.providers})
+                       {p.type: translator(p.type) for p in config.providers},
+                       redactor=redactor, models={m.name: m for m in config.models},
+                       prices=PriceOverrides.parse(config.prices))
+
+    def _names_of(self, redaction: AiRedaction | None) -> Callable[[], NameIndex | None]:
+        """Keep loading the directory's names while a revision redacts them (loaded in
+        the background: until then, none); what gives the current index."""
+        if redaction is None or not redaction.names_enabled or self.storage is None:
+            if self.names is not None:
+                self.names.stop()
+            return lambda: None
+        if self.names is None or self.names.storage != self.storage:
+            if self.names is not None:
+                self.names.stop()
+            self.names = DirectoryNames(self.storage)
+        self.names.start(redaction.names.refresh)
+        names = self.names
+        return lambda: names.index
 
     def _deployment_of(self, provider: AiProvider) -> Deployment:
         """The provider's deployment template (model left empty), secrets decrypted."""
@@ -134,6 +168,8 @@ class AiRuntime:
             return None
 
     def close(self) -> None:
+        if self.names is not None:
+            self.names.stop()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -79,7 +79,7 @@ class AnthropicTranslator:
                                             or ANTHROPIC_VERSION)}
         if deployment.api_key:
             headers["x-api-key"] = deployment.api_key
-        headers.update({k.lower(): str(v) for k, v in (options.get("headers") or {}).items()})
+        headers.update(deployment.extra_headers)
         base = (deployment.base_url or self.default_base_url).rstrip("/")
         return UpstreamRequest("POST", f"{base}/v1/messages", headers,
                                json.dumps(body, ensure_ascii=False).encode(),

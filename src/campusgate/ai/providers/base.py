@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from campusgate.ai.errors import ProviderError
@@ -55,6 +56,12 @@ class Deployment:
     #: ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``
     #: (Bedrock), ``anthropic_version``, extra ``headers``, ...
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def extra_headers(self) -> Mapping[str, str]:
+        """The ``headers`` option: names in lower case, values as text (made once per
+        deployment, which lives as long as its config revision)."""
+        return {str(k).lower(): str(v) for k, v in (self.options.get("headers") or {}).items()}
 
 
 @dataclass(frozen=True)

@@ -139,8 +139,7 @@ class BedrockTranslator:
         headers = {"content-type": "application/json",
                    "accept": "application/vnd.amazon.eventstream" if stream
                    else "application/json"}
-        headers.update({k.lower(): v for k, v in
-                        (deployment.options.get("headers") or {}).items()})
+        headers.update(deployment.extra_headers)
         headers.update(self._auth(url, headers, body, deployment, region))
         return UpstreamRequest("POST", url, headers, body, stream=stream)
 

@@ -114,8 +114,7 @@ class CohereTranslator:
                    "accept": "text/event-stream" if stream else "application/json"}
         if deployment.api_key:
             headers["authorization"] = f"Bearer {deployment.api_key}"
-        headers.update({k.lower(): v for k, v in
-                        (deployment.options.get("headers") or {}).items()})
+        headers.update(deployment.extra_headers)
         return UpstreamRequest("POST", base + path,
                                headers, json.dumps(body, ensure_ascii=False).encode(),
                                stream)

@@ -124,8 +124,7 @@ class GeminiTranslator:
         headers = {"content-type": "application/json"}
         if deployment.api_key:
             headers["x-goog-api-key"] = deployment.api_key
-        headers.update({k.lower(): v for k, v in
-                        (deployment.options.get("headers") or {}).items()})
+        headers.update(deployment.extra_headers)
         return UpstreamRequest("POST", f"{base}/models/{_model(deployment)}:{method}",
                                headers, json.dumps(body, ensure_ascii=False).encode(),
                                stream)

@@ -85,8 +85,7 @@ class OllamaTranslator:
         headers = {"content-type": "application/json"}
         if deployment.api_key:
             headers["authorization"] = f"Bearer {deployment.api_key}"
-        headers.update({k.lower(): v for k, v in
-                        (deployment.options.get("headers") or {}).items()})
+        headers.update(deployment.extra_headers)
         base = deployment.base_url or self.default_base_url
         return UpstreamRequest("POST", base + path, headers,
                                json.dumps(body, separators=(",", ":")).encode(),

@@ -62,8 +62,7 @@ class OpenAITranslator:
         headers = {"content-type": "application/json"}
         if deployment.api_key:
             headers["authorization"] = f"Bearer {deployment.api_key}"
-        headers.update({k.lower(): str(v)
-                        for k, v in (deployment.options.get("headers") or {}).items()})
+        headers.update(deployment.extra_headers)
         return headers
 
     def chat_body(self, request: ChatRequest, deployment: Deployment) -> Json:
