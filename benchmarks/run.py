@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from cgbench import auth, report
+from cgbench.accesslog import ACCESS_LOG
 from cgbench.bench import AI_SCENARIOS, AUTH_SCENARIOS, BODIES, IDP_SCENARIOS, Bench, Settings
 from cgbench.machine import machine_info
 from cgbench.procs import Processes, StartError, ensure_tools
@@ -33,7 +34,7 @@ from cgbench.roster import DEFAULT_PEOPLE, ROSTER_IMPORT
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 SCENARIOS = ("plain", *AUTH_SCENARIOS, *IDP_SCENARIOS, "routes10k", "latency", "memory",
-             ROSTER_IMPORT, *AI_SCENARIOS)
+             ACCESS_LOG, ROSTER_IMPORT, *AI_SCENARIOS)
 
 
 def _parse_args(argv: Sequence[str] | None) -> Settings:

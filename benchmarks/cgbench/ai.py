@@ -28,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from cgbench.configs import lua_string
+from cgbench.configs import NO_ACCESS_LOG, lua_string
 
 __all__ = ["AI_SCENARIOS", "API_KEY", "FAKE_PROVIDER", "GOALS", "MODELS", "PLAIN_PREFIX",
            "TTFB_GOAL_MS", "ai_yaml", "chat_body", "fake_argv", "key_header", "post_lua"]
@@ -75,6 +75,7 @@ def ai_yaml(*, proxy_port: int, admin_port: int, fake_port: int, storage: Path) 
                       "admin": {"address": f"127.0.0.1:{admin_port}"}},
         "storage": f"sqlite:///{storage}",
         "state": "memory",
+        "observe": NO_ACCESS_LOG,
         "services": [{"name": "plain", "url": fake, "routes": [
             {"name": "plain", "paths": [PLAIN_PREFIX], "strip_path": True}]}],
         "consumers": [{"name": "bench-app",

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cgbench import ai, auth, configs, idp
+from cgbench.accesslog import ACCESS_LOG
+from cgbench.accesslog_bench import AccessLogBench
 from cgbench.ai_bench import AiBench
 from cgbench.idp_bench import IdentityBench
 from cgbench.procs import (
@@ -291,6 +293,8 @@ class Bench:
             IdentityBench(self).run(idp_names)
         if "routes10k" in s.scenarios or "memory" in s.scenarios:
             self.routes()
+        if ACCESS_LOG in s.scenarios:
+            AccessLogBench(self).run()
         if ROSTER_IMPORT in s.scenarios:
             self.scenarios[ROSTER_IMPORT] = RosterBench(self).run()
         ai_names = [n for n in AI_SCENARIOS if n in s.scenarios]

@@ -15,6 +15,7 @@ from pathlib import Path
 __all__ = [
     "HELLO_BODY",
     "JSON_BODY",
+    "NO_ACCESS_LOG",
     "RouteTarget",
     "campusgate_yaml",
     "lua_string",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 HELLO_BODY = "hello"
+#: The ``observe:`` section of every instance that measures the proxy without logging.
+NO_ACCESS_LOG: dict[str, object] = {"access_log": {"enabled": False}}
 
 
 def _json_body() -> str:
@@ -152,7 +155,8 @@ def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, sto
                     route_plugins: Sequence[dict[str, object]] = (),
                     global_plugins: Sequence[dict[str, object]] = (),
                     consumers: Sequence[dict[str, object]] = (),
-                    identity: dict[str, object] | None = None) -> str:
+                    identity: dict[str, object] | None = None,
+                    access_log: bool = False) -> str:
     """A campusgate config in front of the origin.
 
     ``routes=1`` is one catch-all route on ``/`` (the ``plain`` scenario), which gets
@@ -161,6 +165,11 @@ def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, sto
     point at the same origin.  ``global_plugins``, ``consumers`` and ``state`` are
     used as given (the authentication scenarios: ``cgbench/auth.py``), and so is
     ``identity``, the identity provider's section (``cgbench/idp.py``).
+
+    ``access_log``: False (every scenario but ``access-log``'s logging instance) says
+    ``observe: {access_log: {enabled: false}}``, the proxy without access records, as
+    the nginx proxy runs without its access log; True leaves ``observe:`` out, so the
+    instance logs as a user's does by default (store sink, roll-ups, metrics).
     """
     url = f"http://127.0.0.1:{upstream_port}"
     if routes == 1:
@@ -187,6 +196,8 @@ def campusgate_yaml(*, proxy_port: int, admin_port: int, upstream_port: int, sto
         doc["consumers"] = list(consumers)
     if identity is not None:
         doc["identity"] = identity
+    if not access_log:
+        doc["observe"] = NO_ACCESS_LOG
     # JSON is valid YAML, and json.dumps is much faster than yaml.dump for 10k routes.
     return json.dumps(doc, indent=1) + "\n"
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cgbench.accesslog import accesslog_goals, accesslog_rows
 from cgbench.ai_report import ai_goals, ai_rows
 from cgbench.auth import AUTH_SCENARIOS, GOALS
 from cgbench.idp import (
@@ -105,6 +106,7 @@ def evaluate_goals(scenarios: dict[str, Any]) -> list[Goal]:
             "memory", "worker RSS with 10,000 routes", mib, "MiB",
             f"< {MEMORY_GOAL_MB:.0f} MiB", mib < MEMORY_GOAL_MB, detail,
         ))
+    goals += [Goal(*fields) for fields in accesslog_goals(scenarios)]
     goals += [Goal(*fields) for fields in ai_goals(scenarios)]
     return goals
 
@@ -309,6 +311,7 @@ def render_results(doc: dict[str, Any]) -> str:
             lines.append(f"| {name} | {m['rate_achieved']:,.0f}/s | {_fmt_ms(s['p50_ms'])} "
                          f"| {_fmt_ms(s['p99_ms'])} | {_fmt_ms(s['p99_9_ms'])} "
                          f"| {_fmt_ms(s['max_ms'])} | {m['non_2xx'] + m['socket_errors']} |")
+    lines += accesslog_rows(scenarios)
     lines += _roster_rows(scenarios)
     lines += ai_rows(scenarios)
     memory = scenarios.get("memory")

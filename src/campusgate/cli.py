@@ -35,6 +35,7 @@ from campusgate.config.loader import (
 )
 from campusgate.config.model import Config, Entities
 from campusgate.identity_cli import identity_app
+from campusgate.top_cli import register as register_top
 
 __all__ = ["app", "main"]
 
@@ -50,6 +51,7 @@ app = typer.Typer(
 admin_token_app = typer.Typer(help="Manage the admin API token.", no_args_is_help=True)
 app.add_typer(admin_token_app, name="admin-token")
 app.add_typer(identity_app, name="identity")
+register_top(app)
 
 ConfigOption = Annotated[
     Path | None,

@@ -29,6 +29,11 @@ from campusgate.ai.gateway.runtime import AiRuntime
 from campusgate.config.model import Config, Entities, Listener, state_problem
 from campusgate.identity.runtime import IdentityRuntime
 from campusgate.keyring import load_keyring
+from campusgate.observe.alerts import AlertService, AlertSources
+from campusgate.observe.metrics import node_metrics, read_worker
+from campusgate.observe.retention import prune_forever
+from campusgate.observe.runtime import ObserveRuntime, worker_id
+from campusgate.observe.sinks.base import SinkEnv
 from campusgate.plugins.base import PluginResources
 from campusgate.proxy.addresses import AddressSet
 from campusgate.proxy.asgi import ASGIApp, run_asgi
@@ -95,7 +100,11 @@ def server_ssl_context(listener: Listener) -> ssl.SSLContext | None:
 
 class Worker:
     def __init__(self, config: Config, *, reuse_port: bool = False,
-                 config_path: Path | None = None, watch_file: bool = False) -> None:
+                 config_path: Path | None = None, watch_file: bool = False,
+                 log_writer: bool = False) -> None:
+        """``log_writer``: records go to the node's log-writer process when
+        ``observe.access_log.writer`` says so (``campusgate serve``); else the batch
+        writer runs in this process (a worker embedded in tests)."""
         self.config = config
         self.keyring = load_keyring(config.secret_key_file)
         self.resources: PluginResources | None = None
@@ -121,6 +130,20 @@ class Worker:
         self.ai = AiRuntime(self.keyring, lambda: self.plugin_resources().shared,
                             storage=config.storage)
         self.backends = {"ai": AiBackend(self.ai)}
+        #: Access records: the queue, the batch writer and the sinks.
+        self.observe = ObserveRuntime.serving(
+            config.observe, SinkEnv(config.storage, worker_id()), separate=log_writer,
+            drain_timeout=config.limits.shutdown_timeout + 10.0)
+        #: Alert rules over the trends (None when observe.alerts.enabled is false).
+        self.alerts = AlertService(
+            config.observe.alerts, config.storage,
+            AlertSources(balancers=lambda: self.snapshot.balancers if self.snapshot else {},
+                         budgets=lambda: self.ai.state.config.budgets if self.ai.state else (),
+                         state=lambda: self.plugin_resources().shared),
+            holder=self.observe.env.worker_id) if config.observe.alerts.enabled else None
+        #: Prometheus /metrics (None when observe.metrics.enabled is false).
+        self.metrics = node_metrics(config.observe.metrics, self.observe.sinks,
+                                    lambda: read_worker(self.snapshot, self.observe))
 
     # ---------------------------------------------------------------- RuntimeInfo
     def status(self) -> dict[str, Any]:
@@ -213,7 +236,19 @@ class Worker:
         await self.reload()
         loop = asyncio.get_running_loop()
         proxy = self.config.listeners.proxy
-        await self._listen(proxy, Gateway(self.current, "https" if proxy.tls else "http"))
+        self.observe.start()
+        if self.alerts is not None:
+            self.alerts.start()
+        if self.metrics is not None:
+            self.tasks.append(loop.create_task(self.metrics.publish_forever()))
+        # Old access records and roll-ups are pruned in the background (cancelled with
+        # the other tasks at shutdown).
+        self.tasks.append(loop.create_task(
+            prune_forever(self.config.storage, self.config.observe.retention),
+            name="observe retention"))
+        await self._listen(proxy, Gateway(self.current, "https" if proxy.tls else "http",
+                                          record=self.observe.put,
+                                          propagate=self.observe.propagate))
         admin = self.config.listeners.admin
         if admin is not None:
             scheme = "https" if admin.tls else "http"
@@ -302,6 +337,11 @@ class Worker:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.alerts is not None:
+            await self.alerts.close()
+        await self.observe.close()  # requests are done: write every record left
+        if self.metrics is not None:
+            await self.metrics.close()  # after the last records
         if self.snapshot is not None:
             await self.snapshot.retire(None)
         await self.reader.close()

@@ -2,10 +2,14 @@
 
 The parent process migrates the store, creates the first admin token (printed once),
 and applies the config file's entities when the file changed since it was last
-applied.  Then it becomes the worker (``--workers 1``: exec, same PID) or starts N
-worker interpreters (``campusgate.worker``) that share the listening ports with
-SO_REUSEPORT; a worker that dies is restarted.
-SIGTERM (or SIGINT) drains: stop accepting, let requests in flight finish, exit 0.
+applied.  Then it becomes the worker (``--workers 1``: exec, same PID; the worker
+starts its own log writer) or starts the node's log-writer process
+(``campusgate.observe.writer_process``, when ``observe.access_log.writer`` is
+``process``) and then N worker interpreters (``campusgate.worker``) that share the
+listening ports with SO_REUSEPORT; a worker or writer that dies is restarted.
+SIGTERM (or SIGINT) drains: stop accepting, let requests in flight finish, then
+(once every worker has shipped its last records and exited) SIGTERM the writer,
+which writes everything to the sinks; exit 0.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from campusgate.config.model import Config
 from campusgate.keyring import load_keyring
+from campusgate.logsetup import setup_logging
 from campusgate.store import ConfigStore, canonical_json
-from campusgate.worker import boot_environment, setup_logging
+from campusgate.worker import boot_environment
 
 __all__ = ["config_source", "prepare_store", "run"]
 
@@ -116,6 +123,60 @@ def _spawn(config: Config, config_path: Path | None, index: int) -> int:
 
 
 def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
+    from campusgate.observe.metrics import METRICS_DIR_ENV, prepare_node_dir
+
+    # The workers' metrics files (/metrics answers for the node): new for each run.
+    metrics_dir = os.environ.get(METRICS_DIR_ENV)
+    owned = metrics_dir is None
+    metrics_dir = metrics_dir or tempfile.mkdtemp(prefix="campusgate-metrics-")
+    os.environ[METRICS_DIR_ENV] = str(prepare_node_dir(Path(metrics_dir)))
+    writer = _LogWriter.configured(config)
+    try:
+        return _run_workers(config, config_path, workers, writer)
+    finally:
+        if owned:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if writer is not None:
+            shutil.rmtree(writer.directory, ignore_errors=True)
+
+
+class _LogWriter:
+    """The node's log-writer process, as the supervisor runs it."""
+
+    def __init__(self, env: dict[str, str], directory: str) -> None:
+        self.env = env
+        self.directory = directory
+        self.pid = 0
+
+    @classmethod
+    def configured(cls, config: Config) -> _LogWriter | None:
+        """The writer ``observe.access_log`` asks for (None: inline, or no records);
+        its socket's path goes to the workers in their environment."""
+        from campusgate.observe.writer_process import SOCKET_ENV, writer_environment
+
+        settings = config.observe.access_log
+        if not settings.enabled or settings.writer != "process":
+            return None
+        directory = tempfile.mkdtemp(prefix="campusgate-log-")
+        path = os.path.join(directory, "writer.sock")
+        env = writer_environment(config.observe, config.storage, path,
+                                 config.limits.shutdown_timeout + 10.0)
+        os.environ[SOCKET_ENV] = path
+        return cls(env, directory)
+
+    def spawn(self) -> int:
+        from campusgate.observe.writer_process import MODULE
+
+        self.pid = subprocess.Popen([sys.executable, "-m", MODULE], env=self.env).pid
+        return self.pid
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+
+def _run_workers(config: Config, config_path: Path | None, workers: int,
+                 writer: _LogWriter | None) -> int:
     children: dict[int, int] = {}
     stopping = False
 
@@ -125,29 +186,50 @@ def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        if not children and writer is not None:
+            writer.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if writer is not None:  # first: the workers' records have somewhere to go
+        writer.spawn()
     for index in range(workers):
         children[_spawn(config, config_path, index)] = index
     log.info("supervising %d workers", workers)
     restarts: list[float] = []
-    while children:
+    while children or (writer is not None and writer.pid):
         try:
             pid, status = os.wait()
         except ChildProcessError:
             break
         except InterruptedError:
             continue
-        index = children.pop(pid, -1)
-        if index < 0 or stopping:
-            continue
-        log.error("worker %d (pid %d) exited with status %d; restarting", index, pid, status)
+        if writer is not None and pid == writer.pid:
+            writer.pid = 0
+            if stopping and not children:
+                continue  # drained and gone
+            log.error("the log writer (pid %d) exited with status %d; restarting", pid,
+                      status)
+            index = -1
+        else:
+            index = children.pop(pid, -2)
+            if index == -2:
+                continue
+            if stopping:
+                if not children and writer is not None and writer.pid:
+                    writer.stop()  # every worker shipped its last records
+                continue
+            log.error("worker %d (pid %d) exited with status %d; restarting", index, pid,
+                      status)
         now = time.monotonic()
         restarts = [t for t in restarts if now - t < 10] + [now]
-        if len(restarts) > 5 * workers:
+        if len(restarts) > 5 * workers + 5:
             log.error("workers keep dying; giving up")
             on_signal(signal.SIGTERM, None)
             continue
-        children[_spawn(config, config_path, index)] = index
+        if index == -1:
+            assert writer is not None
+            writer.spawn()
+        else:
+            children[_spawn(config, config_path, index)] = index
     return 0

@@ -10,16 +10,21 @@ limits; no entities, which it reads from the store) as JSON in the environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvloop
 
 from campusgate.config.model import Config, Entities
+from campusgate.logsetup import setup_logging
 from campusgate.runtime import Worker
 
 __all__ = ["BOOT_ENV", "boot_environment", "main", "serve_worker"]
@@ -42,11 +47,12 @@ async def serve_worker(config: Config, config_path: Path | None, reuse_port: boo
                        watch_file: bool) -> int:
     loop = asyncio.get_running_loop()
     worker = Worker(config, reuse_port=reuse_port, config_path=config_path,
-                    watch_file=watch_file)
+                    watch_file=watch_file, log_writer=True)
     try:
         await worker.start()
     except OSError as exc:
         log.error("cannot start: %s", exc)
+        await worker.observe.close()
         await worker.reader.close()
         return 1
     stop = asyncio.Event()
@@ -59,15 +65,6 @@ async def serve_worker(config: Config, config_path: Path | None, reuse_port: boo
     return 0
 
 
-def setup_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=os.environ.get("CAMPUSGATE_LOG_LEVEL", "INFO").upper(),
-            format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def main() -> int:
     setup_logging()
     raw = os.environ.get(BOOT_ENV)
@@ -77,7 +74,30 @@ def main() -> int:
     boot = json.loads(raw)
     config = Config.model_validate(boot["config"])
     path = Path(boot["config_path"]) if boot["config_path"] else None
-    return uvloop.run(serve_worker(config, path, boot["reuse_port"], boot["watch_file"]))
+    with _node_metrics_dir(config):
+        return uvloop.run(serve_worker(config, path, boot["reuse_port"],
+                                       boot["watch_file"]))
+
+
+@contextlib.contextmanager
+def _node_metrics_dir(config: Config) -> Iterator[None]:
+    """A lone worker whose records go to a log-writer process reads that process's
+    metrics file: give them a metrics directory (the supervisor makes one for
+    several workers), removed at exit."""
+    from campusgate.observe.metrics import METRICS_DIR_ENV, prepare_node_dir
+
+    settings = config.observe.access_log
+    if (os.environ.get(METRICS_DIR_ENV) or not settings.enabled
+            or settings.writer != "process"):
+        yield
+        return
+    directory = Path(tempfile.mkdtemp(prefix="campusgate-metrics-"))
+    os.environ[METRICS_DIR_ENV] = str(prepare_node_dir(directory))
+    try:
+        yield
+    finally:
+        del os.environ[METRICS_DIR_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ FAULTS = [
                 "zzz",
                 "unknown key 'zzz'; expected one of: upstreams, services, plugins, "
                 "consumers, consumer_groups, identity, ai, listeners, storage, state, "
-                "secret_key_file, limits, trusted_proxies",
+                "secret_key_file, limits, trusted_proxies, observe",
             )
         ],
         id="unknown-top-level-key",

@@ -23,4 +23,5 @@ def test_each_readme_yaml_block_loads(block: str) -> None:
     names = re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", block)  # without a :-default
     env = {name: f"{name.lower()}-0123456789abcdef" for name in names}
     config = load_config_text(block, "README.md", env=env)
-    assert config.services or config.upstreams or config.identity or config.ai
+    assert (config.services or config.upstreams or config.identity or config.ai
+            or "observe" in config.model_fields_set)

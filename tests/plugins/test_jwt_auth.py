@@ -45,7 +45,9 @@ GUEST = {"name": "guest"}
 
 
 def claims(iss: str = "district", **extra: Any) -> dict[str, Any]:
-    return {"iss": iss, "sub": "app", "exp": time.time() + 300, **extra}
+    # Tokens of the parametrized cases are made when the module is collected, which
+    # can be many minutes before they are used on a loaded machine: valid for hours.
+    return {"iss": iss, "sub": "app", "exp": time.time() + 6 * 3600, **extra}
 
 
 def bearer(token: str) -> list[tuple[bytes, bytes]]:

@@ -28,6 +28,7 @@ from campusgate.config.consumers import (
     KeyAuthCredential,
 )
 from campusgate.config.identity import IdentityConfig
+from campusgate.config.observe import ObserveConfig
 from campusgate.config.upstreams import (
     ActiveHealthCheck,
     HealthChecks,
@@ -343,6 +344,8 @@ class Config(Entities):
     secret_key_file: str = "campusgate-data/secret.key"
     limits: Limits = Field(default_factory=Limits)
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: Access records, their sinks, metrics, tracing, alerts (read at start).
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -251,6 +251,7 @@ class RateLimitPlugin(Plugin):
 
     def answer(self, ctx: RequestContext, decision: Decision) -> LocalResponse | None:
         """None (with the RateLimit fields queued for the response) or a 429."""
+        ctx.rate_limit = "allowed" if decision.allowed else "limited"
         if decision.allowed:
             if self.send_headers:
                 if self.single:  # one window: its line, without the general renderer

@@ -77,6 +77,9 @@ async def run_asgi(
     drop = ctx.upstream_headers_remove
     headers = [(n, v) for n, v in req.headers if n != b"x-request-id" and n not in drop]
     headers.append((b"x-request-id", ctx.request_id.encode()))
+    if ctx.trace is not None:  # the app is the gateway span's child, as an upstream is
+        headers = [(n, v) for n, v in headers if n != b"traceparent"]
+        headers.append((b"traceparent", ctx.trace.traceparent()))
     for name, value in ctx.upstream_headers_add:
         name = name.lower()
         if name != b"x-request-id":

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from campusgate.config.model import Service
 from campusgate.plugins.base import Plugin
@@ -46,13 +47,32 @@ from campusgate.proxy.rewrites import UPSTREAM_METHOD, UPSTREAM_PATH
 from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
 # Forwarding, response_headers, ... are re-exported: they lived here first.
-__all__ = ["AsgiBackend", "Backend", "Forwarding", "HttpBackend", "ResponseHook",
-           "forwarded_headers", "response_headers", "upstream_path"]
+__all__ = ["AsgiBackend", "Backend", "ConnectFailed", "ConnectTimeout", "Forwarding",
+           "HttpBackend", "ResponseHook", "forwarded_headers", "response_headers",
+           "upstream_path"]
 
 log = logging.getLogger("campusgate.proxy")
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 ResponseHook = Callable[[RequestContext, int, HeaderList], None]
+#: What the upstream never gets from the client when the gateway sends its own
+#: ``traceparent`` (``observe/tracing.py``).
+DROP_UP_TRACED = DROP_UP | {b"traceparent"}
+#: Which ``ctx.error`` a mid-response failure is (``observe.capture.ERROR_CLASSES``).
+_CUT_ERRORS = {Outcome.TIMEOUT: "upstream_timeout", Outcome.CLIENT_GONE: "client_abort",
+               Outcome.REFUSED: "client_error"}
+
+
+class ConnectFailed(BadGateway):
+    """No connection to the target (refused, unreachable)."""
+
+    error_class: ClassVar[str] = "upstream_connect"
+
+
+class ConnectTimeout(GatewayTimeout):
+    """Connecting to the target took longer than ``timeouts.connect``."""
+
+    error_class: ClassVar[str] = "upstream_connect"
 
 
 class Backend(Protocol):
@@ -82,10 +102,11 @@ class HttpBackend:
             path = upstream_path(self.service.path, req.path, route, matched_path, ctx.params)
         query = ctx.query  # plugins may have changed it (a stripped api key...)
         target_bytes = (path + "?" + query if query else path).encode("latin-1")
-        drop = DROP_UP
+        trace = ctx.trace
+        drop = DROP_UP if trace is None else DROP_UP_TRACED
         for name, _ in req.headers:  # Connection may name more hop-by-hop headers
             if name == b"connection":
-                tokens = wire.connection_tokens(req.headers) - DROP_UP
+                tokens = wire.connection_tokens(req.headers) - drop
                 if tokens:
                     drop = drop | tokens
                 break
@@ -118,6 +139,8 @@ class HttpBackend:
             headers.append((b"transfer-encoding", b"chunked"))
         elif req.content_length is not None:
             headers.append((b"content-length", b"%d" % req.content_length))
+        if trace is not None:
+            headers.append((b"traceparent", trace.traceparent()))
         headers.extend(ctx.upstream_headers_add)
         return wire.request_head(method, target_bytes, headers)
 
@@ -176,6 +199,7 @@ class HttpBackend:
                 raise failure or NoHealthyTarget(
                     f"no healthy target in upstream {balancer.name!r}")
             ctx.upstream_target = target.address
+            ctx.retries = attempts
             pool = self.pools[target.address]
             try:
                 upstream = await pool.acquire(svc.timeouts.connect)
@@ -184,9 +208,9 @@ class HttpBackend:
                 tried.append(target.address)
                 attempts += 1
                 if isinstance(exc, TimeoutError):
-                    failure = GatewayTimeout(f"connecting to {target.address} timed out")
+                    failure = ConnectTimeout(f"connecting to {target.address} timed out")
                 else:
-                    failure = BadGateway(
+                    failure = ConnectFailed(
                         f"cannot connect to {target.address}: {exc.strerror or exc}")
                 if attempts <= svc.retries.count:
                     continue
@@ -216,6 +240,8 @@ class HttpBackend:
         loop = conn.loop
         ex = Exchange(conn, req, upstream, svc.timeouts.read, svc.timeouts.write, payload, meter)
         ex.send(self.request_head(req, ctx, route, matched_path, target, payload))
+        ctx.upstream_started = time.monotonic()
+        ctx.upstream_ended = 0.0
         outcome = await ex.wait_head()
         if outcome is not Outcome.COMPLETE or ex.status == 0:
             ex.finish()
@@ -223,6 +249,7 @@ class HttpBackend:
             if outcome is Outcome.REFUSED and ex.refusal is not None:
                 raise BodyRefused(ex.refusal)
             if outcome is Outcome.CLIENT_GONE:
+                ctx.error = "client_abort"
                 return None
             if outcome is Outcome.TIMEOUT:
                 self.balancer.report_failure(target, loop.time(), "timeout")
@@ -272,6 +299,7 @@ class HttpBackend:
         if not ex.finished:
             conn.uncork()
         outcome = await ex.wait_done()
+        ctx.upstream_ended = ex.completed_at
         if outcome is Outcome.COMPLETE:
             conn.end_body()
             conn.uncork()
@@ -282,6 +310,7 @@ class HttpBackend:
         else:
             conn.uncork()
             upstream.abort()
+            ctx.error = _CUT_ERRORS.get(outcome, "upstream_error")
             if outcome is not Outcome.CLIENT_GONE and outcome is not Outcome.REFUSED:
                 self.balancer.report_failure(target, loop.time(), outcome.value)
                 log.warning("upstream %s failed mid-response (%s): %s %s", target.address,
@@ -308,6 +337,7 @@ class HttpBackend:
             ex.finish()
             upstream.abort()
             if outcome is Outcome.CLIENT_GONE:
+                ctx.error = "client_abort"
                 return True
             if outcome is Outcome.REFUSED and ex.refusal is not None:
                 raise BodyRefused(ex.refusal)
@@ -317,6 +347,7 @@ class HttpBackend:
                                      "response in time")
             raise BadGateway(f"upstream {target.address}: the response broke off "
                              f"({ex.fault or outcome.value})")
+        ctx.upstream_ended = ex.completed_at
         body = run_response_body(ctx, status, headers, ex.take_body(), plugins)
         ex.finish()
         conn.cork()

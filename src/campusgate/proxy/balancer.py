@@ -84,6 +84,9 @@ class TargetState:
     #: Connections in use (least-connections accounting).
     connections: int = 0
     last_failure: str = ""
+    #: Times ejected so far, passively or by the active checker (never reset; kept
+    #: across reloads): the alerts' ``target-ejections`` rule reads its increase.
+    ejections: int = 0
     #: Smooth weighted round-robin state (live round-robin, least-connections ties).
     current_weight: int = 0
 
@@ -342,12 +345,14 @@ class Balancer:
             return False  # a late answer from before the ejection
         if target.half_open:
             target.on_trial = False
+            target.ejections += 1
             target.ejected_until = now + self._cooldown
             self._next_event = -math.inf
             return True
         target.failures += 1
         if target.failures < self._max_failures:
             return False
+        target.ejections += 1
         target.ejected_until = now + self._cooldown
         target.half_open = True
         self._next_event = -math.inf
@@ -363,6 +368,7 @@ class Balancer:
         verdict: ActiveState = "healthy" if healthy else "unhealthy"
         if target.active != verdict:
             target.active = verdict
+            target.ejections += not healthy
             self._next_event = -math.inf
         return True
 
@@ -402,4 +408,5 @@ class Balancer:
             target.half_open = previous.half_open
             target.active = previous.active
             target.last_failure = previous.last_failure
+            target.ejections = previous.ejections
         self._next_event = -math.inf

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from campusgate.observe.tracing import Trace
     from campusgate.proxy.consumers import ConsumerInfo
     from campusgate.proxy.snapshot import CompiledRoute, CompiledService, Plan
 
@@ -67,6 +68,9 @@ class RequestContext:
     ``headers`` are the client's request headers (lower-case names).  Plugins that add
     headers for the upstream append to ``upstream_headers_add``; headers for the
     client go in ``response_headers_add``.  ``vars`` is free space for plugins.
+
+    The fields after ``started`` feed the access record (``observe/capture.py``);
+    times are ``time.monotonic()`` seconds, 0.0 when not reached.
     """
 
     method: str
@@ -92,9 +96,24 @@ class RequestContext:
     vars: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     status: int = 0
+    #: The request as received (head and body) and the response as sent; while the
+    #: request runs ``bytes_out`` holds the connection's count at its start.
     bytes_in: int = 0
     bytes_out: int = 0
     upstream_target: str | None = None
+    #: The upstream request's head written, and the upstream answer's last byte.
+    upstream_started: float = 0.0
+    upstream_ended: float = 0.0
+    #: Further upstream attempts after the first.
+    retries: int = 0
+    #: ``allowed`` or ``limited`` (the rate-limit plugin), None when none ran.
+    rate_limit: str | None = None
+    #: What went wrong, if anything: a name of ``observe.capture.ERROR_CLASSES``.
+    error: str | None = None
+    #: W3C Trace Context (``observe/tracing.py``); None until needed.
+    trace: Trace | None = None
+    #: The last byte of the answer went out (or the exchange ended).
+    ended: float = 0.0
 
     def header(self, name: bytes) -> bytes | None:
         return header_value(self.headers, name)

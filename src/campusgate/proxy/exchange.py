@@ -15,6 +15,7 @@ response body can be gathered (:meth:`collect`) before the head is written.
 from __future__ import annotations
 
 import asyncio
+import time
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,8 @@ class Exchange:
         self._held_size = 0
         self._collect_limit = -1  # >= 0 while collect() gathers the response body
         self._collected: asyncio.Future[Outcome] | None = None
+        #: ``time.monotonic()`` when the response's last byte arrived (0.0: not yet).
+        self.completed_at = 0.0
 
     # ---------------------------------------------------------------- driving
     def send(self, head: bytes) -> None:
@@ -273,6 +276,7 @@ class Exchange:
 
     def on_complete(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
+        self.completed_at = time.monotonic()
         if not self._head.done():
             self._head.set_result(Outcome.LOST)
         if not self._done.done():

@@ -17,6 +17,7 @@ response bodies never come here (their chain's ``BodyStep`` waits,
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["FastForward"]
 
 log = logging.getLogger("campusgate.proxy")
+
+_monotonic = time.monotonic
 
 #: Called when the job ends: (the job, an error to answer with, hand back to the task path?).
 Finish = Callable[["FastForward", ProxyError | None, bool], None]
@@ -73,6 +76,7 @@ class FastForward:
         upstream = self.upstream
         upstream.begin(self, self.req.method == b"HEAD")
         upstream.write(head)
+        self.ctx.upstream_started = _monotonic()
         self.req.on_disconnect = self._client_gone
         # The client connection's timer calls on_timeout (no timer per request).
         self.client._arm(self.backend.service.timeouts.read)
@@ -96,6 +100,7 @@ class FastForward:
 
     def _client_gone(self) -> None:
         self.upstream.abort()
+        self.ctx.error = "client_abort"
         self._end(None)
 
     def on_timeout(self, now: float) -> float | None:
@@ -110,6 +115,7 @@ class FastForward:
                 return min(read_timeout, send_timeout - stalled)
             self.upstream.abort()
             client.abort_response()
+            self.ctx.error = "client_abort"  # it stopped reading
             self._end(None)
             return None
         idle = now - self.upstream.last_read
@@ -119,6 +125,7 @@ class FastForward:
         self.backend.balancer.report_failure(self.target, now, "timeout")
         if self._head_seen:
             client.abort_response()
+            self.ctx.error = "upstream_timeout"
             self._end(None)
         else:
             self._end(GatewayTimeout(f"upstream {self.target.address} did not answer in time"))
@@ -188,6 +195,7 @@ class FastForward:
         if not self._head_seen:
             self._fail_before_head("no answer")
             return
+        self.ctx.upstream_ended = _monotonic()
         client = self.client
         client.end_body()
         upstream = self.upstream
@@ -220,6 +228,7 @@ class FastForward:
         log.warning("upstream %s failed mid-response (%s): %s %s", self.target.address, why,
                     self.req.method.decode(), self.req.path)
         self.client.abort_response()
+        self.ctx.error = "upstream_error"
         self._end(None)
 
     def on_write_paused(self, paused: bool) -> None:

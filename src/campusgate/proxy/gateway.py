@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from campusgate.observe.capture import answer_error, proxy_error
+from campusgate.observe.tracing import start_trace
 from campusgate.plugins.base import WAIT, Plugin
 from campusgate.proxy.backends import HttpBackend
 from campusgate.proxy.bodies import BODY_HOOKS
@@ -32,6 +35,14 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("campusgate.proxy")
 
+_monotonic = time.monotonic
+
+
+def _sent(conn: ClientConnection) -> int:
+    """Bytes written to the client so far, held (corked) ones included."""
+    corked = conn._corked
+    return conn.bytes_out + (sum(map(len, corked)) if corked else 0)
+
 
 class _AccessWait:
     """The connection's view of a request whose access phase waits on a future by
@@ -43,9 +54,17 @@ class _AccessWait:
 
 
 class Gateway:
-    def __init__(self, current: Callable[[], Snapshot], scheme: str = "http") -> None:
+    """``record``: called with each finished request's context (the access-record
+    queue's ``put``; None when access records are off).  ``propagate``: give each
+    request a W3C trace (``ctx.trace``) that upstreams receive as ``traceparent``."""
+
+    def __init__(self, current: Callable[[], Snapshot], scheme: str = "http", *,
+                 record: Callable[[RequestContext], None] | None = None,
+                 propagate: bool = True) -> None:
         self.current = current
         self.scheme = scheme
+        self.record = record
+        self.propagate = propagate
         self._fast_finished_cb = self._fast_finished
 
     def _prepare(self, conn: ClientConnection, req: Request) -> Prepared:
@@ -58,12 +77,18 @@ class Gateway:
             if name == b"x-request-id":
                 incoming = value
                 break
-        request_id = (incoming.decode() if incoming is not None and is_valid_request_id(incoming)
-                      else new_request_id())
+        made: str | None = None
+        if incoming is not None and is_valid_request_id(incoming):
+            request_id = incoming.decode()
+        else:
+            request_id = made = new_request_id()
         ctx = RequestContext(
             req.method.decode("latin-1"), req.path, req.query, req.headers, conn.client_ip,
             self.scheme, req.host.decode("latin-1"), request_id,
         )
+        ctx.bytes_out = _sent(conn)  # the count at the start; _finish takes the difference
+        if self.propagate:
+            ctx.trace = start_trace(req.headers, made)
         snap = self.current()
         match = snap.router.match(ctx.method, ctx.host, ctx.path, req.headers, ctx.query)
         if match is not None:
@@ -125,6 +150,8 @@ class Gateway:
         """The future a plugin waited on is done: go on by callbacks, or hand over."""
         conn.fast = None
         if conn.closed:
+            ctx.error = "client_abort"
+            self._finish(conn, req, ctx, ())
             conn.fast_done(req)
             return
         try:
@@ -165,10 +192,9 @@ class Gateway:
             error = BadGateway("the upstream exchange ended without an answer")
         if error is not None and not conn.response_started and not conn.closed:
             log.info("%s %s -> %d %s", ctx.method, ctx.path, error.status, error.message)
+            ctx.error = proxy_error(error)
             self._local(conn, req, ctx, error.response(ctx.request_id), route)
-        chain = ctx.plan or route
-        if chain.log:
-            self._log(chain.log, ctx)
+        self._finish(conn, req, ctx, (ctx.plan or route).log)
         conn.fast_done(req)
 
     # ---------------------------------------------------------------- the task path
@@ -183,13 +209,16 @@ class Gateway:
                     [(b"allow", ", ".join(sorted(allowed)).encode())])
             else:
                 error = NoRoute(f"no route matches {ctx.method} {ctx.path}")
+            ctx.error = proxy_error(error)
             self._local(conn, req, ctx, error.response(ctx.request_id), None,
                         snap.global_response)
+            self._finish(conn, req, ctx, ())
             return
         route: CompiledRoute = match.payload
         try:
             answer = await self._access(route, ctx)
             if answer is not None:
+                ctx.error = answer_error(answer.status)
                 self._local(conn, req, ctx, answer, route)
                 return
             # body-phase plugins' hooks, if the chain has any (its BodyStep put them there)
@@ -197,13 +226,32 @@ class Gateway:
                                                 (ctx.plan or route).on_response,
                                                 ctx.vars.get(BODY_HOOKS))
         except ProxyError as exc:
+            ctx.error = proxy_error(exc)
             if conn.response_started:
                 conn.abort_response()
             else:
                 log.info("%s %s -> %d %s", ctx.method, ctx.path, exc.status, exc.message)
                 self._local(conn, req, ctx, exc.response(ctx.request_id), route)
+        except Exception:
+            ctx.error = "internal"
+            if not conn.response_started:
+                ctx.status = 500  # the connection answers it
+            raise
         finally:
-            self._log((ctx.plan or route).log, ctx)
+            self._finish(conn, req, ctx, (ctx.plan or route).log)
+
+    def _finish(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                plugins: tuple[Plugin, ...]) -> None:
+        """The log phase: stamp the end, run the log plugins, queue the record."""
+        ctx.ended = _monotonic()
+        ctx.bytes_in = req.received
+        ctx.bytes_out = _sent(conn) - ctx.bytes_out
+        if req.disconnected and ctx.error is None:
+            ctx.error = "client_abort"
+        self._log(plugins, ctx)
+        record = self.record
+        if record is not None:
+            record(ctx)
 
     @staticmethod
     async def _access(route: CompiledRoute, ctx: RequestContext) -> LocalResponse | None:

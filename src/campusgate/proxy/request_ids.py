@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 __all__ = ["is_valid_request_id", "new_request_id"]
 
 _getrandbits = random.getrandbits
+_time = time.time
 _VALID = re.compile(rb"^[A-Za-z0-9._:-]{1,200}$")
 
 
@@ -16,10 +18,15 @@ def is_valid_request_id(value: bytes) -> bool:
 
 
 def new_request_id() -> str:
-    """32 hex characters (128 random bits).
+    """32 hex characters: the time in milliseconds (48 bits, as UUIDv7 does) then 80
+    random bits.
 
-    From the ``random`` module (Mersenne Twister, reseeded from the OS at start and
-    after each fork): a request id must be unique, not unguessable, and ``os.urandom``
-    costs a system call per request.
+    Time first, so ids made one after the other sort together: the access-record
+    store's index on request ids then grows at its end (a random id lands anywhere in
+    a large index, which measured 12 us per insert against 1.5 us at 600,000 rows),
+    and an id tells when its request arrived.  The bits come from the ``random``
+    module (Mersenne Twister, reseeded from the OS at start and after each fork): a
+    request id must be unique, not unguessable, and ``os.urandom`` costs a system
+    call per request.
     """
-    return f"{_getrandbits(128):032x}"
+    return f"{(int(_time() * 1000) << 80) | _getrandbits(80):032x}"

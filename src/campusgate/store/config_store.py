@@ -106,6 +106,12 @@ class ConfigStore:
         await self._engine.dispose()
 
     @property
+    def engine(self) -> AsyncEngine:
+        """The store's engine, for readers of tables the store does not wrap (log
+        search, analytics): one pool per process, closed with the store."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name

@@ -323,3 +323,6 @@ roster_enrollments = Table(
     Index("ix_roster_enrollments_user", "tenant_id", "user_sourced_id"),
     Index("ix_roster_enrollments_class", "tenant_id", "class_sourced_id"),
 )
+
+# The observe plane's tables live beside their code, on this metadata.
+from campusgate.store import access_tables, alert_tables, rollup_tables  # noqa: E402,F401

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from campusgate.ai.gateway.chat import account, budgets_of, model_name, serve_ch
 from campusgate.ai.gateway.prompts import prompts_at, serve_prompts
 from campusgate.ai.gateway.replies import ApiShape, write_error, write_json
 from campusgate.ai.gateway.runtime import AiRuntime, AiState
+from campusgate.observe.capture import ai_error
 from campusgate.proxy.backends import ResponseHook
 from campusgate.proxy.bodies import BodyHooks
 from campusgate.proxy.context import RequestContext, RouteOptions
@@ -73,6 +75,7 @@ class AiBackend:
                 return
             await self._serve(conn, req, ctx, on_response, hooks, endpoint, model_id, shape)
         except ProviderError as exc:
+            ctx.error = ai_error(exc.client_status())
             if conn.closed or req.disconnected:
                 return
             if conn.response_started:
@@ -83,6 +86,9 @@ class AiBackend:
             write_error(conn, req, ctx, on_response, exc, shape)
         except ClientDisconnected:
             return
+        finally:  # the access record's upstream latency: the provider's part
+            if ctx.upstream_started:
+                ctx.upstream_ended = time.monotonic()
 
     async def _serve(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                      on_response: ResponseHook, hooks: BodyHooks | None, endpoint: str,
@@ -103,6 +109,7 @@ class AiBackend:
             self._models(conn, req, ctx, on_response, state, model_id)
             return
         request = await read_json_body(req, ctx, hooks, state.config.max_request_bytes)
+        ctx.upstream_started = time.monotonic()
         now = asyncio.get_running_loop().time()
         if endpoint == "/embeddings":
             await self._embeddings(conn, req, ctx, on_response, state, request, now)

@@ -1,0 +1,195 @@
+"""CPU per access record of each stage of the logging pipeline, off the request path.
+
+    .venv/bin/python benchmarks/access_log_profile.py [--records 100000] [--rate 30000]
+                                                      [--storage sqlite|postgresql://...]
+                                                      [--profile]
+
+Feeds synthetic request contexts shaped like the ``access-log`` scenario's (wrk's
+request on the one catch-all route: a Host header, a request id the gateway made,
+a W3C trace, an upstream call) through the real pipeline, stage by stage, and prints
+the CPU microseconds per record of each (``time.process_time``: this process, the
+event loop and the SQLite sink's thread; PostgreSQL's server CPU is not in it):
+
+- ``queue.put``: what the request path pays (the rest is off it);
+- ``capture``: context -> :class:`AccessRecord` (``observe/capture.py``);
+- ``store sink``, ``rollups``, ``metrics``: each stage's ``write`` of the batches (the
+  roll-ups stage with its once-a-second store flush, on a clock that advances as a
+  worker serving ``--rate`` requests per second would);
+- ``pipeline``: :class:`ObserveRuntime` as a worker builds it from the default
+  ``observe:`` config (store sink + roll-ups + metrics), queue to sinks.
+
+``--profile`` adds a cProfile of the whole pipeline (top functions by own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from campusgate.config.observe import ObserveConfig
+from campusgate.config.observe_sinks import StoreSink
+from campusgate.observe import metrics, rollup
+from campusgate.observe.capture import Capture
+from campusgate.observe.queue import RecordQueue
+from campusgate.observe.record import AccessRecord
+from campusgate.observe.rollup_store import open_rollup_store
+from campusgate.observe.runtime import ObserveRuntime
+from campusgate.observe.sinks import store
+from campusgate.observe.sinks.base import Sink, SinkEnv
+from campusgate.observe.tracing import start_trace
+from campusgate.proxy.context import RequestContext
+from campusgate.proxy.request_ids import new_request_id
+from campusgate.store import ConfigStore
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class _Named:
+    """Stands in for a compiled route or service: capture reads only the name."""
+
+    name: str
+
+
+def contexts(count: int, rate: float) -> list[RequestContext]:
+    """``count`` finished requests, ``1/rate`` s apart, as the gateway leaves them."""
+    route, service = _Named("all"), _Named("bench")
+    headers = [(b"host", b"127.0.0.1:8080")]
+    start = time.monotonic()
+    out: list[RequestContext] = []
+    for i in range(count):
+        made = new_request_id()
+        ctx = RequestContext("GET", "/", "", headers, "127.0.0.1", "http", "127.0.0.1:8080",
+                             made)
+        ctx.trace = start_trace(headers, made)
+        ctx.route, ctx.service = cast(Any, route), cast(Any, service)
+        ctx.started = start + i / rate
+        ctx.upstream_started = ctx.started + 0.00012
+        ctx.upstream_ended = ctx.started + 0.00070
+        ctx.ended = ctx.started + 0.00081
+        ctx.upstream_target = "127.0.0.1:9000"
+        ctx.status, ctx.bytes_in, ctx.bytes_out = 200, 40, 168
+        out.append(ctx)
+    return out
+
+
+def _cpu(run: Callable[[], object]) -> float:
+    began = time.process_time()
+    run()
+    return time.process_time() - began
+
+
+async def _acpu(run: Callable[[], Awaitable[object]]) -> float:
+    began = time.process_time()
+    await run()
+    return time.process_time() - began
+
+
+async def _fresh_storage(storage: str, work: Path) -> str:
+    url = storage if storage != "sqlite" else f"sqlite:///{work}/profile.db"
+    await (await ConfigStore.open(url)).close()  # every migration: the real tables
+    return url
+
+
+async def _feed(sink: Sink, batches: list[list[AccessRecord]],
+                tick: Callable[[], None] = lambda: None) -> float:
+    """CPU seconds of writing every batch (and closing: the last flush) into ``sink``."""
+    async def run() -> None:
+        for batch in batches:
+            tick()
+            await sink.write(batch)
+        await sink.close()
+    return await _acpu(run)
+
+
+async def stages(count: int, rate: float, storage: str, work: Path) -> dict[str, float]:
+    """CPU microseconds per record of each stage."""
+    url = await _fresh_storage(storage, work)
+    env = SinkEnv(url, "profile:1:0")
+    ctxs = contexts(count, rate)
+    out: dict[str, float] = {}
+    queue: RecordQueue[RequestContext] = RecordQueue(count + 1)
+    put = queue.put
+
+    def put_all() -> None:
+        for ctx in ctxs:
+            put(ctx)
+    out["queue.put"] = _cpu(put_all)
+    capture = Capture("proxy")
+    chunks = [ctxs[i:i + BATCH] for i in range(0, count, BATCH)]
+    records: list[list[AccessRecord]] = []
+    out["capture"] = _cpu(lambda: records.extend(capture.records(c) for c in chunks))
+    out["store sink"] = await _feed(store.build(StoreSink(), env), records)
+    now = [time.time()]
+
+    def tick() -> None:  # a worker at ``rate`` req/s hands over a batch every BATCH/rate s
+        now[0] += BATCH / rate
+    stage = rollup.RollupStage(open_rollup_store(url), env.worker_id, clock=lambda: now[0])
+    out["rollups"] = await _feed(stage, records, tick)
+    out["metrics"] = await _feed(metrics.build(env), records)
+    out["pipeline"] = await pipeline(ctxs, await _fresh_storage(storage, work / "p"))
+    return {name: seconds / count * 1e6 for name, seconds in out.items()}
+
+
+async def pipeline(ctxs: list[RequestContext], url: str) -> float:
+    """CPU seconds of the default pipeline (queue, capture, every sink and stage)."""
+    runtime = ObserveRuntime(ObserveConfig(), SinkEnv(url, "profile:2:0"))
+
+    async def run() -> None:
+        put = runtime.put
+        assert put is not None
+        for i in range(0, len(ctxs), BATCH):
+            for ctx in ctxs[i:i + BATCH]:
+                put(ctx)
+            await runtime.writer.flush()
+        await runtime.close()
+    return await _acpu(run)
+
+
+async def profile(count: int, rate: float, storage: str, work: Path) -> pstats.Stats:
+    ctxs = contexts(count, rate)
+    url = await _fresh_storage(storage, work)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await pipeline(ctxs, url)
+    profiler.disable()
+    return pstats.Stats(profiler)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=30_000.0,
+                        help="requests/s the records are spread over (roll-up flushes)")
+    parser.add_argument("--storage", default="sqlite",
+                        help="sqlite (a temporary file) or a postgresql:// URL of an "
+                             "empty database")
+    parser.add_argument("--profile", action="store_true", help="also cProfile the pipeline")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "p").mkdir()
+        per_record = await stages(args.records, args.rate, args.storage, work)
+        print(f"{args.records:,} records, {args.storage}, batches of {BATCH}")
+        print(f"{'stage':<12} {'CPU us/record':>14}")
+        for name, us in per_record.items():
+            print(f"{name:<12} {us:>14.2f}")
+        parts = sum(us for name, us in per_record.items() if name != "pipeline")
+        print(f"{'sum':<12} {parts:>14.2f}  (stages measured one by one)")
+        if args.profile:
+            (work / "q").mkdir()
+            stats = await profile(args.records, args.rate, args.storage, work / "q")
+            stats.sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

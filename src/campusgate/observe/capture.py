@@ -1,0 +1,228 @@
+"""From a finished request's context to its :class:`AccessRecord`.
+
+The request path only stamps plain attributes on its
+:class:`~campusgate.proxy.context.RequestContext` and puts the context in the queue.
+Off the request path, the worker turns each into a flat tuple of plain values
+(:meth:`Capture.row`: one C call for the context's own values, a few more for the
+names, the trace and the request head's size) -- what it ships to the log-writer
+process -- and :func:`finish` turns that into the :class:`AccessRecord` (latencies,
+error class, AI fields), in the writer process, or inline.  See
+``docs/observability.md``, "The queue and the writer", for the measurements.
+
+``ERROR_CLASSES`` is the vocabulary of ``AccessRecord.error``: what went wrong, in a
+word an operator can group by.  None means nothing did (an upstream's own 4xx is its
+answer, not the gateway's error: ``status`` tells it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from campusgate.observe.record import AccessRecord
+from campusgate.observe.tracing import start_trace
+from campusgate.proxy.errors import (
+    ClientError,
+    GatewayTimeout,
+    MethodNotAllowed,
+    NoHealthyTarget,
+    NoRoute,
+    ProxyError,
+    UpstreamError,
+)
+
+if TYPE_CHECKING:
+    from campusgate.proxy.context import RequestContext
+
+__all__ = ["ERROR_CLASSES", "Capture", "ai_error", "answer_error", "finish", "finish_rows",
+           "proxy_error"]
+
+#: ``AccessRecord.error`` values, and what each means.
+ERROR_CLASSES: dict[str, str] = {
+    "no_route": "no route matches the request (404)",
+    "method_not_allowed": "a route matches the path but not the method (405)",
+    "auth": "an authentication or authorization plugin refused the request (401/403)",
+    "rate_limited": "a rate limit, quota or AI budget refused the request (429)",
+    "client_error": "any other refusal of the request as the client's fault (4xx)",
+    "plugin_error": "a plugin answered with a 5xx (e.g. its state backend is down and "
+                    "it fails closed)",
+    "upstream_connect": "no connection to the upstream target could be made",
+    "upstream_timeout": "the upstream did not answer (or finish answering) in time",
+    "upstream_unavailable": "no healthy target was left in the upstream (503)",
+    "upstream_error": "the upstream reset, answered something that is not HTTP, or "
+                      "broke off mid-response",
+    "upstream_status": "the upstream answered with a 5xx of its own",
+    "ai_provider": "the AI provider failed (5xx, timeout, refused credentials)",
+    "client_abort": "the client went away before its answer was complete",
+    "internal": "the gateway failed (a bug: see the worker's log)",
+}
+
+#: Longest User-Agent kept.
+USER_AGENT_LIMIT = 512
+
+
+def answer_error(status: int) -> str | None:
+    """The class of an answer the gateway (a plugin) made itself with ``status``."""
+    if status < 400:
+        return None
+    if status == 401 or status == 403:
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    return "client_error" if status < 500 else "plugin_error"
+
+
+def ai_error(status: int) -> str | None:
+    """The class of an AI endpoint's error answer with ``status``."""
+    return "ai_provider" if status >= 500 else answer_error(status)
+
+
+def proxy_error(exc: ProxyError) -> str:
+    """The class of a :class:`ProxyError` the proxy answered with."""
+    named = getattr(exc, "error_class", None)
+    if isinstance(named, str):
+        return named
+    if isinstance(exc, NoRoute):
+        return "no_route"
+    if isinstance(exc, MethodNotAllowed):
+        return "method_not_allowed"
+    if isinstance(exc, ClientError):
+        return answer_error(exc.status) or "client_error"
+    if isinstance(exc, GatewayTimeout):
+        return "upstream_timeout"
+    if isinstance(exc, NoHealthyTarget):
+        return "upstream_unavailable"
+    if isinstance(exc, UpstreamError):
+        return "upstream_error"
+    return "internal"
+
+
+def _head(ctx: RequestContext) -> tuple[int, bytes | None]:
+    """The request head's size as received (request line, headers, blank line), and
+    its User-Agent: one pass over the headers for both."""
+    size = len(ctx.method) + len(ctx.path) + 13  # " " + " HTTP/1.1\r\n" + final CRLF
+    if ctx.query:
+        size += len(ctx.query) + 1
+    agent: bytes | None = None
+    for name, value in ctx.headers:
+        size += len(name) + len(value) + 4
+        if agent is None and name == b"user-agent":
+            agent = value
+    return size, agent
+
+
+def _redactions(value: Any) -> dict[str, int] | None:
+    if isinstance(value, dict):
+        return {str(k): int(v) for k, v in value.items()} or None
+    if isinstance(value, int) and value:
+        return {"total": value}
+    return None
+
+
+#: A request as plain values: what :meth:`Capture.row` makes, :func:`finish` reads.
+Row = tuple[Any, ...]
+#: What a row starts with: the context's own plain values, read in one C call.
+_PLAIN = attrgetter("started", "ended", "upstream_started", "upstream_ended", "request_id",
+                    "upstream_target", "credential", "client_ip", "method", "host", "path",
+                    "status", "bytes_in", "bytes_out", "retries", "rate_limit", "error")
+
+
+class Capture:
+    """Records of one listener of one worker, in two steps: :meth:`row` (in the
+    worker, off the request path: a flat tuple of plain values, cheap to ship) and
+    :func:`finish` (in the log writer, or inline: the :class:`AccessRecord`)."""
+
+    def __init__(self, listener: str = "proxy", worker: int | None = None) -> None:
+        self.listener = listener
+        self.worker = os.getpid() if worker is None else worker
+        # wall = monotonic + (wall0 - mono0): one clock read per record, not two
+        self.offset = time.time() - time.monotonic()
+
+    def row(self, ctx: RequestContext) -> Row:
+        """The request as plain values (``marshal``-able), for :func:`finish`."""
+        trace = ctx.trace
+        if trace is None:  # not propagated: worked out here, off the request path
+            made = ctx.request_id if ctx.header(b"x-request-id") is None else None
+            trace = start_trace(ctx.headers, made)
+        route, service, consumer = ctx.route, ctx.service, ctx.consumer
+        head, agent = _head(ctx)
+        extras = ctx.vars
+        return _PLAIN(ctx) + (  # noqa: RUF005 -- one C concatenation, faster
+            self.offset, self.listener, self.worker, trace.trace_id, trace.span_id,
+            trace.parent_id, None if route is None else route.name,
+            None if service is None else service.name,
+            None if consumer is None else consumer.name, head,
+            None if agent is None else agent[:USER_AGENT_LIMIT],
+            extras.get("ai") if extras else None,
+            extras.get("log.bodies") if extras else None,
+        )
+
+    def record(self, ctx: RequestContext) -> AccessRecord:
+        return finish(self.row(ctx))
+
+    def records(self, batch: list[RequestContext]) -> list[AccessRecord]:
+        row = self.row
+        return [finish(row(ctx)) for ctx in batch]
+
+
+def finish_rows(rows: list[Row]) -> list[AccessRecord]:
+    """The records of a batch of rows (a malformed row raises)."""
+    return [finish(row) for row in rows]
+
+
+def finish(row: Row) -> AccessRecord:
+    """The access record of a :meth:`Capture.row` (a malformed row raises)."""
+    (started, ended, upstream_started, upstream_ended, request_id, upstream_target,
+     credential, client_ip, method, host, path, status, bytes_in, bytes_out, retries,
+     rate_limit, error, offset, listener, worker, trace_id, span_id, parent_id, route,
+     service, consumer, head, agent, ai, bodies) = row
+    ended = ended or time.monotonic()  # CLOCK_MONOTONIC: the same in every process
+    latency = (ended - started) * 1000.0
+    upstream_latency: float | None = None
+    overhead = latency
+    if upstream_started:
+        upstream = ((upstream_ended or ended) - upstream_started) * 1000.0
+        if upstream < 0.0:
+            upstream = 0.0
+        upstream_latency, overhead = upstream, latency - upstream
+    if error is None and status >= 500:
+        error = "upstream_status" if upstream_ended else "internal"
+    record = AccessRecord(
+        started + offset, request_id, trace_id, span_id, parent_id, listener, worker,
+        route, service, upstream_target, consumer, credential, client_ip, method, host,
+        path, status, head + bytes_in, bytes_out if bytes_out > 0 else 0, latency,
+        upstream_latency, overhead, retries, rate_limit, error,
+        None if agent is None else agent.decode("latin-1"),
+    )
+    if ai is not None:
+        _ai_fields(record, ai)
+    if bodies is not None:
+        record.request_body = bodies.get("request")
+        record.response_body = bodies.get("response")
+    return record
+
+
+def _ai_fields(record: AccessRecord, ai: dict[str, Any]) -> None:
+    """The AI call's fields, from ``ctx.vars["ai"]`` (``ai/gateway/chat.py``)."""
+    provider = ai.get("provider")
+    record.ai_provider = provider
+    record.ai_model = ai.get("model")
+    record.ai_provider_model = ai.get("provider_model")
+    if record.upstream is None:
+        record.upstream = provider
+    if provider is None:  # no provider call (a cache hit, a refusal)
+        record.overhead_ms = record.latency_ms
+        record.upstream_latency_ms = None
+    usage = ai.get("usage")
+    if isinstance(usage, dict):
+        record.ai_input_tokens = usage.get("prompt_tokens")
+        record.ai_output_tokens = usage.get("completion_tokens")
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            record.ai_cached_tokens = details.get("cached_tokens")
+    record.ai_cost = ai.get("cost")
+    record.ai_redactions = _redactions(ai.get("redactions"))
+    if record.error == "upstream_status":  # the provider's failure, answered in its shape
+        record.error = "ai_provider"

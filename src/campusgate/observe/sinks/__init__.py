@@ -1,0 +1,1 @@
+"""Where access records go: one module per kind of sink (``base.Sink``)."""

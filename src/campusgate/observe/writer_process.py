@@ -1,0 +1,213 @@
+"""The node's log-writer process: ``python -m campusgate.observe.writer_process``.
+
+Workers only queue their requests' contexts and ship them, as plain tuples, in
+frames (``_ship.py``); this process does everything else with the records, off the
+serving CPUs: it listens on a Unix socket, reads frames from any number of workers,
+finishes the :class:`AccessRecord` s (``capture.finish``) and runs the
+:class:`BatchWriter` with the configured sinks and the internal stages (roll-ups,
+metrics), exactly as an inline worker does.  One per node: SQLite gets a single
+writer, and the node one set of roll-ups.  Its metrics tally (request counts,
+latency histograms, sink counters) is published to ``CAMPUSGATE_METRICS_DIR`` like
+a worker's, so ``/metrics`` on any worker shows it.
+
+Started by ``campusgate serve`` (the supervisor with ``--workers N``; the worker
+itself with one), with its settings as JSON in ``CAMPUSGATE_LOG_WRITER_BOOT``
+(:func:`writer_environment`).  SIGTERM (or the parent's death) drains: it stops
+accepting, reads every connected worker to its end (workers flush before they
+exit), writes everything to the sinks, closes them, exits 0.  SIGINT is ignored:
+a Ctrl-C reaches the whole process group, and the workers must flush first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import marshal
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from campusgate.config.observe import ObserveConfig
+from campusgate.observe._ship import MAX_FRAME
+from campusgate.observe.capture import finish_rows
+from campusgate.observe.queue import RecordQueue
+from campusgate.observe.runtime import build_sinks, worker_id
+from campusgate.observe.sinks.base import Sink, SinkEnv
+from campusgate.observe.writer import BatchWriter
+
+__all__ = ["BOOT_ENV", "MODULE", "SOCKET_ENV", "LogWriter", "main", "writer_environment"]
+
+log = logging.getLogger("campusgate.observe")
+
+#: The writer's settings (JSON), and the socket workers ship to (set by the supervisor).
+BOOT_ENV = "CAMPUSGATE_LOG_WRITER_BOOT"
+SOCKET_ENV = "CAMPUSGATE_LOG_WRITER"
+MODULE = "campusgate.observe.writer_process"
+#: How often the writer checks that its parent is still there (seconds).
+PARENT_CHECK = 1.0
+
+
+def writer_environment(config: ObserveConfig, storage: str, socket_path: str,
+                       drain_timeout: float) -> dict[str, str]:
+    """The environment that starts a writer with these settings."""
+    boot = {"observe": config.model_dump(mode="json"), "storage": storage,
+            "socket": socket_path, "drain_timeout": drain_timeout}
+    return {**os.environ, BOOT_ENV: json.dumps(boot)}
+
+
+class LogWriter:
+    """The socket server, the queue and the batch writer of the log-writer process."""
+
+    def __init__(self, config: ObserveConfig, env: SinkEnv, socket_path: str,
+                 sinks: list[Sink] | None = None) -> None:
+        """``sinks``: these instead of the configured ones and the stages (tests)."""
+        self.config = config
+        self.socket_path = socket_path
+        settings = config.access_log
+        self.queue: RecordQueue[Any] = RecordQueue(settings.queue_size, settings.batch_size)
+        self.sinks = build_sinks(config, env) if sinks is None else sinks
+        self.writer: BatchWriter[Any] = BatchWriter(
+            self.queue, self.sinks, finish_rows, flush_interval=settings.flush_interval,
+            batch_size=settings.batch_size)
+        #: Frames received, and frames refused (too long, not a list of rows).
+        self.frames = 0
+        self.bad_frames = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        _remove(self.socket_path)  # a crashed writer's
+        self._server = await asyncio.start_unix_server(self._serve, self.socket_path)
+        os.chmod(self.socket_path, 0o600)
+        self.writer.start()
+        log.info("log writer listening on %s (sinks: %s)", self.socket_path,
+                 ", ".join(s.name for s in self.sinks) or "none")
+
+    async def _serve(self, reader: asyncio.StreamReader,
+                     stream: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._read(reader)
+        finally:
+            self._connections.discard(task)
+            stream.close()
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        put_many = self.queue.put_many
+        while True:
+            try:
+                size = int.from_bytes(await reader.readexactly(4), "big")
+                if size > MAX_FRAME:
+                    self._refuse(f"a frame of {size} bytes")
+                    return
+                data = await reader.readexactly(size)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return  # the worker went: a half-written frame is dropped
+            try:
+                rows = marshal.loads(data)
+            except (ValueError, EOFError, TypeError) as exc:
+                self._refuse(f"an unreadable frame ({exc})")
+                return
+            if type(rows) is not list:
+                self._refuse("a frame that is not a list of rows")
+                return
+            self.frames += 1
+            put_many(rows)
+
+    def _refuse(self, what: str) -> None:
+        self.bad_frames += 1
+        log.error("log writer: %s; closing that connection", what)
+
+    async def close(self, drain_for: float) -> None:
+        """Stop accepting, read the connected workers to their end (up to
+        ``drain_for`` s), then write everything to the sinks and close them."""
+        if self._server is not None:
+            self._server.close()
+        await asyncio.sleep(0)  # connections just accepted start their reader task
+        pending = set(self._connections)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=drain_for)
+            for task in late:
+                task.cancel()
+        await self.writer.close()
+        _remove(self.socket_path)
+
+    def counters(self) -> dict[str, Any]:
+        return {"enabled": True, "frames": self.frames, "bad_frames": self.bad_frames,
+                **self.writer.counters()}
+
+
+async def serve(boot: dict[str, Any]) -> int:
+    """Run the writer until SIGTERM or the parent's death."""
+    from campusgate.observe.metrics import node_metrics, read_worker
+
+    config = ObserveConfig.model_validate(boot["observe"])
+    _pin(config.access_log.writer_cpus)
+    writer = LogWriter(config, SinkEnv(boot["storage"], worker_id()), boot["socket"])
+    metrics = node_metrics(config.metrics, writer.sinks, lambda: read_worker(None, writer))
+    if metrics is not None:
+        metrics.role = "writer"
+    await writer.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    publish = loop.create_task(metrics.publish_forever()) if metrics else None
+    watch = loop.create_task(_watch_parent(os.getppid(), stop))
+    await stop.wait()
+    watch.cancel()
+    if publish is not None:
+        publish.cancel()
+    await writer.close(float(boot.get("drain_timeout", 30.0)))
+    if metrics is not None:
+        await metrics.close()  # the last counts, for the node's last scrape
+    log.info("log writer stopped after %d frames, %d batches", writer.frames,
+             writer.writer.batches)
+    return 0
+
+
+def _pin(cpus: list[int] | None) -> None:
+    """Run on ``cpus`` (``observe.access_log.writer_cpus``), when set."""
+    if not cpus:
+        return
+    try:
+        os.sched_setaffinity(0, cpus)
+    except (OSError, AttributeError) as exc:  # no such CPU here; not Linux
+        log.error("the log writer cannot run on CPUs %s (%s); running where it was "
+                  "started", cpus, exc)
+    else:
+        log.info("the log writer runs on CPUs %s", sorted(os.sched_getaffinity(0)))
+
+
+def _remove(path: str) -> None:
+    Path(path).unlink(missing_ok=True)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Drain and exit when the process that started this one is gone."""
+    while os.getppid() == parent:  # noqa: ASYNC110 -- no event tells a parent's death
+        await asyncio.sleep(PARENT_CHECK)
+    log.warning("the log writer's parent (pid %d) is gone; draining", parent)
+    stop.set()
+
+
+def main() -> int:
+    import uvloop
+
+    from campusgate.logsetup import setup_logging
+
+    setup_logging()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raw = os.environ.get(BOOT_ENV)
+    if not raw:
+        sys.stderr.write(f"{MODULE} is started by `campusgate serve`\n")
+        return 2
+    return uvloop.run(serve(json.loads(raw)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""``log-bodies``: put a route's request and response bodies in its access records,
+capped and redacted.  Bodies are never recorded unless a route (or service, consumer)
+opts in with this plugin.
+
+Each body is captured when its content type is one of ``content_types`` (JSON and
+text by default) and it is not compressed; it is decoded as UTF-8 (bad bytes
+replaced), named JSON fields are masked (``password``, ``token``, ``authorization``,
+...: by exact name, any depth, case and ``-``/``_`` ignored; in text that is not
+valid JSON, ``"name": "value"`` and ``name=value`` pairs), personal data is replaced
+with the patterns of the AI redaction (``email``, ``phone``, ``ssn``, and any
+``patterns``), and the result is cut at ``max_bytes``.
+
+It uses the body phases (:mod:`campusgate.proxy.bodies`), which hold a whole body:
+so only bodies of at most ``max_buffer_bytes`` are captured -- a request body with a
+declared length within it (a chunked or larger upload streams on, recorded as a
+"not captured" note), and a response body within it (a larger one streams on
+untouched, noted the same way).  Event streams (``text/event-stream``) are never held
+back: they are noted, not captured.
+
+Leaves ``ctx.vars["log.bodies"] = {"request": str | None, "response": str | None}``
+for the access record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any, Final
+
+from pydantic import Field, field_validator
+
+from campusgate.ai.redaction import Redactor
+from campusgate.config.ai_redaction import AiRedaction, RedactionPattern
+from campusgate.plugins.base import Plugin, PluginConfig, PluginEnv
+from campusgate.proxy.context import HeaderList, RequestContext, header_value
+
+__all__ = ["BODIES", "LogBodiesConfig", "LogBodiesPlugin"]
+
+#: The ``ctx.vars`` key the record builder reads.
+BODIES: Final = "log.bodies"
+MASK: Final = "***"
+DEFAULT_FIELDS = (
+    "password", "passwd", "pass", "new_password", "old_password", "secret",
+    "client_secret", "token", "access_token", "refresh_token", "id_token",
+    "authorization", "api_key", "apikey", "x_api_key", "cookie", "set_cookie",
+    "credential", "credentials", "private_key", "session", "ssn",
+)
+
+
+def _field_key(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+class LogBodiesConfig(PluginConfig):
+    #: Characters kept of each body (after masking and redaction).
+    max_bytes: int = Field(default=4096, ge=64, le=1024 * 1024)
+    #: Bodies larger than this are not held back to be captured (they stream on).
+    max_buffer_bytes: int = Field(default=64 * 1024, ge=64, le=16 * 1024 * 1024)
+    #: Capture the request body (as forwarded upstream).
+    request: bool = True
+    #: Capture the response body (as sent to the client).
+    response: bool = True
+    #: Media types captured: exact (``application/json``), ``type/*`` or ``*/*+json``.
+    content_types: list[str] = Field(
+        default_factory=lambda: ["application/json", "*/*+json", "text/*"], min_length=1)
+    #: JSON fields (and form fields) whose values are replaced by ``***``.
+    mask_fields: list[str] = Field(default_factory=lambda: list(DEFAULT_FIELDS))
+    #: Kinds of personal data replaced (see ``ai.redaction``; ``name`` is not offered).
+    redact: list[str] = Field(default_factory=lambda: ["email", "phone", "ssn"])
+    #: More named patterns (a district's student ids...), as in ``ai.redaction``.
+    patterns: list[RedactionPattern] = Field(default_factory=list, max_length=100)
+
+    @field_validator("redact")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"email", "phone", "ssn"})
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}: email, phone and ssn are offered")
+        return value
+
+    @field_validator("content_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"(\*|[\w.+-]+)/(\*|\*\+[\w.-]+|[\w.+-]+)", item):
+                raise ValueError(f"{item!r} is not a media type such as text/* or "
+                                 "application/json")
+        return [item.lower() for item in value]
+
+
+class LogBodiesPlugin(Plugin):
+    name = "log-bodies"
+    priority = 5
+    config_model = LogBodiesConfig
+    warn_unbuffered = False
+
+    def __init__(self, config: LogBodiesConfig, env: PluginEnv) -> None:
+        super().__init__(config, env)
+        self.max_bytes = config.max_bytes
+        self.body_limit = config.max_buffer_bytes
+        self.types = tuple(config.content_types)
+        self.fields = frozenset(_field_key(f) for f in config.mask_fields)
+        self.redactor = Redactor(AiRedaction(enabled=True, kinds=config.redact,
+                                             patterns=config.patterns))
+        names = "|".join(re.escape(f).replace("_", "[-_]") for f in sorted(self.fields))
+        self.loose = re.compile(
+            rf'(?i)("(?:{names})"\s*:\s*)"(?:[^"\\]|\\.)*"|\b((?:{names})=)[^&\s]*'
+        ) if names else None
+
+    def runs(self, phase: str) -> bool:
+        config = self.config
+        assert isinstance(config, LogBodiesConfig)
+        if phase == "request_body":
+            return config.request
+        if phase == "response_body":
+            return config.response
+        return super().runs(phase)
+
+    # ------------------------------------------------------------ which bodies
+    def _captured_type(self, headers: HeaderList) -> str | None:
+        """Why a body of these headers is noted instead of captured ("" to capture
+        it), or None when its type is not captured at all."""
+        raw = header_value(headers, b"content-type")
+        media = (raw or b"").split(b";", 1)[0].strip().decode("latin-1").lower()
+        if not any(_matches(media, pattern) for pattern in self.types):
+            return None
+        if media == "text/event-stream":
+            return "[not captured: an event stream]"
+        encoding = header_value(headers, b"content-encoding")
+        if encoding not in (None, b"identity"):
+            return f"[not captured: {encoding.decode('latin-1')}-encoded]"
+        return ""
+
+    def _note(self, variables: dict[str, Any], headers: HeaderList, what: str) -> bool:
+        """Decide on one body: True to hold it; the note goes in the record."""
+        reason = self._captured_type(headers)
+        if reason is None:
+            return False
+        length = header_value(headers, b"content-length")
+        if not reason and length is not None and (not length.isdigit()
+                                                  or int(length) > self.body_limit):
+            reason = f"[not captured: {length.decode('latin-1')} bytes]"
+        if not reason and length is None and what == "request":
+            reason = "[not captured: a body without a declared length]"
+        held = not reason
+        if held:  # a response that overflows the buffer keeps this note
+            reason = f"[not captured: more than {self.body_limit} bytes]"
+        _bodies_of(variables)[what] = reason
+        return held
+
+    def wants_request_body(self, ctx: RequestContext) -> bool:
+        return self._note(ctx.vars, ctx.headers, "request")
+
+    def wants_response_body(self, ctx: RequestContext, status: int,
+                            headers: HeaderList) -> bool:
+        return self._note(ctx.vars, headers, "response")
+
+    # ------------------------------------------------------------ capture
+    def request_body(self, ctx: RequestContext, body: bytes) -> bytes:
+        _bodies_of(ctx.vars)["request"] = self.capture(body) if body else None
+        return body
+
+    def response_body(self, ctx: RequestContext, status: int, headers: HeaderList,
+                      body: bytes) -> bytes:
+        _bodies_of(ctx.vars)["response"] = self.capture(body) if body else None
+        return body
+
+    def capture(self, body: bytes) -> str:
+        """``body`` as recorded: decoded, fields masked, redacted, cut."""
+        text = body.decode("utf-8", "replace")
+        masked = self._mask_json(text)
+        if masked is None and self.loose is not None:
+            masked = self.loose.sub(_loose_mask, text)
+        text, _ = self.redactor.redact_text(masked if masked is not None else text)
+        if len(text) > self.max_bytes:
+            text = f"{text[:self.max_bytes]}...[cut: {len(body)} bytes]"
+        return text
+
+    def _mask_json(self, text: str) -> str | None:
+        stripped = text.lstrip()
+        if not stripped.startswith(("{", "[")):
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        hits: Counter[str] = Counter()
+        masked = _mask(value, self.fields, hits)
+        return json.dumps(masked, ensure_ascii=False) if hits else text
+
+
+def _matches(media: str, pattern: str) -> bool:
+    if pattern == media or pattern == "*/*":
+        return True
+    kind, _, sub = pattern.partition("/")
+    if sub == "*":
+        return media.startswith(kind + "/")
+    if sub.startswith("*+"):
+        return (kind == "*" or media.startswith(kind + "/")) and media.endswith(sub[1:])
+    return False
+
+
+def _mask(value: Any, fields: frozenset[str], hits: Counter[str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, str) and _field_key(key) in fields:
+                out[key] = MASK
+                hits["field"] += 1
+            else:
+                out[key] = _mask(item, fields, hits)
+        return out
+    if isinstance(value, list):
+        return [_mask(item, fields, hits) for item in value]
+    return value
+
+
+def _loose_mask(found: re.Match[str]) -> str:
+    if found[1] is not None:
+        return f'{found[1]}"{MASK}"'
+    return f"{found[2]}{MASK}"
+
+
+def _bodies_of(variables: dict[str, Any]) -> dict[str, str | None]:
+    bodies: dict[str, str | None] | None = variables.get(BODIES)
+    if bodies is None:
+        bodies = variables[BODIES] = {"request": None, "response": None}
+    return bodies
+
+
+PLUGIN = LogBodiesPlugin

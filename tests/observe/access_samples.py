@@ -1,0 +1,28 @@
+"""Access records for the observe tests: one plausible request, varied by keyword."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from campusgate.observe.record import AccessRecord
+
+BASE = AccessRecord(
+    time=1_700_000_000.0, request_id="req-0", trace_id="0" * 31 + "1", span_id="0" * 15 + "2",
+    parent_span_id=None, listener="proxy", worker=1234, route="roster-api", service="roster",
+    upstream="127.0.0.1:9000", consumer="district-app", credential="cred-1",
+    client_ip="10.0.0.5", method="GET", host="gw.example.edu", path="/roster/users",
+    status=200, bytes_in=0, bytes_out=512, latency_ms=12.5, upstream_latency_ms=11.0,
+    overhead_ms=1.5, retries=0, rate_limit="allowed", error=None, user_agent="curl/8.0",
+)
+
+
+def sample(**changes: Any) -> AccessRecord:
+    return replace(BASE, **changes)
+
+
+def series(count: int, start: float = 1_700_000_000.0, step: float = 1.0,
+           **changes: Any) -> list[AccessRecord]:
+    """``count`` records ``step`` seconds apart, request ids ``req-<i>``."""
+    return [sample(time=start + i * step, request_id=f"req-{i}", **changes)
+            for i in range(count)]

@@ -1,0 +1,214 @@
+"""The node's log-writer process: workers ship frames of rows over a Unix socket, the
+writer finishes the records and runs the sinks.  Real sockets, real processes: a
+writer killed with SIGKILL is restarted and later records arrive; SIGTERM drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+
+from campusgate.config.observe import ObserveConfig
+from campusgate.observe._ship import Shipper, encode_frame
+from campusgate.observe._writer_child import WriterChild
+from campusgate.observe.capture import Capture, Row
+from campusgate.observe.queue import RecordQueue
+from campusgate.observe.record import AccessRecord
+from campusgate.observe.runtime import ObserveRuntime
+from campusgate.observe.sinks.base import SinkEnv
+from campusgate.observe.tracing import start_trace
+from campusgate.observe.writer_process import LogWriter, writer_environment
+from campusgate.proxy.context import RequestContext
+from campusgate.store import ConfigStore
+from test_server import ECHO_SERVICE, start, stop, wait_until
+
+
+class ListSink:
+    name = "list"
+
+    def __init__(self) -> None:
+        self.records: list[AccessRecord] = []
+        self.arrived = asyncio.Event()
+
+    async def write(self, batch: Sequence[AccessRecord]) -> None:
+        self.records.extend(batch)
+        self.arrived.set()
+
+    async def close(self) -> None:
+        return None
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def context(i: int, *, ai: bool = False) -> RequestContext:
+    headers = [(b"host", b"gw"), (b"user-agent", b"curl/8.5")]
+    ctx = RequestContext("POST" if ai else "GET", f"/r/{i}", "q=1", headers, "10.0.0.7",
+                         "http", "gw", f"req-{i:04d}")
+    ctx.route, ctx.service = cast(Any, _Named("r")), cast(Any, _Named("s"))
+    ctx.consumer, ctx.credential = cast(Any, _Named("ann")), "cred-1"
+    ctx.trace = start_trace(headers, None)
+    ctx.started = 1000.0 + i
+    ctx.upstream_started, ctx.upstream_ended, ctx.ended = 1000.1 + i, 1000.3 + i, 1000.4 + i
+    ctx.upstream_target, ctx.status = "127.0.0.1:9", 502 if i % 3 == 0 else 200
+    ctx.bytes_in, ctx.bytes_out, ctx.retries, ctx.rate_limit = 10, 99, 1, "allowed"
+    if ai:
+        ctx.vars["ai"] = {"provider": "openai", "model": "m", "provider_model": "gpt",
+                          "usage": {"prompt_tokens": 5, "completion_tokens": 7,
+                                    "prompt_tokens_details": {"cached_tokens": 2}},
+                          "cost": "0.0012", "redactions": {"email": 2}}
+        ctx.vars["log.bodies"] = {"request": "{}", "response": "[]"}
+    return ctx
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Polls what only a file or another process can tell (no event to await)."""
+    async with asyncio.timeout(20.0):
+        while not check():  # noqa: ASYNC110 -- a file's content is no event
+            await asyncio.sleep(0.05)
+
+
+async def test_shipped_rows_become_the_records_an_inline_worker_builds(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.sock")
+    sink = ListSink()
+    writer = LogWriter(ObserveConfig(), SinkEnv("sqlite:///unused", "w"), path, [sink])
+    await writer.start()
+    contexts = [context(i, ai=i % 2 == 1) for i in range(7)]
+    capture = Capture("proxy", worker=4242)
+    queue: RecordQueue[Row] = RecordQueue(100, 5000)
+    shipper = Shipper(queue, path)
+    shipper.start()
+    for ctx in contexts:
+        queue.put(capture.row(ctx))
+    await shipper.close()
+    await writer.close(5.0)
+    assert sink.records == capture.records(contexts)  # the same fields, every one
+    ai = sink.records[1]
+    assert (ai.ai_input_tokens, ai.ai_cached_tokens, ai.ai_redactions, ai.response_body) \
+        == (5, 2, {"email": 2}, "[]")
+    assert sink.records[0].worker == 4242 and sink.records[0].error == "upstream_status"
+    assert shipper.counters()["shipped"] == 7 and writer.frames == 1
+
+
+async def test_a_broken_frame_closes_only_its_own_connection(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.sock")
+    sink = ListSink()
+    config = ObserveConfig.model_validate({"access_log": {"flush_interval": 0.05}})
+    writer = LogWriter(config, SinkEnv("sqlite:///unused", "w"), path, [sink])
+    await writer.start()
+    reader, bad = await asyncio.open_unix_connection(path)
+    bad.write((5).to_bytes(4, "big") + b"\xffnope")  # not marshal
+    assert await reader.read() == b""  # the writer hung up on it
+    reader, huge = await asyncio.open_unix_connection(path)
+    huge.write((1 << 30).to_bytes(4, "big"))
+    assert await reader.read() == b""
+    frame, bad_rows = encode_frame([Capture("proxy").row(context(1))])
+    _, good = await asyncio.open_unix_connection(path)
+    good.write(frame)
+    await good.drain()
+    await sink.arrived.wait()  # the good connection was not disturbed by the bad ones
+    good.close()
+    await writer.close(5.0)
+    assert writer.bad_frames == 2 and bad_rows == 0
+    assert [r.request_id for r in sink.records] == ["req-0001"]
+
+
+async def test_records_wait_in_the_queue_while_no_writer_listens(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.sock")
+    queue: RecordQueue[Row] = RecordQueue(100, 5000)
+    shipper = Shipper(queue, path)
+    for i in range(3):
+        queue.put(Capture("proxy").row(context(i)))
+    assert await shipper.ship() == 0 and queue.depth == 3 and not shipper.connected
+    sink = ListSink()
+    writer = LogWriter(ObserveConfig(), SinkEnv("sqlite:///unused", "w"), path, [sink])
+    await writer.start()
+    await shipper.close()  # reconnects (after its backoff) and ships what waited
+    await writer.close(5.0)
+    assert [r.request_id for r in sink.records] == ["req-0000", "req-0001", "req-0002"]
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def test_a_killed_writer_process_is_restarted_and_sigterm_drains_it(
+        tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/cg.db"
+    store = await ConfigStore.open(storage)  # the roll-ups stage writes to the store
+    await store.close()
+    log_file = tmp_path / "access.jsonl"
+    config = ObserveConfig.model_validate(
+        {"access_log": {"flush_interval": 0.1, "writer_cpus": [0]},
+         "sinks": [{"type": "file", "path": str(log_file)}]})
+    path = str(tmp_path / "w.sock")
+    child = WriterChild(writer_environment(config, storage, path, 10.0))
+    runtime = ObserveRuntime(config, SinkEnv(storage, "w"), ship_to=path, child=child)
+    runtime.start()
+    put = runtime.put
+    assert put is not None
+    for i in range(5):
+        put(context(i))
+    await until(lambda: len(_lines(log_file)) == 5)
+    first = child.process
+    assert first is not None
+    assert os.sched_getaffinity(first.pid) == {0}  # observe.access_log.writer_cpus
+    os.kill(first.pid, signal.SIGKILL)
+    await until(lambda: child.process is not first and child.restarts == 1)
+    for i in range(5, 25):
+        put(context(i))
+    await until(lambda: {f"req-{i:04d}" for i in range(5, 25)}
+                <= {line["request_id"] for line in _lines(log_file)})
+    for i in range(25, 40):  # shipped at close, written by the writer's drain
+        put(context(i))
+    await runtime.close()
+    assert child.process is not None and child.process.returncode == 0
+    ids = [line["request_id"] for line in _lines(log_file)]
+    assert sorted(ids) == [f"req-{i:04d}" for i in range(40)]
+    assert runtime.counters()["writer"] == "process"
+    assert runtime.counters()["lost"] == 0
+
+
+def _writer_pids(stderr: Path) -> list[int]:
+    return [int(m) for m in re.findall(r"\[(\d+)\] campusgate\.observe: log writer listening",
+                                        stderr.read_text())]
+
+
+def test_serve_with_workers_runs_one_writer_and_loses_nothing_on_sigterm(
+        tmp_path: Path) -> None:
+    """``campusgate serve --workers 2``: the supervisor's log writer survives a
+    SIGKILL (restarted); SIGTERM: every request answered after the restart is in the
+    store when the server has exited."""
+    gw = start(tmp_path, ECHO_SERVICE, workers=2)
+    stderr = tmp_path / "stderr.log"
+    try:
+        wait_until(lambda: len(_writer_pids(stderr)) == 1)
+        os.kill(_writer_pids(stderr)[0], signal.SIGKILL)
+        wait_until(lambda: len(_writer_pids(stderr)) == 2)
+        ids = []
+        for _ in range(30):  # fresh connections: both workers serve
+            answer = httpx.get(f"{gw.proxy}/echo/x", timeout=5)
+            assert answer.status_code == 200
+            ids.append(answer.headers["x-request-id"])
+    finally:
+        assert stop(gw) == 0
+    db = sqlite3.connect(tmp_path / "data" / "cg.db")
+    try:
+        stored = {r[0] for r in db.execute("SELECT request_id FROM access_records")}
+    finally:
+        db.close()
+    assert set(ids) <= stored
+    assert "the log writer (pid" in stderr.read_text()  # its restart was logged

@@ -1,0 +1,109 @@
+"""log-bodies: which bodies are captured, masked, redacted and cut; and through the
+gateway, that capturing changes nothing of what is forwarded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from gateway_harness import HttpUpstream, UpstreamRequest, http, ok_response, service, start_gateway
+from pydantic import ValidationError
+
+from campusgate.plugins.log_bodies import BODIES, LogBodiesPlugin
+from campusgate.plugins.registry import build_plugin
+from campusgate.proxy.context import HeaderList, RequestContext
+
+JSON: HeaderList = [(b"content-type", b"application/json; charset=utf-8")]
+
+
+def plugin(**config: Any) -> LogBodiesPlugin:
+    made = build_plugin("log-bodies", config)
+    assert isinstance(made, LogBodiesPlugin)
+    return made
+
+
+def ctx(headers: HeaderList) -> RequestContext:
+    return RequestContext("POST", "/x", "", headers, "127.0.0.1", "http", "h", "rid")
+
+
+def test_json_fields_masked_personal_data_redacted() -> None:
+    body = json.dumps({"user": "amy@school.edu", "Password": "hunter2",
+                       "nested": [{"access-token": "abc", "phone": "(415) 555-2671"}],
+                       "usage": {"input_tokens": 3}, "note": "caf\u00e9"}).encode()
+    out = json.loads(plugin().capture(body))
+    assert out == {"user": "[email]", "Password": "***",
+                   "nested": [{"access-token": "***", "phone": "[phone]"}],
+                   "usage": {"input_tokens": 3}, "note": "caf\u00e9"}
+
+
+def test_text_and_broken_json_masked_loosely_and_cut() -> None:
+    p = plugin(max_bytes=64)
+    assert p.capture(b'{"token": "t0k\\"en", "a": ') == '{"token": "***", "a": '
+    assert p.capture(b"user=bob&password=s3cret&x=1") == "user=bob&password=***&x=1"
+    assert p.capture(b"\xff\xfeok") == "\ufffd\ufffdok"
+    cut = p.capture(b"a" * 100)
+    assert cut == "a" * 64 + "...[cut: 100 bytes]"
+
+
+def test_which_bodies_are_held() -> None:
+    p = plugin(max_buffer_bytes=1000)
+    small = ctx([*JSON, (b"content-length", b"10")])
+    assert p.wants_request_body(small)
+    large = ctx([*JSON, (b"content-length", b"5000")])
+    assert not p.wants_request_body(large)
+    assert large.vars[BODIES]["request"] == "[not captured: 5000 bytes]"
+    chunked = ctx(JSON)
+    assert not p.wants_request_body(chunked)
+    assert "without a declared length" in chunked.vars[BODIES]["request"]
+    image = ctx([(b"content-type", b"image/png"), (b"content-length", b"10")])
+    assert not p.wants_request_body(image) and BODIES not in image.vars
+    c = ctx([])
+    assert p.wants_response_body(c, 200, [(b"content-type", b"application/problem+json")])
+    assert not p.wants_response_body(c, 200, [(b"content-type", b"text/event-stream")])
+    assert c.vars[BODIES]["response"] == "[not captured: an event stream]"
+    assert not p.wants_response_body(c, 200, [*JSON, (b"content-encoding", b"gzip")])
+    assert not plugin(response=False).runs("response_body")
+    assert plugin().runs("request_body") and not plugin(request=False).runs("request_body")
+
+
+@pytest.mark.parametrize("config", [{"redact": ["name"]}, {"content_types": ["json"]},
+                                    {"max_bytes": 0}, {"unknown": 1}])
+def test_bad_settings_are_refused(config: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        build_plugin("log-bodies", config)
+
+
+async def test_through_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
+    original = LogBodiesPlugin.response_body
+
+    def spy(self: LogBodiesPlugin, c: RequestContext, status: int, headers: HeaderList,
+            body: bytes) -> bytes:
+        result = original(self, c, status, headers, body)
+        seen.append(dict(c.vars[BODIES]))
+        return result
+
+    monkeypatch.setattr(LogBodiesPlugin, "response_body", spy)
+    received: list[bytes] = []
+
+    async def answer(req: UpstreamRequest, writer: asyncio.StreamWriter) -> None:
+        received.append(req.body)
+        writer.write(ok_response(b'{"id_token": "x.y.z", "ok": true}',
+                                 headers=[(b"content-type", b"application/json")]))
+
+    up = await HttpUpstream(answer).start()
+    gw = await start_gateway({"services": [service("s", f"http://{up.address}", plugins=[
+        {"name": "log-bodies"}])]})
+    try:
+        body = b'{"email": "kid@school.edu", "password": "pw"}'
+        got = await http(gw.port, "POST", "/s/login",
+                         [(b"content-type", b"application/json")], body)
+    finally:
+        await gw.close()
+        await up.close()
+    assert received == [body]  # forwarded untouched
+    assert got.body == b'{"id_token": "x.y.z", "ok": true}'
+    assert seen == [{"request": '{"email": "[email]", "password": "***"}',
+                     "response": '{"id_token": "***", "ok": true}'}]
