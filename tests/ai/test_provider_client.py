@@ -175,6 +175,26 @@ async def test_nobody_listening_is_a_server_error(client: ProviderClient) -> Non
     assert caught.value.kind == "server"
 
 
+async def test_every_call_sends_its_own_body_and_headers(provider: FakeProvider,
+                                                         client: ProviderClient) -> None:
+    """The request head is made once per deployment: the length and the body are
+    still each call's, and a changed header (a rotated key) is sent."""
+    bodies = [b'{"n": 1}', b'{"n": 22222}', b"[]"]
+    for body in bodies:
+        answer = await client.call(post(provider, "/json", body))
+        assert await answer.read() == b'{"ok": true, "echo": ' + body + b"}"
+    rotated = UpstreamRequest("POST", f"http://127.0.0.1:{provider.port}/json",
+                              {"content-type": "application/json",
+                               "authorization": "Bearer rotated"}, b"{}")
+    assert (await (await client.call(rotated)).read()).endswith(b"{}}")
+    sent = provider.requests
+    for request, body in zip(sent, bodies, strict=False):
+        assert request.endswith(b"\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+    assert b"authorization: Bearer k\r\n" in sent[0]
+    assert b"authorization: Bearer rotated\r\n" in sent[3] and b"Bearer k" not in sent[3]
+    assert provider.connections == 1
+
+
 def test_header_injection_is_refused() -> None:
     bad = UpstreamRequest("POST", "https://api.example.com/v1/x", {"x-a": "1\r\nx-b: 2"}, b"")
     with pytest.raises(ProviderError):

@@ -16,6 +16,10 @@ keep-alive, TLS-capable connections the proxy forwards on) and gives back a
   answer waiting (:class:`ReadWatch`): it is armed for the nearest deadline and kept
   while later ones come, so a call costs no timer of its own (making and cancelling
   one per wait cost about a tenth of an AI call's CPU).
+- Per call, only what differs is made: a deployment's request head (request line,
+  ``Host``, its headers) is remembered, the body and its length are appended; an
+  idle pooled connection is taken without a coroutine; an answer complete when its
+  head is read (a short completion arrives in one piece) is read without waiting.
 - :meth:`ProviderAnswer.close` before the end aborts the connection: a client that
   went away mid-stream cancels the provider's work, and the connection is not reused.
 - Backpressure: past :data:`HIGH_WATER` bytes unread, reading from the provider
@@ -41,12 +45,15 @@ from campusgate.proxy.context import HeaderList
 from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
 __all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "ReadWatch", "request_bytes",
-           "request_target"]
+           "request_head", "request_target"]
 
 #: Unread body bytes past which reading from the provider pauses.
 HIGH_WATER = 256 * 1024
 #: URLs whose pool and request-target are remembered (more: the memo starts over).
 MAX_ROUTES = 1024
+#: Request heads remembered (more: the memo starts over).  A deployment's head is the
+#: same on every call; one signed per call (Bedrock) is never asked for again.
+MAX_HEADS = 256
 #: Largest non-streamed answer read (a chat completion is far smaller).
 MAX_BODY = 32 * 1024 * 1024
 
@@ -61,9 +68,18 @@ def request_target(url: str) -> str:
 def request_bytes(request: UpstreamRequest, host: str, target: str | None = None) -> bytes:
     """The HTTP/1.1 request: ``Host``, ``Content-Length`` and keep-alive set here;
     the translator's headers otherwise as given."""
-    target = target or request_target(request.url)
-    lines = [f"{request.method} {target} HTTP/1.1", f"host: {host}",
-             f"content-length: {len(request.body)}"]
+    return _with_body(request_head(request, host, target or request_target(request.url)),
+                      request.body)
+
+
+def _with_body(head: bytes, body: bytes) -> bytes:
+    return head + b"content-length: %d\r\n\r\n" % len(body) + body
+
+
+def request_head(request: UpstreamRequest, host: str, target: str) -> bytes:
+    """The request line and headers, up to (not including) ``content-length`` and the
+    blank line: the same for every call of a deployment, so it is made once."""
+    lines = [f"{request.method} {target} HTTP/1.1", f"host: {host}"]
     for name, value in request.headers.items():
         lowered = name.lower()
         if lowered in ("host", "content-length", "connection", "transfer-encoding"):
@@ -71,7 +87,7 @@ def request_bytes(request: UpstreamRequest, host: str, target: str | None = None
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
             raise ProviderError("bad_request", f"header {name!r} has a line break")
         lines.append(f"{name}: {value}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + request.body
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 class ReadWatch:
@@ -235,6 +251,12 @@ class ProviderAnswer:
 
     async def read(self, limit: int = MAX_BODY) -> bytes:
         """The whole body (a ProviderError ``bad_response`` past ``limit`` bytes)."""
+        if self._done and not self._paused and self._buffered <= limit:  # all there
+            body = b"".join(self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            self._release()
+            return body
         parts: list[bytes] = []
         size = 0
         async for data in self.chunks():
@@ -280,6 +302,9 @@ class ProviderClient:
         #: URL -> (pool, Host value, request-target): a provider's URLs are few and
         #: asked for on every call.
         self._routes: dict[str, tuple[TargetPool, str, str]] = {}
+        #: (method, URL, headers) -> the request's head without its length: a
+        #: deployment's are the same on every call.
+        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...]], bytes] = {}
 
     def route(self, url: str) -> tuple[TargetPool, str, str]:
         """:meth:`pool` and the request-target of ``url``, remembered."""
@@ -314,10 +339,17 @@ class ProviderClient:
                    read_timeout: float = 120.0) -> ProviderAnswer:
         """Send ``request``; the answer once its head has arrived."""
         pool, host, target = self.route(request.url)
-        data = request_bytes(request, host, target)
+        key = (request.method, request.url, tuple(request.headers.items()))
+        head = self._heads.get(key)
+        if head is None:
+            head = request_head(request, host, target)
+            if len(self._heads) >= MAX_HEADS:
+                self._heads.clear()
+            self._heads[key] = head
+        data = _with_body(head, request.body)
         for attempt in (1, 2):
-            try:
-                conn = await pool.acquire(connect_timeout)
+            try:  # an idle connection needs no coroutine
+                conn = pool.take_idle() or await pool.acquire(connect_timeout)
             except TimeoutError:
                 raise ProviderError("timeout", f"connecting to {host} timed out") from None
             except OSError as exc:
@@ -342,4 +374,5 @@ class ProviderClient:
             pool.close_all()
         self._pools.clear()
         self._routes.clear()
+        self._heads.clear()
         self._watch.close()

@@ -9,10 +9,10 @@ changed) is the one used.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import loads
 from campusgate.proxy.bodies import BodyHooks, read_request_body
 from campusgate.proxy.context import RequestContext
 from campusgate.proxy.request import Request
@@ -31,7 +31,7 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
         raise ProviderError("bad_request", "the request body is empty: send a JSON object",
                             status=400)
     try:
-        value = json.loads(data)
+        value = loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProviderError("bad_request", f"the request body is not valid JSON: {exc}",
                             status=400) from None

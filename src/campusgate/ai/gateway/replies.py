@@ -8,10 +8,10 @@ Anthropic's, always with the provider's reason kept and the status from
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import dumps
 from campusgate.proxy.backends import ResponseHook
 from campusgate.proxy.context import HeaderList, RequestContext
 from campusgate.proxy.http1 import ClientConnection
@@ -27,15 +27,11 @@ def error_payload(error: ProviderError, shape: ApiShape) -> dict[str, Any]:
     return error.anthropic_body() if shape == "anthropic" else error.openai_body()
 
 
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def write_json(conn: ClientConnection, req: Request, ctx: RequestContext,
                on_response: ResponseHook, status: int, payload: Any,
                extra: HeaderList | None = None) -> None:
     """A whole JSON answer."""
-    body = _dumps(payload)
+    body = dumps(payload)
     headers: HeaderList = [(b"content-type", b"application/json"), *(extra or [])]
     ctx.status = status
     on_response(ctx, status, headers)

@@ -15,7 +15,6 @@ OpenAI itself sends and the ``openai`` SDK raises as an ``APIError``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -23,6 +22,7 @@ from campusgate.ai.api.anthropic_messages_stream import MessagesStreamEncoder
 from campusgate.ai.api.responses_stream import ResponsesStreamEncoder
 from campusgate.ai.errors import ProviderError
 from campusgate.ai.gateway.replies import ApiShape
+from campusgate.ai.json_codec import dumps
 from campusgate.ai.types import ChatChunk
 
 __all__ = ["AnthropicEncoder", "ChunkEncoder", "OpenAiEncoder", "ResponsesEncoder",
@@ -40,8 +40,7 @@ class ChunkEncoder(Protocol):
 
 
 def _data(payload: Any) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False,
-                                  separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + dumps(payload) + b"\n\n"
 
 
 class OpenAiEncoder:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import dumps
 from campusgate.ai.providers.anthropic_request import DEFAULT_MAX_TOKENS, messages_body
 from campusgate.ai.providers.anthropic_stream import AnthropicStreamDecoder
 from campusgate.ai.providers.anthropic_wire import (
@@ -82,7 +83,7 @@ class AnthropicTranslator:
         headers.update(deployment.extra_headers)
         base = (deployment.base_url or self.default_base_url).rstrip("/")
         return UpstreamRequest("POST", f"{base}/v1/messages", headers,
-                               json.dumps(body, ensure_ascii=False).encode(),
+                               dumps(body),
                                stream=bool(body.get("stream")))
 
     def chat_response(self, status: int, headers: Mapping[str, str], body: bytes,

@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import loads
 from campusgate.ai.providers.anthropic_wire import (
     PROVIDER,
     canonical_usage,
@@ -70,7 +71,7 @@ class AnthropicStreamDecoder:
         chunks: list[ChatChunk] = []
         for event in events:
             try:
-                payload = json.loads(event.data)
+                payload = loads(event.data)
             except ValueError as exc:
                 raise ProviderError("bad_response", f"an event that is not JSON: "
                                     f"{event.data[:200]!r}", provider=PROVIDER) from exc

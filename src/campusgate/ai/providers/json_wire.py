@@ -11,10 +11,10 @@ reads ``POST /v1/embeddings``' ``input`` as the list of strings such providers e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import loads
 from campusgate.ai.sse import SseError, SseEvent, SseParser
 from campusgate.ai.types import Json
 
@@ -24,7 +24,7 @@ __all__ = ["embedding_texts", "json_events", "read_json", "sse_events"]
 def read_json(body: bytes, provider: str) -> Json:
     """A 2xx body as a JSON object, or ``bad_response``."""
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise ProviderError("bad_response", f"the answer is not JSON: {exc}",
                             provider=provider) from None
@@ -47,7 +47,7 @@ def json_events(parser: SseParser, data: bytes, provider: str) -> Iterator[Json]
     """The data of each event completed by ``data``, as a JSON object."""
     for event in sse_events(parser, data, provider):
         try:
-            body = json.loads(event.data)
+            body = loads(event.data)
         except ValueError:
             body = None
         if not isinstance(body, dict):

@@ -22,11 +22,10 @@ Answers, streams and errors are made canonical by
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import dumps
 from campusgate.ai.providers.base import Deployment, UpstreamRequest
 from campusgate.ai.providers.openai_family import canonical_response, classify, read_json
 from campusgate.ai.providers.openai_stream import OpenAIStreamDecoder
@@ -90,7 +89,7 @@ class OpenAITranslator:
     def chat_request(self, request: ChatRequest, deployment: Deployment) -> UpstreamRequest:
         body = self.chat_body(request, deployment)
         return UpstreamRequest("POST", self.url(deployment, "chat/completions"),
-                               self.headers(deployment), _dump(body),
+                               self.headers(deployment), dumps(body),
                                stream=bool(body.get("stream")))
 
     def chat_response(self, status: int, headers: Mapping[str, str], body: bytes,
@@ -107,7 +106,7 @@ class OpenAITranslator:
     def embeddings_request(self, request: Json, deployment: Deployment) -> UpstreamRequest:
         return UpstreamRequest("POST", self.url(deployment, "embeddings"),
                                self.headers(deployment),
-                               _dump(self.embeddings_body(request, deployment)))
+                               dumps(self.embeddings_body(request, deployment)))
 
     def embeddings_response(self, status: int, headers: Mapping[str, str], body: bytes,
                             deployment: Deployment) -> Json:
@@ -135,10 +134,6 @@ class OpenAITranslator:
             raise classify(code if isinstance(code, int) and 400 <= code < 600 else 502,
                            headers, data, self.name)  # OpenRouter: errors in a 200
         return data
-
-
-def _dump(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 OPENAI = OpenAITranslator()

@@ -56,6 +56,11 @@ FINISH: dict[str, str] = {
 FAILED: dict[str, ErrorKind] = {
     "error": "server", "abort": "server", "insufficient_system_resource": "overloaded",
 }
+#: What OpenAI's own answers hold (:func:`canonical_response` reuses such an answer).
+_ANSWER_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage",
+                          "system_fingerprint", "service_tier"})
+_CHOICE_KEYS = frozenset({"index", "message", "finish_reason", "logprobs"})
+_TEXT_MESSAGE_KEYS = frozenset({"role", "content", "refusal", "annotations", "audio"})
 _CONTEXT = re.compile(r"context[ _]length|context window|maximum context|too large for model"
                       r"|prompt is too long|reduce the length of the messages", re.I)
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
@@ -146,10 +151,17 @@ def canonical_message(message: Mapping[str, Any], call_prefix: str) -> Json:
 
 
 def canonical_response(body: Mapping[str, Any], model: str, provider: str) -> ChatResponse:
-    """A 2xx ``chat.completion`` body made canonical (``model`` = the deployment's)."""
+    """A 2xx ``chat.completion`` body made canonical (``model`` = the deployment's).
+
+    A ``dict`` already in OpenAI's own shape (:func:`_canonical_in_place`) is changed
+    in place and returned, its messages kept as they are: pass one just parsed."""
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices:
         raise ProviderError("bad_response", "the answer has no choices", provider=provider)
+    if isinstance(body, dict) and body.keys() <= _ANSWER_KEYS:
+        reused = _canonical_in_place(body, choices, model, provider)
+        if reused is not None:
+            return reused
     ident = str(body.get("id") or f"chatcmpl-{uuid.uuid4().hex}")
     out_choices = []
     for n, choice in enumerate(choices):
@@ -168,6 +180,39 @@ def canonical_response(body: Mapping[str, Any], model: str, provider: str) -> Ch
         if body.get(key) is not None:
             out[key] = body[key]
     return out
+
+
+def _canonical_in_place(body: Json, choices: list[Any], model: str,
+                        provider: str) -> ChatResponse | None:
+    """``body`` made canonical by changing only what differs, when it has nothing a
+    canonical answer would drop or rewrite (the keys below; an id, a creation time;
+    messages of text only); else None (and ``body`` unchanged)."""
+    ident, created = body.get("id"), body.get("created")
+    if not (isinstance(ident, str) and ident and type(created) is int and created):
+        return None
+    for choice in choices:
+        if not (isinstance(choice, dict) and choice.keys() <= _CHOICE_KEYS):
+            return None
+        message = choice.get("message")
+        if not (isinstance(message, dict) and message.keys() <= _TEXT_MESSAGE_KEYS
+                and message.get("role") == "assistant"
+                and isinstance(message.get("content"), (str, type(None)))):
+            return None
+    for n, choice in enumerate(choices):
+        choice["message"].setdefault("content", None)
+        choice.setdefault("index", n)
+        choice["finish_reason"] = finish_reason(choice.get("finish_reason"), False, provider)
+        choice.setdefault("logprobs", None)
+    body["object"] = "chat.completion"
+    body["model"] = model
+    if isinstance(body.get("usage"), dict):
+        body["usage"] = canonical_usage(body["usage"])
+    else:
+        body.pop("usage", None)
+    for key in ("system_fingerprint", "service_tier"):
+        if key in body and body[key] is None:
+            del body[key]
+    return body
 
 
 def parse_error(body: bytes | Mapping[str, Any]) -> tuple[str, Json]:

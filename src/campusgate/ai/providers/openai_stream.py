@@ -21,13 +21,13 @@ came, as one ``choices: []`` chunk at the end, when ``[DONE]`` arrives.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from campusgate.ai.errors import ProviderError
+from campusgate.ai.json_codec import loads
 from campusgate.ai.providers.json_wire import sse_events
 from campusgate.ai.providers.openai_family import (
     arguments_text,
@@ -98,7 +98,7 @@ class OpenAIStreamDecoder:
             self._done = True
             return self._end()
         try:
-            data = json.loads(payload)
+            data = loads(payload)
         except ValueError:
             raise ProviderError("bad_response", f"a stream event is not JSON: {payload[:200]}",
                                 provider=self._provider) from None
