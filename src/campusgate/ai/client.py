@@ -336,8 +336,11 @@ class ProviderClient:
         return found, host_header
 
     async def call(self, request: UpstreamRequest, *, connect_timeout: float = 10.0,
-                   read_timeout: float = 120.0) -> ProviderAnswer:
-        """Send ``request``; the answer once its head has arrived."""
+                   read_timeout: float = 120.0,
+                   traceparent: str | None = None) -> ProviderAnswer:
+        """Send ``request``; the answer once its head has arrived.  ``traceparent``
+        (W3C Trace Context, made by the gateway: no line breaks) is added after the
+        deployment's cached head, so it never enters the head cache."""
         pool, host, target = self.route(request.url)
         key = (request.method, request.url, tuple(request.headers.items()))
         head = self._heads.get(key)
@@ -346,6 +349,8 @@ class ProviderClient:
             if len(self._heads) >= MAX_HEADS:
                 self._heads.clear()
             self._heads[key] = head
+        if traceparent is not None:
+            head += b"traceparent: " + traceparent.encode("ascii") + b"\r\n"
         data = _with_body(head, request.body)
         for attempt in (1, 2):
             try:  # an idle connection needs no coroutine

@@ -63,8 +63,9 @@ def _named(error: ProviderError, target: Target) -> ProviderError:
 
 
 async def first_answer(state: AiState, client: ProviderClient, plan: list[Target],
-                       build: BuildRequest) -> Attempt:
-    """The first target of ``plan`` to answer 2xx; else the last error, raised."""
+                       build: BuildRequest, traceparent: str | None = None) -> Attempt:
+    """The first target of ``plan`` to answer 2xx; else the last error, raised.
+    ``traceparent``: sent to the provider (the gateway's span as its parent)."""
     loop = asyncio.get_running_loop()
     router = state.router
     last: ProviderError | None = None
@@ -76,7 +77,7 @@ async def first_answer(state: AiState, client: ProviderClient, plan: list[Target
         began = loop.time()
         try:
             answer = await client.call(upstream, connect_timeout=timeouts.connect,
-                                       read_timeout=timeouts.read)
+                                       read_timeout=timeouts.read, traceparent=traceparent)
             if not 200 <= answer.status < 300:
                 body = await answer.read(ERROR_BODY_LIMIT)
                 raise translator.error(answer.status, answer.headers, body)

@@ -26,6 +26,7 @@ from campusgate.ai.gateway.prompts import prompts_at, serve_prompts
 from campusgate.ai.gateway.replies import ApiShape, write_error, write_json
 from campusgate.ai.gateway.runtime import AiRuntime, AiState
 from campusgate.observe.capture import ai_error
+from campusgate.observe.tracing import traceparent_of
 from campusgate.proxy.backends import ResponseHook
 from campusgate.proxy.bodies import BodyHooks
 from campusgate.proxy.context import RequestContext, RouteOptions
@@ -143,7 +144,8 @@ class AiBackend:
         await self.runtime.budgets.check(state.config, budgets)
         attempt = await first_answer(
             state, self.runtime.client, plan,
-            lambda translator, dep: translator.embeddings_request(request, dep))
+            lambda translator, dep: translator.embeddings_request(request, dep),
+            traceparent_of(ctx.trace))
         answer = attempt.answer
         try:
             body = await answer.read()

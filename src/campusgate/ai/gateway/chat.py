@@ -31,6 +31,7 @@ from campusgate.ai.gateway.streams import ChunkEncoder, encoder_for
 from campusgate.ai.pricing import cost
 from campusgate.ai.types import ChatRequest, Json
 from campusgate.config.ai import AiBudget
+from campusgate.observe.tracing import traceparent_of
 from campusgate.proxy.backends import ResponseHook
 from campusgate.proxy.context import HeaderList, RequestContext
 from campusgate.proxy.http1 import ClientConnection
@@ -98,7 +99,8 @@ async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
             await runtime.budgets.charge(budgets, None, None)  # one request, no tokens
             return
     attempt = await first_answer(state, runtime.client, plan,
-                                 lambda translator, dep: translator.chat_request(chat, dep))
+                                 lambda translator, dep: translator.chat_request(chat, dep),
+                                 traceparent_of(ctx.trace))
     try:
         if encoder is None:
             response = await _whole(state, ctx, attempt)
