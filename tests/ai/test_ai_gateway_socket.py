@@ -281,11 +281,13 @@ def records(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     from campusgate.proxy.gateway import Gateway
 
     found: list[dict[str, Any]] = []
+    finish = Gateway._finish
 
-    def log(plugins: Any, ctx: Any) -> None:
+    def log_phase(self: Gateway, conn: Any, req: Any, ctx: Any, plugins: Any) -> None:
         found.append(ctx.vars.get("ai"))
+        finish(self, conn, req, ctx, plugins)
 
-    monkeypatch.setattr(Gateway, "_log", staticmethod(log))
+    monkeypatch.setattr(Gateway, "_finish", log_phase)
     return found
 
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Trace", "parse_traceparent", "start_trace", "traceparent_of"]
+__all__ = ["Trace", "parse_traceparent", "start_trace", "trace_from", "traceparent_of"]
 
 _getrandbits = random.getrandbits
 _ZERO_TRACE = b"0" * 32
@@ -79,16 +79,26 @@ def start_trace(headers: Iterable[tuple[bytes, bytes]], request_id: str | None) 
     incoming: bytes | None = None
     for name, value in headers:
         if name == b"traceparent":
-            if incoming is not None:  # two of them: neither can be trusted
-                incoming = None
-                break
-            incoming = value
-    parsed = parse_traceparent(incoming.strip()) if incoming is not None else None
-    if parsed is not None:
-        trace_id, parent_id, flags = parsed
-        return Trace(trace_id, f"{_getrandbits(64) or 1:016x}", parent_id, flags)
-    trace_id = request_id or f"{_getrandbits(128) or 1:032x}"
-    return Trace(trace_id, f"{_getrandbits(64) or 1:016x}", None, NEW_TRACE_FLAGS)
+            incoming = value if incoming is None else REPEATED
+    return trace_from(incoming, request_id)
+
+
+#: What a header scan holds as the ``traceparent`` once it saw two: never valid.
+REPEATED = b""
+
+
+def trace_from(traceparent: bytes | None, request_id: str | None) -> Trace:
+    """:func:`start_trace` for a caller that scanned the headers itself:
+    ``traceparent`` is the one header's value, :data:`REPEATED` when there were
+    several, None when there was none."""
+    if traceparent:
+        parsed = parse_traceparent(traceparent.strip())
+        if parsed is not None:
+            trace_id, parent_id, flags = parsed
+            return Trace(trace_id, (_getrandbits(64) or 1).to_bytes(8).hex(), parent_id, flags)
+    # int.to_bytes().hex(): the same lower-case hex as f"{n:016x}", in half the time
+    return Trace(request_id or (_getrandbits(128) or 1).to_bytes(16).hex(),
+                 (_getrandbits(64) or 1).to_bytes(8).hex(), None, NEW_TRACE_FLAGS)
 
 
 def traceparent_of(trace: Trace | None) -> str | None:

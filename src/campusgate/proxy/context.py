@@ -97,7 +97,8 @@ class RequestContext:
     started: float = field(default_factory=time.monotonic)
     status: int = 0
     #: The request as received (head and body) and the response as sent; while the
-    #: request runs ``bytes_out`` holds the connection's count at its start.
+    #: request runs ``bytes_out`` holds the connection's count at its start.  Set
+    #: only when access records are on, as ``ended`` is (``Gateway._finish``).
     bytes_in: int = 0
     bytes_out: int = 0
     upstream_target: str | None = None

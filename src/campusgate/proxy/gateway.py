@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from campusgate.observe.capture import answer_error, proxy_error
-from campusgate.observe.tracing import start_trace
+from campusgate.observe.tracing import REPEATED, trace_from
 from campusgate.plugins.base import WAIT, Plugin
 from campusgate.proxy.backends import HttpBackend
 from campusgate.proxy.bodies import BODY_HOOKS
@@ -72,11 +72,13 @@ class Gateway:
         prepared = req.prepared
         if isinstance(prepared, tuple):
             return prepared
-        incoming = None
-        for name, value in req.headers:
+        incoming = traceparent = None
+        for name, value in req.headers:  # one scan for both (the first x-request-id wins)
             if name == b"x-request-id":
-                incoming = value
-                break
+                if incoming is None:
+                    incoming = value
+            elif name == b"traceparent":
+                traceparent = value if traceparent is None else REPEATED
         made: str | None = None
         if incoming is not None and is_valid_request_id(incoming):
             request_id = incoming.decode()
@@ -86,9 +88,10 @@ class Gateway:
             req.method.decode("latin-1"), req.path, req.query, req.headers, conn.client_ip,
             self.scheme, req.host.decode("latin-1"), request_id,
         )
-        ctx.bytes_out = _sent(conn)  # the count at the start; _finish takes the difference
+        if self.record is not None:  # the count at the start; _finish takes the difference
+            ctx.bytes_out = _sent(conn)
         if self.propagate:
-            ctx.trace = start_trace(req.headers, made)
+            ctx.trace = trace_from(traceparent, made)
         snap = self.current()
         match = snap.router.match(ctx.method, ctx.host, ctx.path, req.headers, ctx.query)
         if match is not None:
@@ -242,16 +245,20 @@ class Gateway:
 
     def _finish(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                 plugins: tuple[Plugin, ...]) -> None:
-        """The log phase: stamp the end, run the log plugins, queue the record."""
+        """The log phase: stamp the end, run the log plugins, queue the record
+        (without records, only the plugins: the stamps are the record's)."""
+        record = self.record
+        if record is None:
+            if plugins:
+                self._log(plugins, ctx)
+            return
         ctx.ended = _monotonic()
         ctx.bytes_in = req.received
         ctx.bytes_out = _sent(conn) - ctx.bytes_out
         if req.disconnected and ctx.error is None:
             ctx.error = "client_abort"
         self._log(plugins, ctx)
-        record = self.record
-        if record is not None:
-            record(ctx)
+        record(ctx)
 
     @staticmethod
     async def _access(route: CompiledRoute, ctx: RequestContext) -> LocalResponse | None:

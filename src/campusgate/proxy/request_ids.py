@@ -29,4 +29,4 @@ def new_request_id() -> str:
     request id must be unique, not unguessable, and ``os.urandom`` costs a system
     call per request.
     """
-    return f"{(int(_time() * 1000) << 80) | _getrandbits(80):032x}"
+    return ((int(_time() * 1000) << 80) | _getrandbits(80)).to_bytes(16).hex()

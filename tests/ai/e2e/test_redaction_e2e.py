@@ -54,11 +54,13 @@ async def directory_store(path: Path) -> str:
 def records(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """``ctx.vars["ai"]`` of each request, as the log phase (access records) sees it."""
     seen: list[dict[str, Any]] = []
+    finish = Gateway._finish
 
-    def log(plugins: Any, ctx: Any) -> None:
+    def log_phase(self: Gateway, conn: Any, req: Any, ctx: Any, plugins: Any) -> None:
         seen.append(ctx.vars["ai"])
+        finish(self, conn, req, ctx, plugins)
 
-    monkeypatch.setattr(Gateway, "_log", staticmethod(log))
+    monkeypatch.setattr(Gateway, "_finish", log_phase)
     return seen
 
 
