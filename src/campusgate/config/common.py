@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-__all__ = ["NAME_PATTERN", "Name", "PluginSpec", "Seconds", "StrictModel", "check_host_port"]
+__all__ = ["DURATION_TEXT", "NAME_PATTERN", "Name", "PluginSpec", "Seconds", "StrictModel",
+           "check_host_port"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+def _in_seconds(value: object) -> object:
+    if isinstance(value, str):
+        from campusgate.state.ratelimit import parse_window
+
+        return parse_window(value)
+    return value
+
+
+#: Lets a duration be written as a count and a unit (``90s``, ``15m``, ``7d``, ``1mo``
+#: = 30 days) as well as seconds: ``Annotated[float, DURATION_TEXT, Field(...)]``.
+DURATION_TEXT = BeforeValidator(_in_seconds)
 
 
 def check_host_port(value: str) -> str:

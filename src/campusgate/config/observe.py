@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from campusgate.config.common import StrictModel
+from campusgate.config.common import DURATION_TEXT, StrictModel
 from campusgate.config.observe_alerts import AlertsConfig
 from campusgate.config.observe_sinks import SinkSpec, StoreSink
 
@@ -19,16 +19,9 @@ __all__ = ["AccessLogSettings", "Duration", "MetricsSettings", "ObserveConfig", 
            "TracingSettings"]
 
 
-def _seconds(value: object) -> object:
-    if isinstance(value, str):
-        from campusgate.state.ratelimit import parse_window
-
-        return parse_window(value)
-    return value
-
 
 #: A duration: ``"15m"``/``"7d"`` or a number of seconds.
-Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+Duration = Annotated[float, DURATION_TEXT, Field(gt=0)]
 
 
 class AccessLogSettings(StrictModel):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from campusgate.config.common import Name, Seconds, StrictModel
+from campusgate.config.common import DURATION_TEXT, Name, Seconds, StrictModel
 
 __all__ = ["KINDS", "AlertRule", "AlertScope", "AlertsConfig", "Webhook"]
 
@@ -24,18 +24,11 @@ KINDS: tuple[Kind, ...] = ("latency-regression", "error-rate", "budget-forecast"
                            "target-ejections")
 
 
-def _seconds(value: object) -> object:
-    if isinstance(value, str):
-        from campusgate.state.ratelimit import parse_window
-
-        return parse_window(value)
-    return value
-
 
 #: ``"15m"``/``"7d"`` or seconds (0 allowed: ``for: 0`` fires at once).
-Span = Annotated[float, BeforeValidator(_seconds), Field(ge=0, le=90 * 86400)]
+Span = Annotated[float, DURATION_TEXT, Field(ge=0, le=90 * 86400)]
 #: Like :data:`Span`, but more than 0.
-Window = Annotated[float, BeforeValidator(_seconds), Field(ge=60, le=86400)]
+Window = Annotated[float, DURATION_TEXT, Field(ge=60, le=86400)]
 
 
 class Webhook(StrictModel):
@@ -150,7 +143,7 @@ class AlertRule(StrictModel):
 class AlertsConfig(StrictModel):
     enabled: bool = True
     #: Seconds between two evaluations of the rules.
-    interval: Annotated[float, BeforeValidator(_seconds), Field(gt=0, le=86400)] = 60.0
+    interval: Annotated[float, DURATION_TEXT, Field(gt=0, le=86400)] = 60.0
     webhooks: list[Webhook] = Field(default_factory=list)
     rules: list[AlertRule] = Field(default_factory=list)
     #: ``alert_events`` rows older than this are deleted.

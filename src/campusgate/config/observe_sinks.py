@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from campusgate.config.common import Seconds, StrictModel
+from campusgate.config.common import DURATION_TEXT, Seconds, StrictModel
 
 __all__ = ["SYSLOG_FACILITIES", "DeliverySettings", "FileSink", "HttpSink", "OtlpSink",
            "SinkSpec", "StoreSink", "SyslogSink"]
@@ -22,13 +22,6 @@ def _http_url(value: str) -> str:
         raise ValueError(f"{value!r} must be an http(s) URL")
     return value
 
-
-def _age(value: object) -> object:
-    if isinstance(value, str):
-        from campusgate.state.ratelimit import parse_window
-
-        return parse_window(value)
-    return value
 
 
 class StoreSink(StrictModel):
@@ -46,7 +39,7 @@ class FileSink(StrictModel):
     #: A file is rotated before a batch would take it past this size.
     max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     #: A file is rotated once its first record is this old: ``1h``, ``1d`` or seconds.
-    max_age: Annotated[float, BeforeValidator(_age), Field(gt=0)] = 86400.0
+    max_age: Annotated[float, DURATION_TEXT, Field(gt=0)] = 86400.0
     keep: int = Field(default=10, ge=0, le=1000)
     #: ``fdatasync`` after every batch: records survive a power loss, not only a crash.
     fsync: bool = False
