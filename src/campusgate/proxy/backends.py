@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from campusgate.config.model import Service
 from campusgate.plugins.base import Plugin
@@ -31,7 +31,14 @@ from campusgate.proxy.bodies import (
     warn_unbuffered,
 )
 from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
-from campusgate.proxy.errors import BadGateway, GatewayTimeout, NoHealthyTarget, UpstreamError
+from campusgate.proxy.errors import (
+    BadGateway,
+    ConnectFailed,
+    ConnectTimeout,
+    GatewayTimeout,
+    NoHealthyTarget,
+    UpstreamError,
+)
 from campusgate.proxy.exchange import Exchange, Outcome
 from campusgate.proxy.fastpath import FastForward, Finish
 from campusgate.proxy.heads import (
@@ -47,9 +54,8 @@ from campusgate.proxy.rewrites import UPSTREAM_METHOD, UPSTREAM_PATH
 from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
 # Forwarding, response_headers, ... are re-exported: they lived here first.
-__all__ = ["AsgiBackend", "Backend", "ConnectFailed", "ConnectTimeout", "Forwarding",
-           "HttpBackend", "ResponseHook", "forwarded_headers", "response_headers",
-           "upstream_path"]
+__all__ = ["AsgiBackend", "Backend", "Forwarding", "HttpBackend", "ResponseHook",
+           "forwarded_headers", "response_headers", "upstream_path"]
 
 log = logging.getLogger("campusgate.proxy")
 
@@ -61,18 +67,6 @@ DROP_UP_TRACED = DROP_UP | {b"traceparent"}
 #: Which ``ctx.error`` a mid-response failure is (``observe.capture.ERROR_CLASSES``).
 _CUT_ERRORS = {Outcome.TIMEOUT: "upstream_timeout", Outcome.CLIENT_GONE: "client_abort",
                Outcome.REFUSED: "client_error"}
-
-
-class ConnectFailed(BadGateway):
-    """No connection to the target (refused, unreachable)."""
-
-    error_class: ClassVar[str] = "upstream_connect"
-
-
-class ConnectTimeout(GatewayTimeout):
-    """Connecting to the target took longer than ``timeouts.connect``."""
-
-    error_class: ClassVar[str] = "upstream_connect"
 
 
 class Backend(Protocol):

@@ -14,6 +14,8 @@ __all__ = [
     "BadGateway",
     "BadRequest",
     "ClientError",
+    "ConnectFailed",
+    "ConnectTimeout",
     "GatewayTimeout",
     "HeadersTooLarge",
     "MethodNotAllowed",
@@ -109,3 +111,15 @@ class NoHealthyTarget(UpstreamError):
 class GatewayTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class ConnectFailed(BadGateway):
+    """No connection to the target (refused, unreachable)."""
+
+    error_class: ClassVar[str] = "upstream_connect"
+
+
+class ConnectTimeout(GatewayTimeout):
+    """Connecting to the target took longer than ``timeouts.connect``."""
+
+    error_class: ClassVar[str] = "upstream_connect"
