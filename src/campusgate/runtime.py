@@ -29,7 +29,7 @@ from campusgate.ai.gateway.runtime import AiRuntime
 from campusgate.config.model import Config, Entities, Listener, state_problem
 from campusgate.identity.runtime import IdentityRuntime
 from campusgate.keyring import load_keyring
-from campusgate.observe.alerts import AlertService, AlertSources
+from campusgate.observe.alerts import AlertService, AlertSources, Quota, rate_limit_quotas
 from campusgate.observe.metrics import node_metrics, read_worker
 from campusgate.observe.retention import prune_forever
 from campusgate.observe.runtime import ObserveRuntime, worker_id
@@ -115,6 +115,8 @@ class Worker:
         self.config_path = config_path
         self.watch_file = watch_file
         self.snapshot: Snapshot | None = None
+        #: The served revision's rate-limit quotas (the alerts' quota forecasts).
+        self.quotas: list[Quota] = []
         self.started = time.time()
         self.servers: list[asyncio.Server] = []
         self.listeners: list[ListenerState] = []
@@ -139,7 +141,8 @@ class Worker:
             config.observe.alerts, config.storage,
             AlertSources(balancers=lambda: self.snapshot.balancers if self.snapshot else {},
                          budgets=lambda: self.ai.state.config.budgets if self.ai.state else (),
-                         state=lambda: self.plugin_resources().shared),
+                         state=lambda: self.plugin_resources().shared,
+                         quotas=lambda: self.quotas),
             holder=self.observe.env.worker_id) if config.observe.alerts.enabled else None
         #: Prometheus /metrics (None when observe.metrics.enabled is false).
         self.metrics = node_metrics(config.observe.metrics, self.observe.sinks,
@@ -182,6 +185,7 @@ class Worker:
                                        backends=self.backends)
                 identity = entities.identity
                 ai = self.ai.build(entities.ai)
+                quotas = rate_limit_quotas(entities)
                 del entities
             except Exception:
                 log.exception("revision %d could not be compiled; keeping revision %d",
@@ -193,6 +197,7 @@ class Worker:
                             "sign-ins will fail when requests land on another worker")
             self.identity.update(identity)
             self.ai.state = ai
+            self.quotas = quotas
             new.start()
             self.snapshot = new
             log.info("now serving config revision %d", revision)

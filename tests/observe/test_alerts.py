@@ -280,5 +280,6 @@ def test_the_docs_example_loads() -> None:
     env = {"ALERT_TOKEN": "t", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/x"}
     alerts = load_config_text(block, "docs/observability.md", env=env).observe.alerts
     assert [r.kind for r in alerts.rules] == ["latency-regression", "error-rate",
-                                              "budget-forecast", "target-ejections"]
+                                              "budget-forecast", "quota-forecast",
+                                              "target-ejections"]
     assert alerts.rules[0].for_ == 300 and alerts.webhooks[1].format == "slack"

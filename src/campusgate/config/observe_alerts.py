@@ -19,9 +19,10 @@ from campusgate.config.common import DURATION_TEXT, Name, Seconds, StrictModel
 
 __all__ = ["KINDS", "AlertRule", "AlertScope", "AlertsConfig", "Webhook"]
 
-Kind = Literal["latency-regression", "error-rate", "budget-forecast", "target-ejections"]
+Kind = Literal["latency-regression", "error-rate", "budget-forecast", "quota-forecast",
+               "target-ejections"]
 KINDS: tuple[Kind, ...] = ("latency-regression", "error-rate", "budget-forecast",
-                           "target-ejections")
+                           "quota-forecast", "target-ejections")
 
 
 
@@ -60,7 +61,9 @@ class AlertScope(StrictModel):
     ``route``/``service``/``upstream`` select roll-ups (there ``upstream`` is the
     target that answered, ``host:port``, or the AI provider); for ``target-ejections``
     ``upstream`` is an upstream's name; ``budget``, ``consumer`` and ``model`` select
-    AI budgets."""
+    AI budgets.  For ``quota-forecast``, ``route`` selects the rate limits attached at
+    that route, ``service`` those attached at that service or its routes, and
+    ``consumer`` one consumer."""
 
     route: str | None = None
     service: str | None = None
@@ -104,9 +107,9 @@ class AlertRule(StrictModel):
     #: Error rate: above baseline + ``delta`` and above ``min_rate`` (0..1).
     delta: float = Field(default=0.05, gt=0, le=1)
     min_rate: float = Field(default=0.02, ge=0, le=1)
-    # ---- budget-forecast
-    #: Warn when the budget runs out within this long at the current pace, before its
-    #: period ends; or when ``used_ratio`` of it is used.
+    # ---- budget-forecast and quota-forecast
+    #: Warn when the budget (or rate-limit quota) runs out within this long at the
+    #: current pace, before its period ends; or when ``used_ratio`` of it is used.
     horizon: Span = 86400.0
     used_ratio: float = Field(default=0.9, gt=0, le=1)
     # ---- target-ejections
@@ -135,6 +138,13 @@ class AlertRule(StrictModel):
             if scope.route or scope.service or scope.upstream:
                 raise ValueError(f"rule {self.name!r}: budget-forecast scopes by budget, "
                                  "consumer or model")
+        elif self.kind == "quota-forecast":
+            if scope.upstream or scope.budget or scope.model:
+                raise ValueError(f"rule {self.name!r}: quota-forecast scopes by route, "
+                                 "service or consumer")
+            if self.horizon < 60:
+                raise ValueError(f"rule {self.name!r}: quota-forecast needs a horizon of "
+                                 "at least 1m")
         elif scope.route or scope.service or scope.budget or scope.consumer or scope.model:
             raise ValueError(f"rule {self.name!r}: target-ejections scopes by upstream only")
         return self

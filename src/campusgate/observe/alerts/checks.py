@@ -1,6 +1,7 @@
 """What each kind of rule looks at, read from where it lives: roll-ups through
-:class:`~campusgate.observe.analytics.Analytics`, AI budget counters and target
-ejections from the state backend.  The judging is :mod:`campusgate.observe.trends`'.
+:class:`~campusgate.observe.analytics.Analytics` (rate-limit quotas too:
+:mod:`.quotas`), AI budget counters and target ejections from the state backend.
+The judging is :mod:`campusgate.observe.trends`'.
 
 Ejections happen in every worker's own balancers: each worker adds the ejections it
 saw since its last look to a per-minute counter of the state backend
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from campusgate.ai.budgets import KINDS, counter_key, period_bounds
 from campusgate.config.ai import AiBudget
 from campusgate.config.observe_alerts import AlertRule
+from campusgate.observe.alerts.quotas import Quota, quota_findings
 from campusgate.observe.analytics import Analytics, Filters, TimeRange
 from campusgate.observe.trends import (
     Finding,
@@ -51,6 +53,10 @@ def _no_budgets() -> Sequence[AiBudget]:
     return ()
 
 
+def _no_quotas() -> Sequence[Quota]:
+    return ()
+
+
 @dataclass(frozen=True)
 class AlertSources:
     """Where the checks read the gateway's live state (the worker gives these)."""
@@ -61,6 +67,9 @@ class AlertSources:
     budgets: Callable[[], Sequence[AiBudget]] = _no_budgets
     #: The state backend the budgets count in (shared: Redis with several workers).
     state: Callable[[], StateBackend] | None = None
+    #: The rate-limit quotas of the revision being served
+    #: (:func:`~campusgate.observe.alerts.quotas.rate_limit_quotas`).
+    quotas: Callable[[], Sequence[Quota]] = _no_quotas
 
 
 def latency_metric(rule: AlertRule) -> str:
@@ -92,6 +101,8 @@ class Checks:
             return await self.regressions(rule, now)
         if rule.kind == "budget-forecast":
             return await self.forecasts(rule, now)
+        if rule.kind == "quota-forecast":
+            return await quota_findings(self.analytics, self.sources.quotas(), rule, now)
         return await self.ejections(rule, now)
 
     # ------------------------------------------------------------ roll-ups
