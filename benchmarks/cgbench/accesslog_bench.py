@@ -26,10 +26,15 @@ __all__ = ["AccessLogBench"]
 SETTLE_S = 15.0
 
 
-def _count(db: Path, table: str) -> int:
+#: Access records are kept in segments (``observe/segments.py``): count their records.
+RECORDS_SQL = "SELECT coalesce(sum(records), 0) FROM access_segments"
+ROLLUPS_SQL = "SELECT count(*) FROM rollups"
+
+
+def _count(db: Path, sql: str) -> int:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0])
     finally:
         conn.close()
 
@@ -93,7 +98,7 @@ class AccessLogBench:
             db = b.home(f"campusgate-log-{mode}") / "campusgate.db"
             deadline = time.monotonic() + SETTLE_S
             while True:
-                counts[mode] = (_count(db, "access_records"), _count(db, "rollups"))
+                counts[mode] = (_count(db, RECORDS_SQL), _count(db, ROLLUPS_SQL))
                 problem = check_store(mode, *counts[mode], answered[mode])
                 if problem is None or time.monotonic() > deadline:
                     break

@@ -25,9 +25,12 @@ RECORD = AccessRecord(
 
 
 async def write_records(store: ConfigStore, tmp_path: Path) -> None:
+    """r-0 .. r-4, one a second, in two segments that overlap in time (odd, even)."""
+    records = [replace(RECORD, time=RECORD.time + i, request_id=f"r-{i}",
+                       status=500 if i == 3 else 200) for i in range(5)]
     sink = build(StoreSink(), SinkEnv(f"sqlite:///{tmp_path}/admin.db", "w"))
-    await sink.write([replace(RECORD, time=RECORD.time + i, request_id=f"r-{i}",
-                              status=500 if i == 3 else 200) for i in range(5)])
+    await sink.write(records[1::2])
+    await sink.write(records[0::2])
     await sink.close()
 
 

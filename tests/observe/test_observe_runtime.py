@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from campusgate.config.observe import ObserveConfig
-from campusgate.observe.record import AccessRecord
+from campusgate.observe import segments
+from campusgate.observe.record import FIELDS, AccessRecord
 from campusgate.observe.runtime import ObserveRuntime, worker_id
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.observe.writer_process import SOCKET_ENV
@@ -60,7 +61,7 @@ def test_access_records_off_means_nothing_is_queued() -> None:
 
 def test_sigterm_flushes_every_record_to_the_store(tmp_path: Path) -> None:
     """A real ``campusgate serve``; SIGTERM right after the last answer: every request
-    of the run is in the store's ``access_records`` when the process has exited."""
+    of the run is in the store's access segments when the process has exited."""
     gw = start(tmp_path)
     try:
         ids = []
@@ -73,11 +74,13 @@ def test_sigterm_flushes_every_record_to_the_store(tmp_path: Path) -> None:
         assert stop(gw) == 0
     db = sqlite3.connect(tmp_path / "data" / "cg.db")
     try:
-        rows = db.execute("SELECT request_id, route, status FROM access_records").fetchall()
+        bodies = [row[0] for row in db.execute("SELECT body FROM access_segments")]
     finally:
         db.close()
-    assert sorted(r[0] for r in rows) == sorted(ids)
-    assert {(r[1], r[2]) for r in rows} == {("echo", 200)}
+    records = [dict(zip(FIELDS, values, strict=True))
+               for body in bodies for values in segments.decode(body)]
+    assert sorted(r["request_id"] for r in records) == sorted(ids)
+    assert {(r["route"], r["status"]) for r in records} == {("echo", 200)}
 
 
 def test_a_serving_worker_ships_to_the_node_writer_or_writes_inline(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campusgate.config.observe import Retention
 from campusgate.config.observe_sinks import StoreSink
+from campusgate.observe.record import AccessRecord
 from campusgate.observe.retention import Pruned, prune_once
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.observe.sinks.store import SqliteRecordWriter, build
@@ -25,21 +27,37 @@ DAY = 86400.0
 
 async def count(engine: AsyncEngine, sql: str) -> int:
     async with engine.connect() as conn:
-        return int(await conn.scalar(text(sql)))
+        return int(await conn.scalar(text(sql)) or 0)
 
 
-async def test_old_records_go_new_ones_stay(storage: str) -> None:
+async def store_segments(storage: str, batches: Sequence[Sequence[AccessRecord]]) -> None:
+    """Each batch as one segment, through the store sink (client-chosen request ids:
+    one ``access_request_ids`` row each)."""
     sink = build(StoreSink(), SinkEnv(storage, "w"))
-    await sink.write(series(120, start=NOW - 10 * DAY, step=60))  # 10 days ago, 2 hours
-    await sink.write(series(30, start=NOW - 3600, step=60))       # the last hour
-    await sink.close()
+    try:
+        for batch in batches:
+            await sink.write(batch)
+    finally:
+        await sink.close()
+
+
+async def test_old_segments_go_new_ones_stay(storage: str) -> None:
+    old = series(120, start=NOW - 10 * DAY, step=60)  # 10 days ago, 2 hours
+    straddling = series(10, start=NOW - 7 * DAY - 300, step=60)  # the cutoff inside
+    new = series(30, start=NOW - 3600, step=60)  # the last hour
+    await store_segments(storage, [old[:50], old[50:100], old[100:], straddling, new])
     engine = create_engine(async_url(storage))
     try:
-        pruned = await prune_once(engine, Retention(records=7 * DAY), NOW, chunk=50, pause=0)
-        assert pruned is not None and pruned.records == 120
-        assert await count(engine, "SELECT count(*) FROM access_records") == 30
-        again = await prune_once(engine, Retention(records=7 * DAY), NOW, chunk=50, pause=0)
-        assert again is not None and again.records == 0
+        pruned = await prune_once(engine, Retention(records=7 * DAY), NOW, chunk=50,
+                                  segment_chunk=2, pause=0)
+        assert pruned == Pruned(records=120, segments=3, request_ids=120 + 5)
+        # a segment goes when its newest record is older than the cutoff
+        assert await count(engine, "SELECT sum(records) FROM access_segments") == 40
+        assert await count(engine, "SELECT count(*) FROM access_request_ids") == 35
+        again = await prune_once(engine, Retention(records=7 * DAY), NOW, pause=0)
+        assert again == Pruned()
+        later = await prune_once(engine, Retention(records=7 * DAY), NOW + 600, pause=0)
+        assert later == Pruned(records=10, segments=1, request_ids=5)
     finally:
         await engine.dispose()
 
@@ -48,7 +66,9 @@ async def test_rollups_pruned_by_period(tmp_path: Path) -> None:
     engine = create_engine(async_url(f"sqlite:///{tmp_path}/r.db"))
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE access_records (time_ms BIGINT)"))
+            await conn.execute(text("CREATE TABLE access_segments (time_max_ms BIGINT, "
+                                    "records INT)"))
+            await conn.execute(text("CREATE TABLE access_request_ids (time_ms BIGINT)"))
             await conn.execute(text("CREATE TABLE rollups (period INT, bucket BIGINT)"))
             rows = [{"p": p, "b": int(NOW - age)} for p in (60, 3600, 86400)
                     for age in (DAY, 3 * DAY, 100 * DAY, 500 * DAY)]
@@ -69,11 +89,11 @@ async def test_a_concurrent_writer_keeps_writing_while_pruning(tmp_path: Path) -
     await (await ConfigStore.open(dsn)).close()
     # a short busy timeout: a writer locked out for long would fail here
     sink = SqliteRecordWriter(tmp_path / "busy.db", timeout=2.0)
-    for n in range(6):
-        await sink.write(series(5000, start=NOW - 30 * DAY + n * 5000))
+    for n in range(300):
+        await sink.write(series(100, start=NOW - 30 * DAY + n * 100))
     engine = create_engine(async_url(dsn))
-    pruning = asyncio.create_task(
-        prune_once(engine, Retention(records=7 * DAY), NOW, chunk=1000, pause=0.001))
+    pruning = asyncio.create_task(prune_once(engine, Retention(records=7 * DAY), NOW,
+                                             segment_chunk=10, pause=0.001))
     during = 0
     while not pruning.done():
         await sink.write(series(100, start=NOW - 60))
@@ -81,9 +101,9 @@ async def test_a_concurrent_writer_keeps_writing_while_pruning(tmp_path: Path) -
     pruned = await pruning
     await sink.close()
     try:
-        assert pruned is not None and pruned.records == 30_000
+        assert pruned is not None and (pruned.records, pruned.segments) == (30_000, 300)
         assert during > 1  # writes went through between the chunks
-        assert await count(engine, "SELECT count(*) FROM access_records") == during * 100
+        assert await count(engine, "SELECT sum(records) FROM access_segments") == during * 100
     finally:
         await engine.dispose()
 

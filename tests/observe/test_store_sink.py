@@ -1,10 +1,10 @@
-"""The store sink against real SQLite and PostgreSQL."""
+"""The store sink against real SQLite and PostgreSQL: what it writes reads back."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,59 +13,113 @@ import pytest
 from access_samples import sample, series
 
 from campusgate.config.observe_sinks import StoreSink
+from campusgate.observe import segments
 from campusgate.observe.record import FIELDS
 from campusgate.observe.sinks.base import SinkEnv
-from campusgate.observe.sinks.store import (
-    PostgresRecordWriter,
-    SqliteRecordWriter,
-    build,
-    record_rows,
-)
+from campusgate.observe.sinks.store import PostgresRecordWriter, SqliteRecordWriter, build
+from campusgate.proxy.request_ids import new_request_id
 from campusgate.store import ConfigStore
-from campusgate.store.access_tables import ACCESS_COLUMNS
+
+COUNT_SQL = "SELECT coalesce(sum(records), 0) AS n FROM access_segments"
 
 
-async def fetch_rows(dsn: str, sql: str) -> list[dict[str, Any]]:
+async def fetch_rows(dsn: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (``$1``-style parameters, ``?1`` for SQLite)."""
     if dsn.startswith("sqlite"):
+        sql = sql.replace("$", "?")
         conn = sqlite3.connect(dsn.removeprefix("sqlite:///"))
         conn.row_factory = sqlite3.Row
         try:
-            return [dict(row) for row in conn.execute(sql)]
+            return [dict(row) for row in conn.execute(sql, args)]
         finally:
             conn.close()
     pg = await asyncpg.connect(dsn)
     try:
-        return [dict(row) for row in await pg.fetch(sql)]
+        return [dict(row) for row in await pg.fetch(sql, *args)]
     finally:
         await pg.close()
 
 
-def test_every_record_field_has_a_column() -> None:
-    assert set(FIELDS) - {"time"} == set(ACCESS_COLUMNS) - {"time_ms"}
-    row = record_rows([sample(ai_redactions={"email": 2})])[0]
-    assert dict(zip(ACCESS_COLUMNS, row, strict=True))["ai_redactions"] == '{"email": 2}'
+async def stored(dsn: str) -> list[dict[str, Any]]:
+    """Every record in the store, as ``{field: value}``, in the order written."""
+    rows = await fetch_rows(dsn, "SELECT body FROM access_segments ORDER BY id")
+    return [dict(zip(FIELDS, values, strict=True))
+            for row in rows for values in segments.decode(bytes(row["body"]))]
 
 
-async def test_batches_land_as_rows(storage: str) -> None:
+async def count(dsn: str) -> int:
+    return int((await fetch_rows(dsn, COUNT_SQL))[0]["n"])
+
+
+async def test_batches_read_back_field_for_field(storage: str) -> None:
     sink = build(StoreSink(), SinkEnv(storage, "w1"))
     ai = sample(time=1_700_000_000.123, request_id="ai-1", ai_provider="openai",
                 ai_model="gpt-fast", ai_provider_model="gpt-4o-mini", ai_input_tokens=10,
                 ai_output_tokens=20, ai_cached_tokens=0, ai_cost="0.000123",
-                ai_redactions={"email": 1}, request_body='{"q": 1}', response_body="ok",
-                path="/" + "p" * 5000, upstream_latency_ms=None, latency_ms=3)
-    await sink.write(series(1000))
+                ai_redactions={"email": 1, "phone": 2}, request_body='{"q": "é 日本"}',
+                response_body="ok\n✓", path="/" + "p" * 5000, upstream_latency_ms=None,
+                latency_ms=3.25, user_agent="Mözilla ☃", consumer="élève-app")
+    first = series(1000)
+    await sink.write(first)
     await sink.write([ai])
     await sink.write([])
     await sink.close()
-    rows = await fetch_rows(storage, "SELECT * FROM access_records ORDER BY id")
-    assert len(rows) == 1001
-    assert [r["request_id"] for r in rows[:3]] == ["req-0", "req-1", "req-2"]
-    last = rows[-1]
-    assert last["time_ms"] == 1_700_000_000_123
-    assert last["ai_cost"] == "0.000123" and last["ai_input_tokens"] == 10
-    assert json.loads(last["ai_redactions"]) == {"email": 1}
-    assert last["request_body"] == '{"q": 1}' and len(last["path"]) == 5001
-    assert last["upstream_latency_ms"] is None and last["latency_ms"] == 3.0
+    segment_rows = await fetch_rows(storage, "SELECT records FROM access_segments ORDER BY id")
+    assert [row["records"] for row in segment_rows] == [1000, 1]
+    assert await stored(storage) == [record.as_dict() for record in [*first, ai]]
+
+
+async def test_request_ids_are_found_by_range_or_by_their_own_row(storage: str) -> None:
+    """A gateway-made id is found by the segment's id range and time (no row of its
+    own); a client's id, or one whose time is far off, has an ``access_request_ids`` row."""
+    now = time.time()
+    made = [new_request_id() for _ in range(5)]
+    stale = f"{int(now * 1000) - 3_600_000:012x}" + "0" * 20  # an hour off: not located
+    batch = [sample(time=now + i / 100, request_id=rid)
+             for i, rid in enumerate([*made, "client-id-1", stale])]
+    sink = build(StoreSink(), SinkEnv(storage, "w1"))
+    await sink.write(series(3))  # another segment, without gateway ids
+    await sink.write(batch)
+    await sink.close()
+    segment = (await fetch_rows(storage, "SELECT * FROM access_segments ORDER BY id"))[-1]
+    loose = await fetch_rows(storage, "SELECT request_id, segment_id, time_ms "
+                                      "FROM access_request_ids ORDER BY id")
+    assert [(r["request_id"], r["segment_id"]) for r in loose[-2:]] == [
+        ("client-id-1", segment["id"]), (stale, segment["id"])]
+    assert loose[-1]["time_ms"] == int(batch[-1].time * 1000)
+    assert "client-id-1" not in {r["request_id"] for r in loose[:-2]}
+    assert (segment["rid_min"], segment["rid_max"]) == (min(made), max(made))
+    window = segments.LOCATE_WINDOW_MS
+    for rid in made:  # the lookup log search runs, in the database's own comparison
+        at = segments.id_time_ms(rid)
+        assert at is not None
+        found = await fetch_rows(
+            storage, "SELECT id FROM access_segments WHERE rid_min <= $1 AND rid_max >= $1 "
+                     "AND time_max_ms >= $2 AND time_min_ms <= $3", rid, at - window,
+            at + window)
+        assert [row["id"] for row in found] == [segment["id"]]
+
+
+async def test_terms_let_a_search_skip_segments(storage: str) -> None:
+    sink = build(StoreSink(), SinkEnv(storage, "w1"))
+    await sink.write(series(3, consumer="district-app", status=200))
+    await sink.write(series(3, consumer="grade_book", status=503, error="upstream_timeout"))
+    await sink.write(series(4, consumer="gradeXbook", method="POST"))
+    await sink.close()
+
+    async def matching(name: str, value: Any) -> list[int]:
+        rows = await fetch_rows(storage, "SELECT records FROM access_segments "
+                                         "WHERE terms LIKE $1 ESCAPE '\\' ORDER BY id",
+                                segments.term_pattern(name, value))
+        return [row["records"] for row in rows]
+
+    assert await matching("consumer", "district-app") == [3]
+    assert await matching("consumer", "grade_book") == [3]  # _ is not a wildcard
+    assert await matching("status", 503) == [3]
+    assert await matching("error", "upstream_timeout") == [3]
+    assert await matching("method", "GET") == [3, 3]
+    assert await matching("consumer", "district") == []  # whole values only
+    assert await matching("consumer", "nobody") == []
 
 
 async def test_sqlite_locked_fails_the_batch_without_blocking_then_recovers(
@@ -93,17 +147,31 @@ async def test_sqlite_locked_fails_the_batch_without_blocking_then_recovers(
     blocker.close()
     await sink.write(series(10))
     await sink.close()
-    assert len(await fetch_rows(dsn, "SELECT id FROM access_records")) == 10
+    assert await count(dsn) == 10
 
 
 async def test_sqlite_without_the_table_fails_then_works_once_migrated(tmp_path: Path) -> None:
-    sink = build(StoreSink(), SinkEnv(f"sqlite:///{tmp_path}/late.db", "w1"))
+    dsn = f"sqlite:///{tmp_path}/late.db"
+    sink = build(StoreSink(), SinkEnv(dsn, "w1"))
     sqlite3.connect(tmp_path / "late.db").close()
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         await sink.write(series(3))
-    await (await ConfigStore.open(f"sqlite:///{tmp_path}/late.db")).close()
+    await (await ConfigStore.open(dsn)).close()
     await sink.write(series(3))
     await sink.close()
+    assert await count(dsn) == 3
+
+
+async def test_a_failed_batch_leaves_nothing_behind(storage: str) -> None:
+    """Segment and loose ids are one transaction: a batch that fails half-way (here the
+    loose ids' table is gone) leaves no segment whose ids cannot be found."""
+    sink = build(StoreSink(), SinkEnv(storage, "w1"))
+    await sink.write(series(2))
+    await fetch_rows(storage, "DROP TABLE access_request_ids")
+    with pytest.raises((sqlite3.Error, asyncpg.PostgresError)):
+        await sink.write(series(2, start=1_800_000_000.0))  # "req-<i>": loose ids
+    await sink.close()
+    assert await count(storage) == 2
 
 
 async def test_postgresql_connection_lost_fails_one_batch_then_reconnects(pg_dsn: str) -> None:
@@ -126,7 +194,7 @@ async def test_postgresql_connection_lost_fails_one_batch_then_reconnects(pg_dsn
         pass
     await sink.write(series(5, start=1_900_000_000.0))
     await sink.close()
-    assert len(await fetch_rows(pg_dsn, "SELECT id FROM access_records")) == written + 5
+    assert await count(pg_dsn) == written + 5
 
 
 async def test_postgresql_down_fails_the_batch(unused_tcp_port: int) -> None:
@@ -134,3 +202,13 @@ async def test_postgresql_down_fails_the_batch(unused_tcp_port: int) -> None:
     with pytest.raises(OSError):
         await sink.write(series(1))
     await sink.close()
+
+
+async def test_a_record_the_codec_cannot_hold_fails_its_batch_only(storage: str) -> None:
+    """An unencodable value (an int past 64 bits) fails its batch; the next one lands."""
+    sink = build(StoreSink(), SinkEnv(storage, "w1"))
+    with pytest.raises(TypeError):
+        await sink.write([sample(bytes_out=1 << 70)])
+    await sink.write(series(2))
+    await sink.close()
+    assert await count(storage) == 2

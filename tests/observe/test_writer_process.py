@@ -18,11 +18,12 @@ from typing import Any, cast
 import httpx
 
 from campusgate.config.observe import ObserveConfig
+from campusgate.observe import segments
 from campusgate.observe._ship import Shipper, encode_frame
 from campusgate.observe._writer_child import WriterChild
 from campusgate.observe.capture import Capture, Row
 from campusgate.observe.queue import RecordQueue
-from campusgate.observe.record import AccessRecord
+from campusgate.observe.record import FIELDS, AccessRecord
 from campusgate.observe.runtime import ObserveRuntime
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.observe.tracing import start_trace
@@ -30,6 +31,8 @@ from campusgate.observe.writer_process import LogWriter, writer_environment
 from campusgate.proxy.context import RequestContext
 from campusgate.store import ConfigStore
 from test_server import ECHO_SERVICE, start, stop, wait_until
+
+REQUEST_ID = FIELDS.index("request_id")
 
 
 class ListSink:
@@ -207,7 +210,8 @@ def test_serve_with_workers_runs_one_writer_and_loses_nothing_on_sigterm(
         assert stop(gw) == 0
     db = sqlite3.connect(tmp_path / "data" / "cg.db")
     try:
-        stored = {r[0] for r in db.execute("SELECT request_id FROM access_records")}
+        stored = {values[REQUEST_ID] for (body,) in db.execute("SELECT body FROM access_segments")
+                  for values in segments.decode(body)}
     finally:
         db.close()
     assert set(ids) <= stored

@@ -1,14 +1,16 @@
-"""Log search and CSV export over the ``access_records`` table.
+"""Log search and CSV export over the access-record segments.
 
 The query side is plain code: :func:`parse_query` turns request parameters into a
 :class:`LogQuery` (or an :class:`InvalidFilter` naming the parameter), and
-:func:`statement` builds the SQLAlchemy Core ``SELECT`` for it.  :class:`LogSearch` is
+:func:`record_json` / :func:`csv_rows` give a record the shape the API shows.  How a
+query is answered over ``access_segments`` (which segments, which records, one
+newest-first order) is :mod:`campusgate.observe.segment_scan`; :class:`LogSearch` is
 the thin async shell that runs it (reads may use SQLAlchemy: they are not on the
 write path).
 
-Results are newest first, ``(time_ms, id)`` descending; a page ends with an opaque
-cursor that continues after its last row (keyset pagination: stable while new
-records arrive, and as fast for page 1,000 as for page 1).
+Results are newest first, by ``(time_ms, segment, index in segment)`` descending; a
+page ends with an opaque cursor that continues after its last record (keyset
+pagination: stable while new records arrive).
 
 ``text`` matches a case-insensitive substring of the path, the error class or the
 user agent (``%`` and ``_`` are literal).  ``status`` is a code (``404``) or a class
@@ -26,18 +28,19 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select, tuple_
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campusgate.store.access_tables import ACCESS_COLUMNS, access_records
+from campusgate.observe.record import FIELDS
+from campusgate.observe.segment_scan import Key, scan
+from campusgate.store.access_tables import ACCESS_COLUMNS
 
 __all__ = ["CSV_COLUMNS", "FILTERS", "InvalidFilter", "LogPage", "LogQuery", "LogSearch",
-           "csv_rows", "parse_query", "record_json", "statement"]
+           "csv_rows", "parse_query", "record_json"]
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -50,7 +53,6 @@ _EXACT = ("request_id", "trace_id", "consumer", "route", "service", "upstream", 
 FILTERS = (*_EXACT, "status", "since", "until", "text", "cursor", "limit")
 _STATUS = re.compile(r"^(?:([1-5])xx|([1-5]\d\d))$", re.IGNORECASE)
 _AGO = re.compile(r"^\d+(?:s|m|h|d|w|mo)$")
-_TEXT_COLUMNS = ("path", "error", "user_agent")
 #: CSV: every column, with ``time`` as ISO 8601 instead of ``time_ms``.
 CSV_COLUMNS: tuple[str, ...] = ("time", *ACCESS_COLUMNS[1:])
 
@@ -73,8 +75,8 @@ class LogQuery:
     since_ms: int | None = None
     until_ms: int | None = None
     text: str | None = None
-    #: Continue after this ``(time_ms, id)``.
-    after: tuple[int, int] | None = None
+    #: Continue after this ``(time_ms, segment id, index in segment)``.
+    after: Key | None = None
     limit: int = DEFAULT_LIMIT
 
 
@@ -85,15 +87,17 @@ class LogPage:
     next_cursor: str | None
 
 
-def encode_cursor(time_ms: int, row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{time_ms}.{row_id}".encode()).decode().rstrip("=")
+def encode_cursor(key: Key) -> str:
+    """The cursor after the record at ``key``: opaque to clients."""
+    text = ".".join(str(part) for part in key)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(value: str) -> tuple[int, int]:
+def decode_cursor(value: str) -> Key:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        time_ms, row_id = raw.split(".")
-        return int(time_ms), int(row_id)
+        time_ms, segment_id, index = raw.split(".")
+        return int(time_ms), int(segment_id), int(index)
     except (ValueError, binascii.Error):
         raise InvalidFilter("cursor", "not a cursor this API returned") from None
 
@@ -148,46 +152,21 @@ def parse_query(params: Mapping[str, str | None], now: float, *,
     return LogQuery(equals, status, status_class, since, until, search, after, limit)
 
 
-def _like(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def statement(query: LogQuery, limit: int | None = None) -> Select[Any]:
-    """``SELECT *`` of the matching rows, newest first, ``limit`` rows (the query's
-    own limit plus one when None: the extra row tells whether a next page exists)."""
-    t = access_records.c
-    where: list[ColumnElement[bool]] = [t[name] == value for name, value in query.equals.items()]
-    if query.status is not None:
-        where.append(t.status == query.status)
-    if query.status_class is not None:
-        where += [t.status >= query.status_class * 100, t.status < query.status_class * 100 + 100]
-    if query.since_ms is not None:
-        where.append(t.time_ms >= query.since_ms)
-    if query.until_ms is not None:
-        where.append(t.time_ms < query.until_ms)
-    if query.text:
-        pattern = _like(query.text)
-        where.append(or_(*(t[name].ilike(pattern, escape="\\") for name in _TEXT_COLUMNS)))
-    if query.after is not None:
-        where.append(tuple_(t.time_ms, t.id) < tuple_(*query.after))
-    return (select(access_records).where(*where)
-            .order_by(t.time_ms.desc(), t.id.desc())
-            .limit(query.limit + 1 if limit is None else limit))
-
-
 def _iso(time_ms: int) -> str:
     moment = datetime.fromtimestamp(time_ms / 1000, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"
 
 
-def record_json(row: RowMapping) -> dict[str, Any]:
-    """One row as the API shows it: ``time`` in ISO 8601, redactions as an object."""
-    out: dict[str, Any] = {"time": _iso(row["time_ms"])}
-    for name in ACCESS_COLUMNS[1:]:
-        out[name] = row[name]
-    if out["ai_redactions"] is not None:
-        out["ai_redactions"] = json.loads(out["ai_redactions"])
+_TIME = FIELDS.index("time")
+_REDACTIONS = FIELDS.index("ai_redactions")
+assert FIELDS[1:] == ACCESS_COLUMNS[1:]
+
+
+def record_json(row: Sequence[Any]) -> dict[str, Any]:
+    """A record (its values in ``FIELDS`` order) as the API shows it: ``time`` in
+    ISO 8601, then the other fields (``ai_redactions`` an object)."""
+    out: dict[str, Any] = {"time": _iso(int(row[_TIME] * 1000))}
+    out.update(zip(FIELDS[1:], row[1:], strict=True))
     return out
 
 
@@ -195,18 +174,20 @@ def record_json(row: RowMapping) -> dict[str, Any]:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_rows(rows: Sequence[RowMapping], header: bool = False) -> str:
-    """CSV text of ``rows`` (every column; text that could be a formula is prefixed
-    with ``'``)."""
+def csv_rows(rows: Sequence[Sequence[Any]], header: bool = False) -> str:
+    """CSV text of ``rows`` (records' values in ``FIELDS`` order): every column,
+    ``ai_redactions`` as JSON, text that could be a formula prefixed with ``'``."""
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\r\n")
     if header:
         out.writerow(CSV_COLUMNS)
     for row in rows:
-        cells: list[Any] = [_iso(row["time_ms"])]
-        for name in CSV_COLUMNS[1:]:
-            value = row[name]
-            if isinstance(value, str) and value.startswith(_FORMULA_START):
+        cells: list[Any] = [_iso(int(row[_TIME] * 1000))]
+        for index in range(1, len(FIELDS)):
+            value = row[index]
+            if index == _REDACTIONS and value is not None:
+                value = json.dumps(value)
+            elif isinstance(value, str) and value.startswith(_FORMULA_START):
                 value = "'" + value
             cells.append(value)
         out.writerow(cells)
@@ -220,25 +201,41 @@ class LogSearch:
         self.engine = engine
 
     async def page(self, query: LogQuery) -> LogPage:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(statement(query))).mappings().all()
-        more = len(rows) > query.limit
-        rows = rows[:query.limit]
-        cursor = encode_cursor(rows[-1]["time_ms"], rows[-1]["id"]) if more else None
-        return LogPage([record_json(row) for row in rows], cursor)
+        """One page of ``query``: ``query.limit`` records, and a cursor when more
+        match (the scan reads one record past the page to know)."""
+        items: list[dict[str, Any]] = []
+        last: Key | None = None
+        more = False
+        async with self.engine.connect() as conn, aclosing(scan(conn, query)) as records:
+            async for key, row in records:
+                if len(items) == query.limit:
+                    more = True
+                    break
+                items.append(record_json(row))
+                last = key
+        return LogPage(items, encode_cursor(last) if more and last is not None else None)
 
     async def by_request_id(self, request_id: str) -> list[dict[str, Any]]:
-        """Every record of ``request_id``, newest first (a client may reuse its id)."""
+        """Every record of ``request_id``, newest first (a client may reuse its id).
+        Only the segments that can hold it are opened (``segment_scan.located_segments``)."""
         page = await self.page(LogQuery({"request_id": request_id}, limit=MAX_LIMIT))
         return page.items
 
     async def export_csv(self, query: LogQuery, max_rows: int,
                          chunk: int = 1000) -> AsyncIterator[str]:
-        """The CSV export, header first, in chunks of ``chunk`` rows, streamed from
-        the database (never the whole result in memory), ``max_rows`` rows at most."""
+        """The CSV export, header first, then ``chunk`` rows at a time as the scan
+        reads them (never the whole result in memory), ``max_rows`` rows at most."""
         yield csv_rows([], header=True)
-        async with self.engine.connect() as conn:
-            result = await conn.stream(statement(query, limit=max_rows)
-                                       .execution_options(yield_per=chunk))
-            async for part in result.mappings().partitions(chunk):
-                yield csv_rows(part)
+        part: list[Sequence[Any]] = []
+        sent = 0
+        async with self.engine.connect() as conn, aclosing(scan(conn, query)) as records:
+            async for _, row in records:
+                part.append(row)
+                sent += 1
+                if len(part) == chunk:
+                    yield csv_rows(part)
+                    part = []
+                if sent >= max_rows:
+                    break
+        if part:
+            yield csv_rows(part)

@@ -1,7 +1,8 @@
 """``/observe/logs``: search the access records, one request's records, CSV export.
 
-The records live in the store's ``access_records`` table (the ``store`` sink writes
-them).  Searches run on the store's own engine (``app.state.log_search``); whoever
+The records live in the store's ``access_segments`` table (the ``store`` sink writes
+one compressed segment per batch; :mod:`campusgate.observe.segment_scan` reads them
+newest first).  Searches run on the store's own engine (``app.state.log_search``); whoever
 builds the app may put another :class:`~campusgate.observe.logsearch.LogSearch` there.
 """
 

@@ -1,17 +1,21 @@
-"""The store sink: access records into the ``access_records`` table of the configured
-storage, for log search and CSV export.
+"""The store sink: access records into the configured storage, for log search and CSV
+export.
 
-Built for CPU per record, since it runs on the worker's own CPU: no SQLAlchemy on
-the write path.  A record becomes a plain tuple (one C-level ``attrgetter`` call plus
-the time in milliseconds and the redaction counts as JSON); a batch is one
-transaction.
+Built for CPU per record, since it runs on the worker's own CPU: a batch becomes
+**one** ``access_segments`` row (:mod:`campusgate.observe.segments`: the records as
+one compressed body) plus an ``access_request_ids`` row for each request id a search
+could not find by the segment's id range (a client's own ``X-Request-Id``; usually
+none), written in one transaction.  No SQLAlchemy on the write path.  The segment is
+encoded in the sink's own thread, so the event loop does not wait on it (zlib also
+lets go of the GIL while it compresses).
 
-- SQLite: the stdlib driver in a dedicated thread (the event loop never waits on the
-  file), WAL, ``synchronous=NORMAL``, a busy timeout, ``executemany`` in one
-  ``BEGIN IMMEDIATE`` transaction per batch.
-- PostgreSQL: one asyncpg connection and ``COPY ... FROM STDIN`` (binary) per batch.
+- SQLite: the stdlib driver in that thread (the event loop never waits on the file),
+  WAL, ``synchronous=NORMAL``, a busy timeout, one ``BEGIN IMMEDIATE`` transaction
+  per batch.
+- PostgreSQL: one asyncpg connection and one statement per batch (the segment and its
+  loose ids in a single ``INSERT``, so a single implicit transaction and round trip).
 
-A database that is down, locked past the busy timeout or missing the table makes
+A database that is down, locked past the busy timeout or missing the tables makes
 ``write`` raise: the writer counts the batch as failed for this sink.  The
 connection is then dropped and opened again on the next batch, so the sink recovers
 by itself when the database is back.
@@ -20,46 +24,42 @@ by itself when the database is back.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
 from campusgate.config.observe_sinks import StoreSink
+from campusgate.observe import segments
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.sinks.base import Sink, SinkEnv
-from campusgate.store.access_tables import ACCESS_COLUMNS
 from campusgate.store.dsn import async_url, sqlite_path
 
-__all__ = ["PostgresRecordWriter", "SqliteRecordWriter", "build", "record_rows"]
+__all__ = ["PostgresRecordWriter", "SqliteRecordWriter", "build"]
 
 #: Seconds a write waits on a locked SQLite file or a slow PostgreSQL before failing.
 WRITE_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
 
-_MIDDLE = ACCESS_COLUMNS[1:-3]  # between time_ms and ai_redactions: same names as fields
-_get_middle: Callable[[AccessRecord], tuple[Any, ...]] = attrgetter(*_MIDDLE)
-assert ACCESS_COLUMNS[0] == "time_ms" and ACCESS_COLUMNS[-3:] == (
-    "ai_redactions", "request_body", "response_body")
+_SEGMENT_COLUMNS = "time_min_ms, time_max_ms, records, rid_min, rid_max, terms, body"
+_SQLITE_SEGMENT = f"INSERT INTO access_segments ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_IDS = "INSERT INTO access_request_ids (request_id, segment_id, time_ms) VALUES (?, ?, ?)"
+#: A data-modifying ``WITH`` runs once even when no loose id joins it.
+_POSTGRES_SEGMENT = (
+    f"WITH segment AS (INSERT INTO access_segments ({_SEGMENT_COLUMNS}) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id) "
+    "INSERT INTO access_request_ids (request_id, segment_id, time_ms) "
+    "SELECT loose.request_id, segment.id, loose.time_ms "
+    "FROM segment, unnest($8::text[], $9::bigint[]) AS loose(request_id, time_ms)")
 
 
-def record_rows(batch: Sequence[AccessRecord]) -> list[tuple[Any, ...]]:
-    """The rows of ``batch``, in :data:`ACCESS_COLUMNS` order."""
-    get = _get_middle
-    dumps = json.dumps
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for r in batch:
-        redactions = r.ai_redactions
-        append((int(r.time * 1000), *get(r),
-                None if redactions is None else dumps(redactions), r.request_body,
-                r.response_body))
-    return rows
+def _segment_row(segment: segments.Segment) -> tuple[Any, ...]:
+    """The ``access_segments`` values of ``segment``, in ``_SEGMENT_COLUMNS`` order."""
+    return (segment.time_min_ms, segment.time_max_ms, segment.records, segment.rid_min,
+            segment.rid_max, segment.terms, segment.body)
 
 
 class SqliteRecordWriter:
@@ -72,9 +72,6 @@ class SqliteRecordWriter:
         self.timeout = timeout
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cg-store-sink")
         self._conn: sqlite3.Connection | None = None
-        marks = ", ".join("?" for _ in ACCESS_COLUMNS)
-        self._insert = (f"INSERT INTO access_records ({', '.join(ACCESS_COLUMNS)}) "
-                        f"VALUES ({marks})")
 
     async def write(self, batch: Sequence[AccessRecord]) -> None:
         if batch:
@@ -99,16 +96,21 @@ class SqliteRecordWriter:
         return conn
 
     def _write(self, batch: Sequence[AccessRecord]) -> None:
-        rows = record_rows(batch)
+        segment = segments.encode(batch)
         conn = self._conn if self._conn is not None else self._connect()
         self._conn = conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(self._insert, rows)
+                segment_id = conn.execute(_SQLITE_SEGMENT, _segment_row(segment)).lastrowid
+                if segment.loose_ids:
+                    conn.executemany(_SQLITE_IDS, [(request_id, segment_id, time_ms)
+                                                   for request_id, time_ms
+                                                   in segment.loose_ids])
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                    conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error:
             self._disconnect()
@@ -121,25 +123,29 @@ class SqliteRecordWriter:
 
 
 class PostgresRecordWriter:
-    """Writes batches into PostgreSQL with ``COPY``, over one connection."""
+    """Writes batches into PostgreSQL over one connection, one statement per batch."""
 
     name = "store"
 
     def __init__(self, dsn: str, timeout: float = WRITE_TIMEOUT) -> None:
         self.dsn = dsn
         self.timeout = timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cg-store-sink")
         self._conn: Any = None
 
     async def write(self, batch: Sequence[AccessRecord]) -> None:
         if not batch:
             return
-        rows = record_rows(batch)
+        loop = asyncio.get_running_loop()
+        segment = await loop.run_in_executor(self._thread, segments.encode, batch)
+        loose = segment.loose_ids
         conn = self._conn
         if conn is None or conn.is_closed():
             conn = self._conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
         try:
-            await conn.copy_records_to_table("access_records", records=rows,
-                                             columns=ACCESS_COLUMNS, timeout=self.timeout)
+            await conn.execute(_POSTGRES_SEGMENT, *_segment_row(segment),
+                               [request_id for request_id, _ in loose],
+                               [time_ms for _, time_ms in loose], timeout=self.timeout)
         except BaseException:
             # whatever broke (server gone, timeout, asyncpg's own state), the
             # connection is in an unknown state: the next batch starts afresh
@@ -148,6 +154,7 @@ class PostgresRecordWriter:
 
     async def close(self) -> None:
         await self._drop()
+        self._thread.shutdown(wait=False)
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
