@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from campusgate.ai.errors import ProviderError
-from campusgate.ai.providers.openai_family import canonical_response
+from campusgate.ai.providers.openai_family import canonical_response, canonical_usage
 
 OPENAI_ANSWER: dict[str, Any] = {
     "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "object": "chat.completion",
@@ -95,3 +95,28 @@ def test_a_failed_generation_still_raises() -> None:
     with pytest.raises(ProviderError) as caught:
         canonical_response(body, "gpt-4o-mini", "openai")
     assert caught.value.kind == "server"
+
+
+OPENAI_USAGE = OPENAI_ANSWER["usage"]
+USAGES: dict[str, dict[str, Any]] = {
+    "openai's own": OPENAI_USAGE,
+    "no completion details": {**OPENAI_USAGE, "completion_tokens_details": ...},
+    "empty completion details": {**OPENAI_USAGE, "completion_tokens_details": {}},
+    "null completion details": {**OPENAI_USAGE, "completion_tokens_details": None},
+    "no cached tokens": {**OPENAI_USAGE, "prompt_tokens_details": {"audio_tokens": 0}},
+    "no total": {**OPENAI_USAGE, "total_tokens": ...},
+    "xai reasoning apart": {**OPENAI_USAGE, "total_tokens": 35,
+                            "completion_tokens_details": {"reasoning_tokens": 6}},
+    "deepseek cache hits": {"prompt_tokens": 19, "completion_tokens": 10,
+                            "total_tokens": 29, "prompt_cache_hit_tokens": 7},
+    "a count as text": {**OPENAI_USAGE, "prompt_tokens": "19"},
+}
+
+
+@pytest.mark.parametrize("name", USAGES)
+def test_usage_is_what_the_general_path_makes_of_it(name: str) -> None:
+    """OpenAI's own usage object is kept as it came; any other is rebuilt; the
+    numbers a client and the accounting see are the same either way."""
+    raw = {k: v for k, v in copy.deepcopy(USAGES[name]).items() if v is not ...}
+    expected = canonical_usage(MappingProxyType(copy.deepcopy(raw)))  # never kept
+    assert canonical_usage(raw) == expected

@@ -91,3 +91,23 @@ def test_the_shipped_table_is_well_formed() -> None:
     custom = PriceTable.parse({"providers": {"x": {"models": {
         "m": {"input": 1, "output": 1}}}}})
     assert cost("x", "m-2025-01-01", usage(1_000_000, 0), table=custom) == Decimal(1)
+
+
+@pytest.mark.parametrize(("rates", "used", "text"), [
+    ({"input": "1.50", "output": "2.000"}, usage(1_000_000, 1_000_000), "3.500"),
+    ({"input": "0.15", "output": "0.60", "cached_input": "0.075"}, usage(0, 0), "0.000"),
+    ({"input": "0.15", "output": "0.60", "cached_input": "0.075"}, usage(12, 9),
+     "0.0000072"),
+    ({"input": "3", "output": "15", "cache_write": "3.75"},
+     {**usage(2000, 100, 500),
+      "prompt_tokens_details": {"cached_tokens": 500, "cache_write_tokens": 1000}},
+     "0.00825"),
+    ({"input": "2.5", "output": "10",
+      "long_context": {"threshold": 1000, "input": "5.00", "output": "15"}},
+     usage(1500, 10), "0.00765"),
+])
+def test_the_recorded_cost_text_keeps_the_rates_precision(
+        rates: dict[str, Any], used: dict[str, Any], text: str) -> None:
+    """The cost as recorded is the text of the exact sum of the four products (as
+    many decimals as the most precise rate has), divided by a million."""
+    assert str(cost("openai", "any", used, {"openai/any": rates})) == text

@@ -34,18 +34,18 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 
+from campusgate.ai.answer_parts import AnswerHeaders, ReadWatch
 from campusgate.ai.errors import ProviderError
 from campusgate.ai.providers.base import UpstreamRequest
 from campusgate.config.model import PoolSettings
 from campusgate.proxy.context import HeaderList
 from campusgate.proxy.upstream import TargetPool, UpstreamConnection
 
-__all__ = ["HIGH_WATER", "ProviderAnswer", "ProviderClient", "ReadWatch", "request_bytes",
-           "request_head", "request_target"]
+__all__ = ["HIGH_WATER", "AnswerHeaders", "ProviderAnswer", "ProviderClient", "ReadWatch",
+           "request_bytes", "request_head", "request_target"]
 
 #: Unread body bytes past which reading from the provider pauses.
 HIGH_WATER = 256 * 1024
@@ -90,77 +90,39 @@ def request_head(request: UpstreamRequest, host: str, target: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
-class ReadWatch:
-    """The read timeouts of one loop's answers, on one timer.
-
-    An answer waiting for the provider is registered with its deadline; the timer is
-    due at the nearest deadline and re-armed, when it fires, for the nearest one
-    left.  A later deadline leaves it as it is: under steady traffic it fires once
-    per read timeout, not once per call."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._waiting: dict[ProviderAnswer, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._due = 0.0
-
-    def watch(self, answer: ProviderAnswer, due: float) -> None:
-        self._waiting[answer] = due
-        timer = self._timer
-        if timer is not None:
-            if self._due <= due:
-                return
-            timer.cancel()
-        self._due = due
-        self._timer = self.loop.call_at(due, self._fire)
-
-    def unwatch(self, answer: ProviderAnswer) -> None:
-        self._waiting.pop(answer, None)
-
-    def _fire(self) -> None:
-        self._timer = None
-        now = self.loop.time()
-        expired = [answer for answer, due in self._waiting.items() if due <= now]
-        for answer in expired:
-            del self._waiting[answer]
-            answer.expire()
-        if self._waiting:
-            self._due = min(self._waiting.values())
-            self._timer = self.loop.call_at(self._due, self._fire)
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._waiting.clear()
-
-
-@dataclass(eq=False)
 class ProviderAnswer:
-    """One provider answer, read by one consumer."""
+    """One provider answer, read by one consumer.  A slotted class, not a dataclass:
+    one is made per call, and a dataclass's default factories cost more than the
+    assignments."""
 
-    host: str
-    conn: UpstreamConnection
-    pool: TargetPool
-    read_timeout: float
-    watch: ReadWatch | None = None
-    status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
-    _chunks: deque[bytes] = field(default_factory=deque)
-    _buffered: int = 0
-    _done: bool = False
-    _keep_alive: bool = False
-    _fault: str | None = None
-    _lost: bool = False
-    _waiter: asyncio.Future[None] | None = None
-    _paused: bool = False
-    _released: bool = False
-    _expired: bool = False
+    __slots__ = ("_buffered", "_chunks", "_done", "_expired", "_fault", "_keep_alive",
+                 "_lost", "_paused", "_released", "_waiter", "conn", "headers", "host",
+                 "pool", "read_timeout", "status", "watch")
+
+    def __init__(self, host: str, conn: UpstreamConnection, pool: TargetPool,
+                 read_timeout: float, watch: ReadWatch | None = None) -> None:
+        self.host = host
+        self.conn = conn
+        self.pool = pool
+        self.read_timeout = read_timeout
+        self.watch = watch
+        self.status = 0
+        self.headers: Mapping[str, str] = {}
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._done = False
+        self._keep_alive = False
+        self._fault: str | None = None
+        self._lost = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self._released = False
+        self._expired = False
 
     # ------------------------------------------------------------ the listener side
     def on_head(self, status: int, headers: HeaderList, framed: bool) -> None:
         self.status = status
-        self.headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in headers}
+        self.headers = AnswerHeaders(headers)
         self._wake()
 
     def on_body(self, data: bytes) -> None:
@@ -204,17 +166,26 @@ class ProviderAnswer:
         self._wake()
 
     # ------------------------------------------------------------ the consumer side
-    async def _wait(self, what: str) -> None:
+    # Waiting is split in three plain methods, awaited as ``try: await
+    # self._armed() finally: self._disarm()`` then ``self._expiry(what)``, so that
+    # the waiting coroutine awaits the future itself: a helper coroutine would be one
+    # more frame to make and to resume on every wake-up.
+    def _armed(self) -> asyncio.Future[None]:
+        """A future the next event resolves, watched for the read timeout."""
         loop = self.pool.loop
         waiter = self._waiter = loop.create_future()
         watch = self.watch
         if watch is None:  # an answer made by hand: a timer of its own
             watch = self.watch = ReadWatch(loop)
         watch.watch(self, loop.time() + self.read_timeout)
-        try:
-            await waiter
-        finally:
-            watch.unwatch(self)
+        return waiter
+
+    def _disarm(self) -> None:
+        if self.watch is not None:
+            self.watch.unwatch(self)
+
+    def _expiry(self, what: str) -> None:
+        """Raise the read timeout if it passed while waiting."""
         if self._expired:
             self.close()
             raise ProviderError("timeout", f"{self.host} sent no {what} within "
@@ -222,7 +193,11 @@ class ProviderAnswer:
 
     async def head(self) -> None:
         while not self.status and self._fault is None and not self._lost:
-            await self._wait("answer")
+            try:
+                await self._armed()
+            finally:
+                self._disarm()
+            self._expiry("answer")
         self._check()
 
     def _check(self) -> None:
@@ -247,15 +222,27 @@ class ProviderAnswer:
                 self._release()
                 return
             self._check()
-            await self._wait("data")
+            try:
+                await self._armed()
+            finally:
+                self._disarm()
+            self._expiry("data")
 
-    async def read(self, limit: int = MAX_BODY) -> bytes:
-        """The whole body (a ProviderError ``bad_response`` past ``limit`` bytes)."""
-        if self._done and not self._paused and self._buffered <= limit:  # all there
+    def body_now(self, limit: int = MAX_BODY) -> bytes | None:
+        """The whole body if it has all arrived (a short answer comes with its head),
+        taken without a coroutine; else None (then :meth:`read` it)."""
+        if self._done and not self._paused and self._buffered <= limit:
             body = b"".join(self._chunks)
             self._chunks.clear()
             self._buffered = 0
             self._release()
+            return body
+        return None
+
+    async def read(self, limit: int = MAX_BODY) -> bytes:
+        """The whole body (a ProviderError ``bad_response`` past ``limit`` bytes)."""
+        body = self.body_now(limit)
+        if body is not None:  # all there
             return body
         parts: list[bytes] = []
         size = 0
@@ -363,8 +350,14 @@ class ProviderClient:
             answer = ProviderAnswer(host, conn, pool, read_timeout, self._watch)
             conn.begin(answer, head_only=request.method == "HEAD")
             conn.write(data)
-            try:
-                await answer.head()
+            try:  # answer.head(), inlined: one coroutine frame less on every wake-up
+                while not answer.status and answer._fault is None and not answer._lost:
+                    try:
+                        await answer._armed()
+                    finally:
+                        answer._disarm()
+                    answer._expiry("answer")
+                answer._check()
             except ProviderError:
                 stale = conn.reused and not answer.status and answer._lost
                 if stale and attempt == 1:

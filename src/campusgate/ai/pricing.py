@@ -31,11 +31,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.resources import files
 from typing import Any
 
-__all__ = ["ModelPrice", "PriceOverrides", "PriceTable", "cost", "default_table", "normalise"]
+__all__ = ["ModelPrice", "PriceOverrides", "PriceTable", "cost", "default_table", "normalise",
+           "price_of"]
 
 _MILLION = Decimal(1_000_000)
 #: Bedrock's cross-region inference-profile prefixes.
@@ -70,8 +71,30 @@ class ModelPrice:
                    long_context=None if long is None
                    else (int(long["threshold"]), cls.parse(long)))
 
+    @cached_property
+    def _scaled(self) -> tuple[int, int, int, int, int] | None:
+        """(E, input, cached input, cache write, output): the four rates used as whole
+        multiples of 10**E, E the smallest of their exponents; None unless all are
+        finite and not negative (then :meth:`of` takes the general way)."""
+        rates = (self.input, self.cached_input if self.cached_input is not None
+                 else self.input, self.cache_write if self.cache_write is not None
+                 else self.input, self.output)
+        exponents = []
+        for rate in rates:
+            exponent = rate.as_tuple().exponent
+            if not isinstance(exponent, int) or rate < 0:
+                return None
+            exponents.append(exponent)
+        low = min(exponents)
+        return (low, *(int(rate.scaleb(-low)) for rate in rates))  # type: ignore[return-value]
+
     def of(self, usage: Mapping[str, Any]) -> Decimal:
-        """The cost of one call's usage."""
+        """The cost of one call's usage.
+
+        Summed in whole numbers of 10**E (:attr:`_scaled`) and made a Decimal once:
+        the same value and exponent as the Decimal sum of the four products (an
+        exact sum of products of integers by rates has the smallest exponent of the
+        rates), for a few integer operations instead of eight Decimal ones."""
         prompt = int(usage.get("prompt_tokens") or 0)
         details = usage.get("prompt_tokens_details") or {}
         cached = int(details.get("cached_tokens") or 0)
@@ -80,12 +103,18 @@ class ModelPrice:
         if self.long_context is not None and prompt > self.long_context[0]:
             prices = self.long_context[1]
         fresh = max(prompt - cached - written, 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        scaled = prices._scaled
+        if scaled is not None:
+            low, rate_in, rate_cached, rate_write, rate_out = scaled
+            return Decimal(fresh * rate_in + cached * rate_cached + written * rate_write
+                           + completion * rate_out).scaleb(low) / _MILLION
         total = (fresh * prices.input
                  + cached * (prices.cached_input if prices.cached_input is not None
                              else prices.input)
                  + written * (prices.cache_write if prices.cache_write is not None
                               else prices.input)
-                 + int(usage.get("completion_tokens") or 0) * prices.output)
+                 + completion * prices.output)
         return total / _MILLION
 
 
@@ -170,6 +199,15 @@ def cost(provider: str, model: str, usage: Mapping[str, Any] | None,
     (:class:`PriceOverrides`, made once per revision)."""
     if usage is None:
         return None
+    price = price_of(provider, model, overrides, table=table)
+    return None if price is None else price.of(usage)
+
+
+def price_of(provider: str, model: str,
+             overrides: PriceOverrides | Mapping[str, Mapping[str, Any]] | None = None, *,
+             table: PriceTable | None = None) -> ModelPrice | None:
+    """The price :func:`cost` uses for ``model`` at ``provider`` (None: unknown); the
+    same for every call of a revision, so the gateway looks it up once per target."""
     price = None
     if overrides:
         if not isinstance(overrides, PriceOverrides):
@@ -177,4 +215,4 @@ def cost(provider: str, model: str, usage: Mapping[str, Any] | None,
         price = overrides.find(provider, model)
     if price is None:
         price = (table or default_table()).find(provider, model)
-    return None if price is None else price.of(usage)
+    return price

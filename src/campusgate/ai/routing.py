@@ -152,13 +152,18 @@ class ModelRouter:
 
     # ------------------------------------------------------------ outcomes
     def started(self, target: Target) -> None:
-        self._health(target).in_flight += 1
+        health = self.health.get(target.id)  # on every call: no setdefault's default
+        if health is None:
+            health = self._health(target)
+        health.in_flight += 1
 
     def report(self, target: Target, now: float, *, latency: float | None = None,
                error: ProviderError | None = None) -> None:
         """One attempt ended: answered (``error`` None, with its time to answer), or
         failed with ``error``."""
-        health = self._health(target)
+        health = self.health.get(target.id)
+        if health is None:
+            health = self._health(target)
         health.in_flight = max(0, health.in_flight - 1)
         if error is None:
             health.failures = 0

@@ -38,6 +38,12 @@ def model_plan(state: AiState, name: str, consumer: ConsumerInfo | None,
     """The targets to try for ``name``, in order; ``not_found`` when there is no such
     model for this consumer."""
     router = state.router
+    single = state.single_targets.get(name)
+    if single is not None:  # the common case: what the general walk below gives
+        known = router.health.get(single.id)
+        if known is None or known.disabled is None:
+            return [single]
+        raise _all_refused(name)
     try:
         groups = router.resolve(name)
     except UnknownModel:
@@ -58,9 +64,13 @@ def model_plan(state: AiState, name: str, consumer: ConsumerInfo | None,
     if resting:
         plan = [t for t in plan if t not in resting] + resting
     if not plan:  # every target disabled by a 401/403
-        raise ProviderError("overloaded", f"no usable provider for {name!r}: every target's "
-                            "credentials were refused", status=503)
+        raise _all_refused(name)
     return plan
+
+
+def _all_refused(name: str) -> ProviderError:
+    return ProviderError("overloaded", f"no usable provider for {name!r}: every target's "
+                         "credentials were refused", status=503)
 
 
 def visible_models(state: AiState, consumer: ConsumerInfo | None) -> list[str]:

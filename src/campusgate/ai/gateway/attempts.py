@@ -16,7 +16,6 @@ client while this runs, so falling back is always safe here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ ERROR_BODY_LIMIT = 1024 * 1024
 BuildRequest = Callable[[Translator, Deployment], UpstreamRequest]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Attempt:
     """The target that answered with a 2xx head, and its answer."""
 
@@ -51,9 +50,10 @@ class Attempt:
         if self._reported:
             return
         self._reported = True
-        loop = asyncio.get_running_loop()
-        self.state.router.report(self.target, loop.time(), latency=self.latency,
-                                 error=error)
+        # the pool's loop, not asyncio.get_running_loop(): in Python 3.11 that costs a
+        # getpid() system call each time
+        self.state.router.report(self.target, self.answer.pool.loop.time(),
+                                 latency=self.latency, error=error)
 
 
 def _named(error: ProviderError, target: Target) -> ProviderError:
@@ -66,7 +66,7 @@ async def first_answer(state: AiState, client: ProviderClient, plan: list[Target
                        build: BuildRequest, traceparent: str | None = None) -> Attempt:
     """The first target of ``plan`` to answer 2xx; else the last error, raised.
     ``traceparent``: sent to the provider (the gateway's span as its parent)."""
-    loop = asyncio.get_running_loop()
+    loop = client.loop
     router = state.router
     last: ProviderError | None = None
     for number, target in enumerate(plan[: state.config.retries + 1], start=1):

@@ -11,7 +11,6 @@ it with an error event (:mod:`.chat`); a client that went away gets nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -67,14 +66,38 @@ class AiBackend:
     async def forward(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                       route: RouteOptions, matched_path: str, on_response: ResponseHook,
                       hooks: BodyHooks | None = None) -> None:
-        prompts = prompts_at(self.runtime.state, ctx.path)
+        state = self.runtime.state
+        prompts = prompts_at(state, ctx.path)
         endpoint, model_id = endpoint_of(ctx.path) if prompts is None else ("", None)
         shape: ApiShape = ENDPOINTS[endpoint][1] if endpoint else "openai"
         try:
             if prompts is not None:  # ai.prompts_path: prompts as APIs (.prompts)
                 await serve_prompts(self.runtime, conn, req, ctx, on_response, hooks, prompts)
                 return
-            await self._serve(conn, req, ctx, on_response, hooks, endpoint, model_id, shape)
+            # The endpoint is served in this coroutine, not one more: every coroutine
+            # frame between the task and the provider's answer is resumed on each wake.
+            if state is None:
+                raise ProviderError("overloaded", "the AI gateway is not configured "
+                                    "(no ai: section)", status=503)
+            if not endpoint:
+                raise ProviderError("not_found", f"no AI endpoint at {ctx.path}",
+                                    status=404, code="unknown_url")
+            method = ENDPOINTS[endpoint][0]
+            if ctx.method != method and not (method == "GET" and ctx.method == "HEAD"):
+                raise ProviderError("bad_request", f"{ctx.method} is not allowed on "
+                                    f"{ctx.path}: use {method}", status=405,
+                                    code="method_not_allowed")
+            if endpoint == "/models":
+                self._models(conn, req, ctx, on_response, state, model_id)
+                return
+            request = await read_json_body(req, ctx, hooks, state.config.max_request_bytes)
+            ctx.upstream_started = time.monotonic()
+            now = conn.loop.time()  # not asyncio's get_running_loop(): a getpid() in 3.11
+            if endpoint == "/embeddings":
+                await self._embeddings(conn, req, ctx, on_response, state, request, now)
+                return
+            await serve_chat(self.runtime, state, conn, req, ctx, on_response, shape,
+                             request, now)
         except ProviderError as exc:
             ctx.error = ai_error(exc.client_status())
             if conn.closed or req.disconnected:
@@ -90,33 +113,6 @@ class AiBackend:
         finally:  # the access record's upstream latency: the provider's part
             if ctx.upstream_started:
                 ctx.upstream_ended = time.monotonic()
-
-    async def _serve(self, conn: ClientConnection, req: Request, ctx: RequestContext,
-                     on_response: ResponseHook, hooks: BodyHooks | None, endpoint: str,
-                     model_id: str | None, shape: ApiShape) -> None:
-        state = self.runtime.state
-        if state is None:
-            raise ProviderError("overloaded", "the AI gateway is not configured "
-                                "(no ai: section)", status=503)
-        if not endpoint:
-            raise ProviderError("not_found", f"no AI endpoint at {ctx.path}", status=404,
-                                code="unknown_url")
-        method = ENDPOINTS[endpoint][0]
-        if ctx.method != method and not (method == "GET" and ctx.method == "HEAD"):
-            raise ProviderError("bad_request", f"{ctx.method} is not allowed on "
-                                f"{ctx.path}: use {method}", status=405,
-                                code="method_not_allowed")
-        if endpoint == "/models":
-            self._models(conn, req, ctx, on_response, state, model_id)
-            return
-        request = await read_json_body(req, ctx, hooks, state.config.max_request_bytes)
-        ctx.upstream_started = time.monotonic()
-        now = asyncio.get_running_loop().time()
-        if endpoint == "/embeddings":
-            await self._embeddings(conn, req, ctx, on_response, state, request, now)
-            return
-        await serve_chat(self.runtime, state, conn, req, ctx, on_response, shape, request,
-                         now)
 
     def _models(self, conn: ClientConnection, req: Request, ctx: RequestContext,
                 on_response: ResponseHook, state: AiState, model_id: str | None) -> None:

@@ -59,4 +59,6 @@ async def read_json_body(req: Request, ctx: RequestContext, hooks: BodyHooks | N
         if size > limit:
             raise _too_large(limit)
         parts.append(data)
-    return parse_json_object(b"".join(parts))
+        if req.at_end:  # all read: no call more to be told so
+            break
+    return parse_json_object(parts[0] if len(parts) == 1 else b"".join(parts))

@@ -28,7 +28,6 @@ from campusgate.ai.gateway.attempts import Attempt, first_answer
 from campusgate.ai.gateway.replies import ApiShape, start_stream, write_json
 from campusgate.ai.gateway.runtime import AiRuntime, AiState
 from campusgate.ai.gateway.streams import ChunkEncoder, encoder_for
-from campusgate.ai.pricing import cost
 from campusgate.ai.types import ChatRequest, Json
 from campusgate.config.ai import AiBudget
 from campusgate.observe.tracing import traceparent_of
@@ -62,11 +61,13 @@ def account(ctx: RequestContext, state: AiState, attempt: Attempt,
             usage: Json | None) -> None:
     """Fill ``ctx.vars["ai"]`` for the target that served the call."""
     info = ctx.vars["ai"]
-    deployment = attempt.target.deployment
-    info.update(provider=attempt.target.provider, provider_model=deployment.model,
-                attempts=attempt.number, usage=usage)
-    price = cost(deployment.provider, deployment.model, usage, state.prices)
-    info["cost"] = None if price is None else str(price)
+    target = attempt.target
+    info["provider"] = target.provider
+    info["provider_model"] = target.deployment.model
+    info["attempts"] = attempt.number
+    info["usage"] = usage
+    price = None if usage is None else state.price(target)
+    info["cost"] = None if price is None or usage is None else str(price.of(usage))
 
 
 async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
@@ -103,7 +104,9 @@ async def serve_chat(runtime: AiRuntime, state: AiState, conn: ClientConnection,
                                  traceparent_of(ctx.trace))
     try:
         if encoder is None:
-            response = await _whole(state, ctx, attempt)
+            body = attempt.answer.body_now()  # a short answer came with its head
+            response = (await _whole(state, ctx, attempt) if body is None
+                        else _taken(state, ctx, attempt, body))
             _answer(conn, req, ctx, on_response, shape, request, response, alias,
                     None if key is None else b"miss")
             if key is not None and write:
@@ -126,10 +129,20 @@ def budgets_of(state: AiState, ctx: RequestContext, alias: str) -> list[AiBudget
 
 
 async def _whole(state: AiState, ctx: RequestContext, attempt: Attempt) -> Json:
-    """The provider's whole answer, canonical, accounted."""
+    """The provider's whole answer, read as it arrives, canonical, accounted."""
+    try:
+        body = await attempt.answer.read()
+    except ProviderError as exc:
+        attempt.done(exc)
+        exc.provider = exc.provider or attempt.target.provider
+        raise
+    return _taken(state, ctx, attempt, body)
+
+
+def _taken(state: AiState, ctx: RequestContext, attempt: Attempt, body: bytes) -> Json:
+    """The provider's whole answer ``body``, canonical, accounted."""
     answer = attempt.answer
     try:
-        body = await answer.read()
         response = attempt.translator.chat_response(answer.status, answer.headers, body,
                                                     attempt.target.deployment)
     except ProviderError as exc:

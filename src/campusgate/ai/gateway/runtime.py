@@ -22,7 +22,7 @@ from campusgate.ai.budgets import Budgets
 from campusgate.ai.cache import ResponseCache
 from campusgate.ai.client import ProviderClient
 from campusgate.ai.directory_names import DirectoryNames, NameIndex
-from campusgate.ai.pricing import PriceOverrides
+from campusgate.ai.pricing import ModelPrice, PriceOverrides, price_of
 from campusgate.ai.providers import translator
 from campusgate.ai.providers.base import Deployment, Translator
 from campusgate.ai.redaction import Redactor
@@ -36,6 +36,9 @@ from campusgate.state.memory import MemoryState
 __all__ = ["AiRuntime", "AiState"]
 
 log = logging.getLogger("campusgate.ai")
+
+#: Target prices an :class:`AiState` remembers (more: the memo starts over).
+MAX_PRICES = 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +57,32 @@ class AiState:
     models: dict[str, AiModel] = field(default_factory=dict)
     #: ``ai.prices``, parsed once.
     prices: PriceOverrides = field(default_factory=lambda: PriceOverrides({}))
+    #: Model name -> its only target, for the models every consumer may use that have
+    #: one target and no fallbacks: their plan, on every call, is that target.
+    single_targets: dict[str, Target] = field(default_factory=dict)
+    #: Target id -> its price (None: unknown), looked up at its first call.
+    _prices: dict[str, ModelPrice | None] = field(default_factory=dict)
 
     def translator_of(self, target: Target) -> Translator:
         kind = target.deployment.provider
         found = self.translators.get(kind)
         return found if found is not None else translator(kind)
+
+    def price(self, target: Target) -> ModelPrice | None:
+        """The price of a call to ``target`` (:func:`~campusgate.ai.pricing.price_of`),
+        looked up once per target and revision.  ``provider/model`` targets are named
+        by clients: past :data:`MAX_PRICES` remembered, the memo starts over."""
+        prices = self._prices
+        try:
+            return prices[target.id]
+        except KeyError:
+            pass
+        deployment = target.deployment
+        found = price_of(deployment.provider, deployment.model, self.prices)
+        if len(prices) >= MAX_PRICES:
+            prices.clear()
+        prices[target.id] = found
+        return found
 
 
 class AiRuntime:
@@ -126,10 +150,14 @@ class AiRuntime:
                              and old_targets[tid].deployment == targets[tid].deployment}
         redactor = (Redactor(config.redaction, self._names_of(config.redaction))
                     if config.redaction.enabled else None)
+        models = {m.name: m for m in config.models}
+        single = {name: group.targets[0] for name, group in groups.items()
+                  if len(group.targets) == 1 and not group.fallbacks
+                  and not models[name].consumers and not models[name].groups}
         return AiState(config, router, {p.name: p for p in config.providers},
                        {p.type: translator(p.type) for p in config.providers},
-                       redactor=redactor, models={m.name: m for m in config.models},
-                       prices=PriceOverrides.parse(config.prices))
+                       redactor=redactor, models=models,
+                       prices=PriceOverrides.parse(config.prices), single_targets=single)
 
     def _names_of(self, redaction: AiRedaction | None) -> Callable[[], NameIndex | None]:
         """Keep loading the directory's names while a revision redacts them (loaded in

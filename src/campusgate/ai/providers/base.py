@@ -63,9 +63,18 @@ class Deployment:
         deployment, which lives as long as its config revision)."""
         return {str(k).lower(): str(v) for k, v in (self.options.get("headers") or {}).items()}
 
+    @cached_property
+    def memo(self) -> dict[tuple[str, str], Any]:
+        """What a translator works out once per deployment rather than per call (its
+        URL and headers for a path), keyed by (translator name, what)."""
+        return {}
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True)
 class UpstreamRequest:
+    """One request to a provider, as a translator makes it (one per call: not frozen,
+    whose ``__init__`` costs a ``object.__setattr__`` per field; nothing changes it)."""
+
     method: str
     #: Absolute URL.
     url: str

@@ -86,10 +86,20 @@ class OpenAITranslator:
         return {**request, "model": deployment.model}
 
     # -- the Translator protocol ---------------------------------------------------
+    def _endpoint(self, deployment: Deployment, path: str) -> tuple[str, dict[str, str]]:
+        """:meth:`url` and :meth:`headers`, worked out once per deployment: both
+        depend on nothing else.  The headers are shared: nobody changes a request's."""
+        key = (self.name, path)
+        found: tuple[str, dict[str, str]] | None = deployment.memo.get(key)
+        if found is None:
+            found = deployment.memo[key] = (self.url(deployment, path),
+                                            self.headers(deployment))
+        return found
+
     def chat_request(self, request: ChatRequest, deployment: Deployment) -> UpstreamRequest:
         body = self.chat_body(request, deployment)
-        return UpstreamRequest("POST", self.url(deployment, "chat/completions"),
-                               self.headers(deployment), dumps(body),
+        url, headers = self._endpoint(deployment, "chat/completions")
+        return UpstreamRequest("POST", url, headers, dumps(body),
                                stream=bool(body.get("stream")))
 
     def chat_response(self, status: int, headers: Mapping[str, str], body: bytes,

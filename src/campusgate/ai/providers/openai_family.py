@@ -88,8 +88,47 @@ def finish_reason(raw: Any, has_tool_calls: bool, provider: str) -> str:
     return "tool_calls" if has_tool_calls and mapped == "stop" else mapped
 
 
+_TEXT_OR_NONE = (str, type(None))
+_USAGE_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens",
+                         "prompt_tokens_details", "completion_tokens_details"})
+_PROMPT_DETAIL_KEYS = frozenset({"cached_tokens", "audio_tokens"})
+_COMPLETION_DETAIL_KEYS = frozenset({"reasoning_tokens", "audio_tokens",
+                                     "accepted_prediction_tokens",
+                                     "rejected_prediction_tokens"})
+
+
+def _already_canonical(raw: Mapping[str, Any]) -> bool:
+    """Whether OpenAI's own usage object is what :func:`canonical_usage` would make of
+    it (whole numbers, the total their sum, ``cached_tokens`` given, no other keys):
+    then it is kept as it is, as OpenAI sends it on every call."""
+    if not raw.keys() <= _USAGE_KEYS:
+        return False
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    if (type(prompt) is not int or type(completion) is not int
+            or raw.get("total_tokens") != prompt + completion):
+        return False
+    details = raw.get("prompt_tokens_details")
+    if (type(details) is not dict or type(details.get("cached_tokens")) is not int
+            or not details.keys() <= _PROMPT_DETAIL_KEYS):
+        return False
+    for value in details.values():
+        if type(value) is not int:
+            return False
+    out = raw.get("completion_tokens_details")
+    if out is None:
+        return "completion_tokens_details" not in raw
+    if type(out) is not dict or not out or not out.keys() <= _COMPLETION_DETAIL_KEYS:
+        return False
+    for value in out.values():  # noqa: SIM110 -- all(<generator>) is a frame more per call
+        if type(value) is not int:
+            return False
+    return True
+
+
 def canonical_usage(raw: Mapping[str, Any]) -> Json:
     """The canonical usage of an OpenAI-style usage object (see the module doc)."""
+    if type(raw) is dict and _already_canonical(raw):
+        return raw
     prompt = int(raw.get("prompt_tokens") or 0)
     completion = int(raw.get("completion_tokens") or 0)
     details = raw.get("prompt_tokens_details") or {}
@@ -196,7 +235,7 @@ def _canonical_in_place(body: Json, choices: list[Any], model: str,
         message = choice.get("message")
         if not (isinstance(message, dict) and message.keys() <= _TEXT_MESSAGE_KEYS
                 and message.get("role") == "assistant"
-                and isinstance(message.get("content"), (str, type(None)))):
+                and isinstance(message.get("content"), _TEXT_OR_NONE)):
             return None
     for n, choice in enumerate(choices):
         choice["message"].setdefault("content", None)
