@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -70,3 +71,14 @@ def test_percentiles_of_empty_and_bad_quantiles() -> None:
     values = [1.0, 2.0, 3.0, 4.0]
     got = h.percentiles(_histogram(values), (0.25, 0.5, 1.0))
     assert [round(g or 0, 1) for g in got] == [1.0, 2.0, 4.0]
+
+
+def test_sorted_counting_matches_one_value_at_a_time() -> None:
+    rng = random.Random(3)
+    values = [rng.lognormvariate(0.0, 4.0) for _ in range(20_000)] + [0.0, h.MAX_MS * 2]
+    for i in range(1, h.MAX_INDEX + 1, 7):  # each side of bucket edges
+        edge = h.MIN_MS * h.GAMMA ** (i - 1)
+        values += [math.nextafter(edge, 0.0), edge, math.nextafter(edge, math.inf)]
+    counted: h.Histogram = {}
+    h.count_sorted_into(counted, sorted(values))
+    assert counted == _histogram(values)

@@ -17,6 +17,7 @@ from campusgate.config.model import Entities
 from campusgate.config.observe import MetricsSettings, ObserveConfig
 from campusgate.observe.metrics import (
     NodeMetrics,
+    RecordTally,
     WorkerReadings,
     build,
     node_metrics,
@@ -272,3 +273,18 @@ def test_readings_of_an_idle_worker() -> None:
     readings = read_worker(None, None)
     assert isinstance(readings, WorkerReadings)
     assert readings.gauges["campusgate_config_revision"].values == {}
+
+
+def test_a_batch_counts_exactly_as_its_records_one_at_a_time() -> None:
+    # a big batch is counted group by group, column by column; one record alone is not
+    records = [sample(route=f"r{i % 3}", status=503 if i % 7 == 0 else 200,
+                      error="upstream_status" if i % 7 == 0 else None,
+                      latency_ms=0.5 + i % 97 * 1.5, retries=i % 2,
+                      upstream_latency_ms=None if i % 5 == 0 else 0.25 * (i % 41))
+               for i in range(2000)]
+    whole, each = RecordTally(), RecordTally()
+    whole.add(records)
+    for record in records:
+        each.add([record])
+    assert whole.entries == each.entries and whole.errors == each.errors
+    assert sum(sum(acc[:16]) for acc in whole.entries.values()) == 2000

@@ -135,3 +135,14 @@ def test_cost_is_summed_exactly_in_nano_usd() -> None:
     state = RollupState()
     state.add(generate(10, 60))
     assert state.pending
+
+
+def test_a_batch_sums_exactly_as_its_records_one_at_a_time() -> None:
+    # a big batch is summed group by group, column by column; one record alone is not
+    records = [replace(r, consumer="district-app") for r in generate(3000, 50)]
+    assert len({int(r.time) // 60 for r in records}) == 1
+    whole, each = RollupState(), RollupState()
+    whole.add(records)
+    for record in records:
+        each.add([record])
+    assert whole.take(START).deltas == each.take(START).deltas

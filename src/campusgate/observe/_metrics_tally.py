@@ -7,9 +7,10 @@ in milliseconds (as recorded) and shown in seconds.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from campusgate.observe.record import AccessRecord
 
@@ -33,6 +34,12 @@ _UPSTREAM_SUM = _UPSTREAM + _NBUCKETS
 _WIDTH = _UPSTREAM_SUM + 1
 #: Where the consumer is in an entry's key.
 _CONSUMER = 5
+#: Fewer records of one entry in a batch than this are added one by one.
+_FEW = 12
+#: A batch whose first ``_SAMPLE`` records make groups of fewer than ``_SPARSE`` on
+#: average is not grouped (it would cost more than it saves).
+_SAMPLE = 512
+_SPARSE = 4
 
 Labels = tuple[str, ...]
 
@@ -79,11 +86,45 @@ class RecordTally:
         self.cost: dict[tuple[str, str | None], float] = {}
 
     def add(self, batch: Sequence[AccessRecord]) -> None:
+        """Count a batch: records grouped by entry (a tuple and a dict lookup each),
+        then each group summed column by column (``sum`` of a list, in the records'
+        order, as one record at a time would) and its latencies counted sorted.  A
+        batch of small groups is counted record by record (see ``_SPARSE``)."""
+        records = batch if isinstance(batch, list) else list(batch)
         entries = self.entries
-        errors = self.errors
+        groups: dict[tuple[object, ...], list[AccessRecord]] = {}
+        self._group_into(groups, records[:_SAMPLE])
+        if len(groups) * _SPARSE > min(len(records), _SAMPLE):
+            self._add_each(records)
+        else:
+            self._group_into(groups, records[_SAMPLE:])
+            for key, same in groups.items():
+                if len(same) < _FEW:  # the columns' fixed costs would outweigh them
+                    self._add_each(same)
+                    continue
+                acc = entries.get(key)
+                if acc is None:
+                    acc = entries[key] = [0.0] * _WIDTH
+                _add_entry(acc, same)
+        errors = [r.error for r in records]
+        if errors.count(None) < len(errors):  # counted in batch order, like the rest
+            counts = self.errors
+            for r, error in zip(records, errors, strict=True):
+                if error is not None:
+                    ekey = (r.route, r.service, error)
+                    counts[ekey] = counts.get(ekey, 0) + 1
+        providers = [r.ai_provider for r in records]
+        if providers.count(None) < len(providers):  # AI calls: summed in batch order
+            for r, provider in zip(records, providers, strict=True):
+                if provider is not None:
+                    self._add_ai(r, provider)
+
+    def _add_each(self, records: list[AccessRecord]) -> None:
+        """Add records to their entries one at a time (not errors and AI calls)."""
+        entries = self.entries
         by_consumer = self.consumer_label
         bounds = _BOUNDS_MS
-        for r in batch:
+        for r in records:
             key: tuple[object, ...] = (
                 (r.route, r.service, r.method, r.status, r.upstream, r.consumer)
                 if by_consumer else (r.route, r.service, r.method, r.status, r.upstream))
@@ -99,15 +140,24 @@ class RecordTally:
             if upstream_ms is not None:
                 acc[_UPSTREAM + bisect_left(bounds, upstream_ms)] += 1
                 acc[_UPSTREAM_SUM] += upstream_ms
-            if r.error is not None:
-                ekey = (r.route, r.service, r.error)
-                errors[ekey] = errors.get(ekey, 0) + 1
             if r.rate_limit == "limited":
                 acc[_LIMITED] += 1
             if r.retries:
                 acc[_RETRIES] += r.retries
-            if r.ai_provider is not None:
-                self._add_ai(r, r.ai_provider)
+
+    def _group_into(self, groups: dict[tuple[object, ...], list[AccessRecord]],
+                    records: list[AccessRecord]) -> None:
+        get = groups.get
+        by_consumer = self.consumer_label
+        for r in records:
+            key: tuple[object, ...] = (
+                (r.route, r.service, r.method, r.status, r.upstream, r.consumer)
+                if by_consumer else (r.route, r.service, r.method, r.status, r.upstream))
+            same = get(key)
+            if same is None:
+                groups[key] = [r]
+            else:
+                same.append(r)
 
     def _add_ai(self, r: AccessRecord, provider: str) -> None:
         model = r.ai_model
@@ -173,6 +223,36 @@ class RecordTally:
         upstream.values = {k: v for k, v in upstream.values.items() if any(v[0])}
         return {"campusgate_http_request_duration_seconds": duration,
                 "campusgate_upstream_duration_seconds": upstream}
+
+
+def _add_entry(acc: list[float], records: list[AccessRecord]) -> None:
+    """Add records of one entry to its slots, column by column."""
+    latencies = [r.latency_ms for r in records]
+    acc[_LATENCY_SUM] = sum(latencies, acc[_LATENCY_SUM])
+    _count_sorted(acc, 0, latencies)
+    acc[_BYTES_IN] = sum([r.bytes_in for r in records], acc[_BYTES_IN])
+    acc[_BYTES_OUT] = sum([r.bytes_out for r in records], acc[_BYTES_OUT])
+    measured = [r.upstream_latency_ms for r in records]
+    upstream = ([ms for ms in measured if ms is not None] if None in measured
+                else cast("list[float]", measured))
+    if upstream:
+        acc[_UPSTREAM_SUM] = sum(upstream, acc[_UPSTREAM_SUM])
+        _count_sorted(acc, _UPSTREAM, upstream)
+    acc[_LIMITED] += [r.rate_limit for r in records].count("limited")
+    acc[_RETRIES] = sum([r.retries for r in records if r.retries], acc[_RETRIES])
+
+
+def _count_sorted(acc: list[float], first: int, values: list[float]) -> None:
+    """Add each value to its bucket (``bisect_left`` of the bounds, as Prometheus'
+    ``le``) among ``acc[first:first + _NBUCKETS]``, by sorting ``values`` (in place)
+    and cutting the sorted list at each bound."""
+    values.sort()
+    below = 0
+    for slot, bound in enumerate(_BOUNDS_MS, first):
+        upto = bisect_right(values, bound, below)
+        acc[slot] += upto - below
+        below = upto
+    acc[first + _NBUCKETS - 1] += len(values) - below
 
 
 def _merge(family: HistogramFamily, labels: Labels, acc: list[float], first: int,

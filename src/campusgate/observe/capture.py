@@ -163,45 +163,52 @@ class Capture:
         return finish(self.row(ctx))
 
     def records(self, batch: list[RequestContext]) -> list[AccessRecord]:
-        row = self.row
-        return [finish(row(ctx)) for ctx in batch]
-
-
-def finish_rows(rows: list[Row]) -> list[AccessRecord]:
-    """The records of a batch of rows (a malformed row raises)."""
-    return [finish(row) for row in rows]
+        return finish_rows(list(map(self.row, batch)))
 
 
 def finish(row: Row) -> AccessRecord:
     """The access record of a :meth:`Capture.row` (a malformed row raises)."""
-    (started, ended, upstream_started, upstream_ended, request_id, upstream_target,
-     credential, client_ip, method, host, path, status, bytes_in, bytes_out, retries,
-     rate_limit, error, offset, listener, worker, trace_id, span_id, parent_id, route,
-     service, consumer, head, agent, ai, bodies) = row
-    ended = ended or time.monotonic()  # CLOCK_MONOTONIC: the same in every process
-    latency = (ended - started) * 1000.0
-    upstream_latency: float | None = None
-    overhead = latency
-    if upstream_started:
-        upstream = ((upstream_ended or ended) - upstream_started) * 1000.0
-        if upstream < 0.0:
-            upstream = 0.0
-        upstream_latency, overhead = upstream, latency - upstream
-    if error is None and status >= 500:
-        error = "upstream_status" if upstream_ended else "internal"
-    record = AccessRecord(
-        started + offset, request_id, trace_id, span_id, parent_id, listener, worker,
-        route, service, upstream_target, consumer, credential, client_ip, method, host,
-        path, status, head + bytes_in, bytes_out if bytes_out > 0 else 0, latency,
-        upstream_latency, overhead, retries, rate_limit, error,
-        None if agent is None else agent.decode("latin-1"),
-    )
-    if ai is not None:
-        _ai_fields(record, ai)
-    if bodies is not None:
-        record.request_body = bodies.get("request")
-        record.response_body = bodies.get("response")
-    return record
+    return finish_rows([row])[0]
+
+
+def finish_rows(rows: list[Row]) -> list[AccessRecord]:
+    """The records of a batch of rows (a malformed row raises).
+
+    One loop in one frame: a function call per row would set up and clear a frame
+    of 30 locals, about a tenth of what a record costs.
+    """
+    records: list[AccessRecord] = []
+    append = records.append
+    monotonic = time.monotonic
+    for (started, ended, upstream_started, upstream_ended, request_id, upstream_target,
+         credential, client_ip, method, host, path, status, bytes_in, bytes_out, retries,
+         rate_limit, error, offset, listener, worker, trace_id, span_id, parent_id, route,
+         service, consumer, head, agent, ai, bodies) in rows:
+        ended = ended or monotonic()  # CLOCK_MONOTONIC: the same in every process
+        latency = (ended - started) * 1000.0
+        upstream_latency: float | None = None
+        overhead = latency
+        if upstream_started:
+            upstream = ((upstream_ended or ended) - upstream_started) * 1000.0
+            if upstream < 0.0:
+                upstream = 0.0
+            upstream_latency, overhead = upstream, latency - upstream
+        if error is None and status >= 500:
+            error = "upstream_status" if upstream_ended else "internal"
+        record = AccessRecord(
+            started + offset, request_id, trace_id, span_id, parent_id, listener, worker,
+            route, service, upstream_target, consumer, credential, client_ip, method, host,
+            path, status, head + bytes_in, bytes_out if bytes_out > 0 else 0, latency,
+            upstream_latency, overhead, retries, rate_limit, error,
+            None if agent is None else agent.decode("latin-1"),
+        )
+        if ai is not None:
+            _ai_fields(record, ai)
+        if bodies is not None:
+            record.request_body = bodies.get("request")
+            record.response_body = bodies.get("response")
+        append(record)
+    return records
 
 
 def _ai_fields(record: AccessRecord, ai: dict[str, Any]) -> None:

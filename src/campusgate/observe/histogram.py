@@ -23,6 +23,7 @@ a few dozen buckets), and decoded with one ``split`` (:func:`decode`, :func:`mer
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "RELATIVE_ERROR",
     "Histogram",
     "bucket_of",
+    "count_sorted_into",
     "decode",
     "decode_into",
     "encode",
@@ -63,6 +65,24 @@ def bucket_of(ms: float) -> int:
         return 0
     index = int(math.log(ms * _INV_MIN) * _INV_LOG_GAMMA) + 1
     return index if index < MAX_INDEX else MAX_INDEX
+
+
+def count_sorted_into(target: Histogram, values: list[float]) -> None:
+    """Add one count per value of ``values`` (sorted, increasing) to ``target``.
+
+    :func:`bucket_of` is monotonic, so each bucket's values are a run of the sorted
+    list: one :func:`bucket_of` for the run's first value and a binary search (keyed
+    by :func:`bucket_of`) for its end, instead of one call per value -- a batch's
+    latencies fall in a few dozen buckets.  The counts are exactly those of
+    :func:`bucket_of` for each value.
+    """
+    get = target.get
+    start, end = 0, len(values)
+    while start < end:
+        index = bucket_of(values[start])
+        stop = bisect_right(values, index, start + 1, end, key=bucket_of)
+        target[index] = get(index, 0) + stop - start
+        start = stop
 
 
 def representative(index: int) -> float:

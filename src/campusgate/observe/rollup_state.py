@@ -28,9 +28,16 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
-from campusgate.observe.histogram import Histogram, bucket_of, decode, encode, merge_into
+from campusgate.observe.histogram import (
+    Histogram,
+    bucket_of,
+    count_sorted_into,
+    decode,
+    encode,
+    merge_into,
+)
 from campusgate.observe.record import AccessRecord
 
 __all__ = [
@@ -70,6 +77,15 @@ _DeltaKey = tuple[int, str, str, str, str, str, int, str]
 Row = list[Any]
 _HIST = 12
 _NANO = Decimal(10) ** 9
+#: Fewer records of one row in a batch than this are added one by one.
+_FEW = 12
+#: A batch whose first ``_SAMPLE`` records make groups of fewer than ``_SPARSE`` on
+#: average is not grouped (it would cost more than it saves).
+_SAMPLE = 512
+_SPARSE = 4
+#: A record's dimensions as recorded (route, service, consumer, model, upstream,
+#: status, error; None kept): what :meth:`RollupState.add` groups by.
+_Dims = tuple[str | None, str | None, str | None, str | None, str | None, int, str | None]
 
 
 def is_error(status: int, error: str) -> bool:
@@ -150,38 +166,56 @@ class RollupState:
         return bool(self._delta or self._changed or self._carried)
 
     def add(self, records: Iterable[AccessRecord]) -> None:
-        """Sum ``records`` into the current delta (the per-record cost of roll-ups)."""
-        delta = self._delta
-        for r in records:
-            second = int(r.time)
-            key = (second - second % 60, r.route or "", r.service or "", r.consumer or "",
-                   r.ai_model or "", r.upstream or "", r.status, r.error or "")
-            row = delta.get(key)
-            if row is None:
-                row = delta[key] = _new_row()
-            row[0] += 1
-            if r.rate_limit == "limited":
-                row[2] += 1
-            row[3] += r.bytes_in
-            row[4] += r.bytes_out
-            if r.ai_model is not None:
+        """Sum ``records`` into the current delta (the per-record cost of roll-ups).
+
+        Records are grouped by their dimensions first (a tuple and a dict lookup
+        each); each group is then summed column by column (``sum`` of a list, in the
+        records' order, as one record at a time would) and its latencies counted
+        sorted (:func:`~campusgate.observe.histogram.count_sorted_into`).  A batch
+        of small groups is summed record by record (see :func:`_grouped`).
+        """
+        batch = records if isinstance(records, list) else list(records)
+        grouped = _grouped(batch) if batch else None
+        if grouped is None:
+            _add_each(self._delta, batch)
+            return
+        minute, groups = grouped
+        for dims, same in groups.items():
+            if len(same) < _FEW:  # the columns' fixed costs would outweigh them
+                _add_each(self._delta, same)
+            else:
+                self._add_minute(minute, dims, same)
+
+    def _add_minute(self, minute: int, dims: _Dims, records: list[AccessRecord]) -> None:
+        route, service, consumer, model, upstream, status, error = dims
+        key = (minute, route or "", service or "", consumer or "", model or "",
+               upstream or "", status, error or "")
+        row = self._delta.get(key)
+        if row is None:
+            row = self._delta[key] = _new_row()
+        row[0] += len(records)
+        row[2] += [r.rate_limit for r in records].count("limited")
+        row[3] = sum([r.bytes_in for r in records], row[3])
+        row[4] = sum([r.bytes_out for r in records], row[4])
+        if model is not None:
+            for r in records:
                 row[5] += r.ai_input_tokens or 0
                 row[6] += r.ai_output_tokens or 0
                 row[7] += r.ai_cached_tokens or 0
                 if r.ai_cost:
                     row[8] += nanousd(r.ai_cost)
-            latency = r.latency_ms
-            row[9] += latency
-            histogram: Histogram = row[12]
-            index = bucket_of(latency)
-            histogram[index] = histogram.get(index, 0) + 1
-            upstream = r.upstream_latency_ms
-            if upstream is not None:
-                row[10] += 1
-                row[11] += upstream
-                histogram = row[13]
-                index = bucket_of(upstream)
-                histogram[index] = histogram.get(index, 0) + 1
+        latencies = [r.latency_ms for r in records]
+        row[9] = sum(latencies, row[9])
+        latencies.sort()
+        count_sorted_into(row[12], latencies)
+        measured = [r.upstream_latency_ms for r in records]
+        upstream_latencies = ([ms for ms in measured if ms is not None] if None in measured
+                              else cast("list[float]", measured))
+        if upstream_latencies:
+            row[10] += len(upstream_latencies)
+            row[11] = sum(upstream_latencies, row[11])
+            upstream_latencies.sort()
+            count_sorted_into(row[13], upstream_latencies)
 
     def take(self, now: float) -> Take:
         """Fold the delta into per-period, per-grouping deltas; list the rows that
@@ -271,6 +305,73 @@ class RollupState:
         stale = [k for k in self._rows if k[2] < evicted[k[0]] and k not in changed]
         for key in stale:
             del self._rows[key]
+
+
+def _grouped(batch: list[AccessRecord]) -> tuple[int, dict[_Dims, list[AccessRecord]]] | None:
+    """The batch's minute and its records by dimensions (in order); None when it
+    must go record by record: across a minute's end, or with dimensions that differ
+    only as None and "" (one row: the sums, and the order ``take`` adds rows in,
+    are those of one record at a time only that way), or when its first records
+    make groups of fewer than :data:`_SPARSE` (then grouping costs more than it saves).
+    """
+    times = [r.time for r in batch]
+    first, last = int(min(times)), int(max(times))
+    minute = first - first % 60
+    if minute != last - last % 60:
+        return None
+    groups: dict[_Dims, list[AccessRecord]] = {}
+    _group_into(groups, batch[:_SAMPLE])
+    if len(groups) * _SPARSE > min(len(batch), _SAMPLE):
+        return None
+    _group_into(groups, batch[_SAMPLE:])
+    if len({tuple(v or "" for v in dims) for dims in groups}) < len(groups):
+        return None
+    return minute, groups
+
+
+def _group_into(groups: dict[_Dims, list[AccessRecord]], records: list[AccessRecord]) -> None:
+    get = groups.get
+    for r in records:
+        dims = (r.route, r.service, r.consumer, r.ai_model, r.upstream, r.status, r.error)
+        same = get(dims)
+        if same is None:
+            groups[dims] = [r]
+        else:
+            same.append(r)
+
+
+def _add_each(delta: dict[_DeltaKey, Row], records: list[AccessRecord]) -> None:
+    """:meth:`RollupState.add`, one record at a time."""
+    for r in records:
+        second = int(r.time)
+        key = (second - second % 60, r.route or "", r.service or "", r.consumer or "",
+               r.ai_model or "", r.upstream or "", r.status, r.error or "")
+        row = delta.get(key)
+        if row is None:
+            row = delta[key] = _new_row()
+        row[0] += 1
+        if r.rate_limit == "limited":
+            row[2] += 1
+        row[3] += r.bytes_in
+        row[4] += r.bytes_out
+        if r.ai_model is not None:
+            row[5] += r.ai_input_tokens or 0
+            row[6] += r.ai_output_tokens or 0
+            row[7] += r.ai_cached_tokens or 0
+            if r.ai_cost:
+                row[8] += nanousd(r.ai_cost)
+        latency = r.latency_ms
+        row[9] += latency
+        histogram: Histogram = row[12]
+        index = bucket_of(latency)
+        histogram[index] = histogram.get(index, 0) + 1
+        upstream = r.upstream_latency_ms
+        if upstream is not None:
+            row[10] += 1
+            row[11] += upstream
+            histogram = row[13]
+            index = bucket_of(upstream)
+            histogram[index] = histogram.get(index, 0) + 1
 
 
 def _with(base: Row, row: Row) -> Row:
