@@ -8,10 +8,12 @@ in milliseconds (as recorded) and shown in seconds.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import cast
 
+from campusgate.observe._batch_groups import FEW, group_by
 from campusgate.observe.record import AccessRecord
 
 __all__ = ["LATENCY_BUCKETS", "Family", "HistogramFamily", "Labels", "RecordTally"]
@@ -34,12 +36,6 @@ _UPSTREAM_SUM = _UPSTREAM + _NBUCKETS
 _WIDTH = _UPSTREAM_SUM + 1
 #: Where the consumer is in an entry's key.
 _CONSUMER = 5
-#: Fewer records of one entry in a batch than this are added one by one.
-_FEW = 12
-#: A batch whose first ``_SAMPLE`` records make groups of fewer than ``_SPARSE`` on
-#: average is not grouped (it would cost more than it saves).
-_SAMPLE = 512
-_SPARSE = 4
 
 Labels = tuple[str, ...]
 
@@ -76,6 +72,10 @@ class RecordTally:
 
     def __init__(self, consumer_label: bool = False) -> None:
         self.consumer_label = consumer_label
+        #: A record's entry key (what ``add`` groups by).
+        self._key: Callable[[AccessRecord], tuple[object, ...]] = attrgetter(
+            "route", "service", "method", "status", "upstream",
+            *(("consumer",) if consumer_label else ()))
         #: (route, service, method, status, upstream[, consumer]) -> slots (_LATENCY..)
         self.entries: dict[tuple[object, ...], list[float]] = {}
         #: (route, service, error class) -> requests
@@ -89,17 +89,15 @@ class RecordTally:
         """Count a batch: records grouped by entry (a tuple and a dict lookup each),
         then each group summed column by column (``sum`` of a list, in the records'
         order, as one record at a time would) and its latencies counted sorted.  A
-        batch of small groups is counted record by record (see ``_SPARSE``)."""
+        batch of small groups is counted record by record (:func:`group_by`)."""
         records = batch if isinstance(batch, list) else list(batch)
         entries = self.entries
-        groups: dict[tuple[object, ...], list[AccessRecord]] = {}
-        self._group_into(groups, records[:_SAMPLE])
-        if len(groups) * _SPARSE > min(len(records), _SAMPLE):
+        groups = group_by(records, self._key)
+        if groups is None:
             self._add_each(records)
         else:
-            self._group_into(groups, records[_SAMPLE:])
             for key, same in groups.items():
-                if len(same) < _FEW:  # the columns' fixed costs would outweigh them
+                if len(same) < FEW:
                     self._add_each(same)
                     continue
                 acc = entries.get(key)
@@ -144,20 +142,6 @@ class RecordTally:
                 acc[_LIMITED] += 1
             if r.retries:
                 acc[_RETRIES] += r.retries
-
-    def _group_into(self, groups: dict[tuple[object, ...], list[AccessRecord]],
-                    records: list[AccessRecord]) -> None:
-        get = groups.get
-        by_consumer = self.consumer_label
-        for r in records:
-            key: tuple[object, ...] = (
-                (r.route, r.service, r.method, r.status, r.upstream, r.consumer)
-                if by_consumer else (r.route, r.service, r.method, r.status, r.upstream))
-            same = get(key)
-            if same is None:
-                groups[key] = [r]
-            else:
-                same.append(r)
 
     def _add_ai(self, r: AccessRecord, provider: str) -> None:
         model = r.ai_model

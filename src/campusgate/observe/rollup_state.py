@@ -25,11 +25,13 @@ exactly as integer nano-USD.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from operator import attrgetter
 from typing import Any, cast
 
+from campusgate.observe._batch_groups import FEW, group_by
 from campusgate.observe.histogram import (
     Histogram,
     bucket_of,
@@ -77,15 +79,11 @@ _DeltaKey = tuple[int, str, str, str, str, str, int, str]
 Row = list[Any]
 _HIST = 12
 _NANO = Decimal(10) ** 9
-#: Fewer records of one row in a batch than this are added one by one.
-_FEW = 12
-#: A batch whose first ``_SAMPLE`` records make groups of fewer than ``_SPARSE`` on
-#: average is not grouped (it would cost more than it saves).
-_SAMPLE = 512
-_SPARSE = 4
 #: A record's dimensions as recorded (route, service, consumer, model, upstream,
 #: status, error; None kept): what :meth:`RollupState.add` groups by.
 _Dims = tuple[str | None, str | None, str | None, str | None, str | None, int, str | None]
+_dims: Callable[[AccessRecord], _Dims] = attrgetter(
+    "route", "service", "consumer", "ai_model", "upstream", "status", "error")
 
 
 def is_error(status: int, error: str) -> bool:
@@ -181,7 +179,7 @@ class RollupState:
             return
         minute, groups = grouped
         for dims, same in groups.items():
-            if len(same) < _FEW:  # the columns' fixed costs would outweigh them
+            if len(same) < FEW:
                 _add_each(self._delta, same)
             else:
                 self._add_minute(minute, dims, same)
@@ -312,32 +310,19 @@ def _grouped(batch: list[AccessRecord]) -> tuple[int, dict[_Dims, list[AccessRec
     must go record by record: across a minute's end, or with dimensions that differ
     only as None and "" (one row: the sums, and the order ``take`` adds rows in,
     are those of one record at a time only that way), or when its first records
-    make groups of fewer than :data:`_SPARSE` (then grouping costs more than it saves).
+    make small groups (then grouping costs more than it saves: :func:`group_by`).
     """
     times = [r.time for r in batch]
     first, last = int(min(times)), int(max(times))
     minute = first - first % 60
     if minute != last - last % 60:
         return None
-    groups: dict[_Dims, list[AccessRecord]] = {}
-    _group_into(groups, batch[:_SAMPLE])
-    if len(groups) * _SPARSE > min(len(batch), _SAMPLE):
+    groups = group_by(batch, _dims)
+    if groups is None:
         return None
-    _group_into(groups, batch[_SAMPLE:])
     if len({tuple(v or "" for v in dims) for dims in groups}) < len(groups):
         return None
     return minute, groups
-
-
-def _group_into(groups: dict[_Dims, list[AccessRecord]], records: list[AccessRecord]) -> None:
-    get = groups.get
-    for r in records:
-        dims = (r.route, r.service, r.consumer, r.ai_model, r.upstream, r.status, r.error)
-        same = get(dims)
-        if same is None:
-            groups[dims] = [r]
-        else:
-            same.append(r)
 
 
 def _add_each(delta: dict[_DeltaKey, Row], records: list[AccessRecord]) -> None:
