@@ -10,10 +10,9 @@ import random
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from access_samples import sample, series
+from access_samples import sample, series, write_segments
 from sqlalchemy import text
 
-from campusgate.config.observe_sinks import StoreSink
 from campusgate.observe.logsearch import (
     CSV_COLUMNS,
     InvalidFilter,
@@ -22,8 +21,6 @@ from campusgate.observe.logsearch import (
     parse_query,
 )
 from campusgate.observe.record import AccessRecord
-from campusgate.observe.sinks.base import SinkEnv
-from campusgate.observe.sinks.store import build
 from campusgate.store.dsn import async_url
 from campusgate.store.engine import create_engine
 
@@ -60,12 +57,7 @@ def test_bad_parameters_name_themselves(params: dict[str, str], name: str) -> No
 async def store_segments(storage: str,
                          batches: Sequence[Sequence[AccessRecord]]) -> list[int]:
     """Each batch as one segment, through the store sink: the new segments' ids."""
-    sink = build(StoreSink(), SinkEnv(storage, "w"))
-    try:
-        for batch in batches:
-            await sink.write(batch)
-    finally:
-        await sink.close()
+    await write_segments(storage, batches)
     engine = create_engine(async_url(storage))
     try:
         async with engine.connect() as conn:

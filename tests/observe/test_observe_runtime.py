@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import pytest
+from access_samples import stored_records
 
 from campusgate.config.observe import ObserveConfig
-from campusgate.observe import segments
-from campusgate.observe.record import FIELDS, AccessRecord
+from campusgate.observe.record import AccessRecord
 from campusgate.observe.runtime import ObserveRuntime, worker_id
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.observe.writer_process import SOCKET_ENV
@@ -72,13 +71,7 @@ def test_sigterm_flushes_every_record_to_the_store(tmp_path: Path) -> None:
                 ids.append(answer.headers["x-request-id"])
     finally:
         assert stop(gw) == 0
-    db = sqlite3.connect(tmp_path / "data" / "cg.db")
-    try:
-        bodies = [row[0] for row in db.execute("SELECT body FROM access_segments")]
-    finally:
-        db.close()
-    records = [dict(zip(FIELDS, values, strict=True))
-               for body in bodies for values in segments.decode(body)]
+    records = stored_records(tmp_path / "data" / "cg.db")
     assert sorted(r["request_id"] for r in records) == sorted(ids)
     assert {(r["route"], r["status"]) for r in records} == {("echo", 200)}
 

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
-from access_samples import series
+from access_samples import series, write_segments
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campusgate.config.observe import Retention
-from campusgate.config.observe_sinks import StoreSink
-from campusgate.observe.record import AccessRecord
 from campusgate.observe.retention import Pruned, prune_once
-from campusgate.observe.sinks.base import SinkEnv
-from campusgate.observe.sinks.store import SqliteRecordWriter, build
+from campusgate.observe.sinks.store import SqliteRecordWriter
 from campusgate.store import ConfigStore
 from campusgate.store.dsn import async_url
 from campusgate.store.engine import create_engine
@@ -30,22 +26,11 @@ async def count(engine: AsyncEngine, sql: str) -> int:
         return int(await conn.scalar(text(sql)) or 0)
 
 
-async def store_segments(storage: str, batches: Sequence[Sequence[AccessRecord]]) -> None:
-    """Each batch as one segment, through the store sink (client-chosen request ids:
-    one ``access_request_ids`` row each)."""
-    sink = build(StoreSink(), SinkEnv(storage, "w"))
-    try:
-        for batch in batches:
-            await sink.write(batch)
-    finally:
-        await sink.close()
-
-
 async def test_old_segments_go_new_ones_stay(storage: str) -> None:
     old = series(120, start=NOW - 10 * DAY, step=60)  # 10 days ago, 2 hours
     straddling = series(10, start=NOW - 7 * DAY - 300, step=60)  # the cutoff inside
     new = series(30, start=NOW - 3600, step=60)  # the last hour
-    await store_segments(storage, [old[:50], old[50:100], old[100:], straddling, new])
+    await write_segments(storage, [old[:50], old[50:100], old[100:], straddling, new])
     engine = create_engine(async_url(storage))
     try:
         pruned = await prune_once(engine, Retention(records=7 * DAY), NOW, chunk=50,

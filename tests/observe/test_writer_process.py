@@ -10,15 +10,14 @@ import json
 import os
 import re
 import signal
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
+from access_samples import stored_records
 
 from campusgate.config.observe import ObserveConfig
-from campusgate.observe import segments
 from campusgate.observe._ship import Shipper, encode_frame
 from campusgate.observe._writer_child import WriterChild
 from campusgate.observe.capture import Capture, Row
@@ -208,11 +207,6 @@ def test_serve_with_workers_runs_one_writer_and_loses_nothing_on_sigterm(
             ids.append(answer.headers["x-request-id"])
     finally:
         assert stop(gw) == 0
-    db = sqlite3.connect(tmp_path / "data" / "cg.db")
-    try:
-        stored = {values[REQUEST_ID] for (body,) in db.execute("SELECT body FROM access_segments")
-                  for values in segments.decode(body)}
-    finally:
-        db.close()
+    stored = {r["request_id"] for r in stored_records(tmp_path / "data" / "cg.db")}
     assert set(ids) <= stored
     assert "the log writer (pid" in stderr.read_text()  # its restart was logged
