@@ -2,7 +2,8 @@
 
 A real gateway on 127.0.0.1 (the proxy harness) whose records go to a list, and real
 upstreams: the callback fast path, the task path with plugins, local 404/405, plugin
-401/429, an upstream that is down (502), an ASGI app, W3C traceparent in and out.
+401/429, an upstream that is down (502), an ASGI app, W3C traceparent in and out,
+and requests the connection refuses before routing (400, 408, 413, 414).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from gateway_harness import HttpUpstream, RunningGateway, http, start_gateway
+from gateway_harness import HttpUpstream, RawClient, RunningGateway, http, start_gateway
 
+from campusgate.config.bootstrap import Limits
 from campusgate.observe.capture import ERROR_CLASSES, Capture
 from campusgate.observe.record import AccessRecord
 from campusgate.proxy.context import RequestContext
@@ -228,3 +230,51 @@ async def test_ai_fields_and_bodies_come_from_the_context_vars() -> None:
     assert record.overhead_ms == pytest.approx(200)
     assert (record.request_body, record.response_body) == ("{}", None)
     assert record.trace_id == TRACE  # the request id the gateway made (no header)
+
+
+async def _refusal(gw: RunningGateway, data: bytes) -> tuple[int, str | None]:
+    """Send ``data`` raw; the status and X-Request-Id of the gateway's answer."""
+    client = await RawClient.connect(gw.port)
+    try:
+        await client.send_raw(data)
+        resp = await client.read_response()
+        return resp.status, resp.header("x-request-id")
+    finally:
+        await client.close()
+
+
+async def test_requests_refused_before_routing_are_recorded(upstream: HttpUpstream) -> None:
+    gw = await start_gateway(_services(upstream), limits=Limits(
+        max_url_bytes=3000, max_body_bytes=100, header_timeout=0.3))
+    recorder = Recorder()
+    gw.state.dispatcher.record = recorder  # type: ignore[attr-defined]
+    try:
+        answers = [
+            await _refusal(gw, b"NOT HTTP AT ALL\r\n\r\n"),
+            await _refusal(gw, b"GET /" + b"a" * 4000 + b" HTTP/1.1\r\nhost: gw.test\r\n\r\n"),
+            await _refusal(gw, b"POST /plain/up?token=secret HTTP/1.1\r\nhost: gw.test\r\n"
+                               b"user-agent: uploader/2\r\ncontent-length: 5000\r\n\r\n"),
+            await _refusal(gw, b"GET /plain/slow HTTP/1.1\r\nhost: gw.test\r\n"),  # 408
+        ]
+        assert [status for status, _ in answers] == [400, 414, 413, 408]
+        records = recorder.take()
+        assert [(r.status, r.error) for r in records] == [
+            (400, "bad_request"), (414, "bad_request"), (413, "bad_request"),
+            (408, "bad_request")]
+        assert [r.request_id for r in records] == [rid for _, rid in answers]
+        assert "bad_request" in ERROR_CLASSES
+        garbage, long_url, upload, slow = records
+        assert garbage.method == "" and garbage.route is None and garbage.upstream is None
+        assert long_url.method == "GET" and len(long_url.path) == 2048
+        assert long_url.path.startswith("/aaa")
+        assert (upload.method, upload.path, upload.host) == ("POST", "/plain/up", "gw.test")
+        assert upload.user_agent == "uploader/2" and upload.bytes_in > 50
+        assert (slow.method, slow.path) == ("GET", "/plain/slow")
+        for record in records:
+            assert record.bytes_out > 0 and record.route is None
+            assert record.upstream_latency_ms is None and len(record.trace_id) == 32
+        # the connection closed on each; the next request is served and recorded as usual
+        assert (await http(gw.port, "GET", "/plain/ok")).status == 200
+        assert [(r.status, r.error) for r in recorder.take()] == [(200, None)]
+    finally:
+        await gw.close()

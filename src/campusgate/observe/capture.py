@@ -46,6 +46,9 @@ ERROR_CLASSES: dict[str, str] = {
     "auth": "an authentication or authorization plugin refused the request (401/403)",
     "rate_limited": "a rate limit, quota or AI budget refused the request (429)",
     "client_error": "any other refusal of the request as the client's fault (4xx)",
+    "bad_request": "the connection refused the request before routing: not valid "
+                   "HTTP/1.x, over a size limit (413, 414, 431), a version not served "
+                   "(505), or its head too slow to arrive (408)",
     "plugin_error": "a plugin answered with a 5xx (e.g. its state backend is down and "
                     "it fails closed)",
     "upstream_connect": "no connection to the upstream target could be made",

@@ -19,7 +19,13 @@ from campusgate.plugins.base import WAIT, Plugin
 from campusgate.proxy.backends import HttpBackend
 from campusgate.proxy.bodies import BODY_HOOKS
 from campusgate.proxy.context import LocalResponse, RequestContext
-from campusgate.proxy.errors import BadGateway, MethodNotAllowed, NoRoute, ProxyError
+from campusgate.proxy.errors import (
+    BadGateway,
+    ClientError,
+    MethodNotAllowed,
+    NoRoute,
+    ProxyError,
+)
 from campusgate.proxy.http1 import ClientConnection
 from campusgate.proxy.request import Request
 from campusgate.proxy.request_ids import is_valid_request_id, new_request_id
@@ -36,12 +42,9 @@ __all__ = ["Gateway"]
 log = logging.getLogger("campusgate.proxy")
 
 _monotonic = time.monotonic
-
-
-def _sent(conn: ClientConnection) -> int:
-    """Bytes written to the client so far, held (corked) ones included."""
-    corked = conn._corked
-    return conn.bytes_out + (sum(map(len, corked)) if corked else 0)
+#: The longest request target (and Host) a refused request's record keeps: a request
+#: refused for its 64 KiB URL is recorded, not the URL.
+REFUSED_TARGET_LIMIT = 2048
 
 
 class _AccessWait:
@@ -89,7 +92,7 @@ class Gateway:
             self.scheme, req.host.decode("latin-1"), request_id,
         )
         if self.record is not None:  # the count at the start; _finish takes the difference
-            ctx.bytes_out = _sent(conn)
+            ctx.bytes_out = conn.sent()
         if self.propagate:
             ctx.trace = trace_from(traceparent, made)
         snap = self.current()
@@ -254,10 +257,34 @@ class Gateway:
             return
         ctx.ended = _monotonic()
         ctx.bytes_in = req.received
-        ctx.bytes_out = _sent(conn) - ctx.bytes_out
+        ctx.bytes_out = conn.sent() - ctx.bytes_out
         if req.disconnected and ctx.error is None:
             ctx.error = "client_abort"
         self._log(plugins, ctx)
+        record(ctx)
+
+    def refused(self, conn: ClientConnection, req: Request | None, error: ClientError,
+                request_id: str, sent: int) -> None:
+        """The record of a request the connection refused before routing (not valid
+        HTTP, over a limit, too slow to arrive), from what was read of it: ``req``
+        when its head was whole, else the connection's :meth:`partial_head`."""
+        record = self.record
+        if record is None:
+            return
+        if req is not None:
+            method, target, headers, host, received = (
+                req.method, req.target, req.headers, req.host, req.received)
+        else:
+            (method, target, headers, host), received = conn.partial_head(), 0
+        path, _, query = target[:REFUSED_TARGET_LIMIT].partition(b"?")
+        ctx = RequestContext(method.decode("latin-1"), path.decode("latin-1"),
+                             query.decode("latin-1"), headers, conn.client_ip, self.scheme,
+                             host[:REFUSED_TARGET_LIMIT].decode("latin-1"), request_id)
+        ctx.status = error.status
+        ctx.error = "bad_request"
+        ctx.ended = _monotonic()
+        ctx.bytes_in = received
+        ctx.bytes_out = sent
         record(ctx)
 
     @staticmethod

@@ -64,6 +64,12 @@ class Dispatcher(Protocol):
     async def handle(self, conn: ClientConnection, req: Request) -> None: ...
 
 
+#: A dispatcher's optional ``refused(conn, req, error, request_id, bytes_sent)``: told
+#: of each request the connection answers itself with a client error, before or
+#: without dispatching it (``req`` None when its head was not whole).
+Refused = Callable[["ClientConnection", "Request | None", ClientError, str, int], None]
+
+
 class FastJob(Protocol):
     """A callback-only exchange (proxy/fastpath.py), as the connection's timer sees it."""
 
@@ -80,9 +86,11 @@ class ListenerState:
     connections: set[ClientConnection] = field(default_factory=set)
     closing: bool = False
     try_fast: Callable[[ClientConnection, Request], bool] | None = None
+    refused: Refused | None = None
 
     def __post_init__(self) -> None:
         self.try_fast = getattr(self.dispatcher, "try_fast", None)
+        self.refused = getattr(self.dispatcher, "refused", None)
 
     def idle_close_all(self) -> None:
         """Graceful shutdown: close idle connections now, busy ones after their response."""
@@ -403,7 +411,7 @@ class ClientConnection(ResponseWriter, asyncio.Protocol):
             while self.pending and not self.closed:
                 item = self.pending[0]
                 if isinstance(item, ClientError):
-                    self.send_error(None, item)
+                    self._refuse(None, item)
                     linger = True
                     break
                 if not item.body_done:
@@ -430,12 +438,27 @@ class ClientConnection(ResponseWriter, asyncio.Protocol):
         finally:
             self.task = None
 
+    def _refuse(self, req: Request | None, error: ClientError) -> None:
+        """Answer ``error`` for a request the connection refuses itself, and tell
+        the dispatcher (its access record)."""
+        sent = self.sent()
+        request_id = self.send_error(req, error)
+        refused = self.listener.refused
+        if refused is not None:
+            refused(self, req, error, request_id, self.sent() - sent)
+
+    def partial_head(self) -> tuple[bytes, bytes, HeaderList, bytes]:
+        """What was read of a request refused before its head was whole: method
+        (empty when the request line was not read), target, headers, Host."""
+        method = self.parser.get_method() if self._url else b""
+        return method, self._url, self._headers, self._host
+
     async def _serve_one(self, req: Request) -> None:
         self.response_started = False
         self._resp_keep = req.keep_alive and not self.listener.closing and not req.upgrade
         fault = req.fault  # a local: req.fault may be set while the handler awaits
         if fault is not None:
-            self.send_error(req, fault)
+            self._refuse(req, fault)
             return
         try:
             await self.listener.dispatcher.handle(self, req)
@@ -557,7 +580,7 @@ class ClientConnection(ResponseWriter, asyncio.Protocol):
             return  # busy answering; the task re-arms the timer when it is done
         if self._in_message:
             self._stop_parsing = True
-            self.send_error(None, RequestTimeout("the request headers took too long"))
+            self._refuse(None, RequestTimeout("the request headers took too long"))
             self._linger()  # a trickling client may still be sending
             return
         self.close()

@@ -45,12 +45,19 @@ class ResponseWriter:
     _corked: list[bytes] | None
     _drain_waiter: asyncio.Future[None] | None
 
-    def send_error(self, req: Request | None, error: ProxyError) -> None:
-        """Answer with ``error`` under a fresh request id (body and X-Request-Id agree)."""
+    def send_error(self, req: Request | None, error: ProxyError) -> str:
+        """Answer with ``error`` under a fresh request id (body and X-Request-Id
+        agree); returns the id."""
         request_id = new_request_id()
         resp = error.response(request_id)
         resp.headers.append((b"x-request-id", request_id.encode()))
         self.send_local(req, resp)
+        return request_id
+
+    def sent(self) -> int:
+        """Bytes written to the client so far, held (corked) ones included."""
+        corked = self._corked
+        return self.bytes_out + (sum(map(len, corked)) if corked else 0)
 
     # ------------------------------------------------------------ answering
     def send_local(self, req: Request | None, resp: LocalResponse) -> None:
