@@ -47,6 +47,22 @@ async def test_old_segments_go_new_ones_stay(storage: str) -> None:
         await engine.dispose()
 
 
+async def test_request_ids_are_pruned_through_their_time_index(tmp_path: Path) -> None:
+    """Retention picks ``access_request_ids`` rows by ``time_ms``: an index, not a scan
+    of every client-supplied id ever kept (migration 0008)."""
+    store = await ConfigStore.open(f"sqlite:///{tmp_path}/ids.db")
+    await store.close()
+    engine = create_engine(async_url(f"sqlite:///{tmp_path}/ids.db"))
+    try:
+        async with engine.connect() as conn:
+            plan = (await conn.execute(text(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM access_request_ids "
+                "WHERE time_ms < 5 LIMIT 10"))).all()
+        assert any("ix_access_request_ids_time" in str(row[-1]) for row in plan), plan
+    finally:
+        await engine.dispose()
+
+
 async def test_rollups_pruned_by_period(tmp_path: Path) -> None:
     engine = create_engine(async_url(f"sqlite:///{tmp_path}/r.db"))
     try:

@@ -7,7 +7,8 @@ Records are kept in **segments** (:mod:`campusgate.observe.segments`): one
 compressed body.  ``access_request_ids`` holds only the request ids a segment cannot be
 found by (a client's own ``X-Request-Id``), one row each.  Times are epoch
 **milliseconds** (BigInteger).  Indexes: ``(time_max_ms, id)`` (newest first, time
-ranges, retention) and ``access_request_ids.request_id``.  Why segments and what they
+ranges, retention), ``access_request_ids.request_id`` (lookups) and
+``access_request_ids.time_ms`` (retention).  Why segments and what they
 cost: "The store sink" in docs/observability.md.
 """
 
@@ -45,6 +46,7 @@ access_request_ids = Table(
     Column("segment_id", BigInteger, nullable=False),
     Column("time_ms", BigInteger, nullable=False),
     Index("ix_access_request_ids_request_id", "request_id"),
+    Index("ix_access_request_ids_time", "time_ms"),  # retention deletes by time
 )
 
 #: A record's columns as log search and the CSV export show them: ``time_ms`` (epoch
