@@ -38,7 +38,7 @@ from campusgate.plugins.base import PluginResources
 from campusgate.proxy.addresses import AddressSet
 from campusgate.proxy.asgi import ASGIApp, run_asgi
 from campusgate.proxy.backends import sweep_pools_forever
-from campusgate.proxy.context import RequestContext
+from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.gateway import Gateway
 from campusgate.proxy.http1 import ClientConnection, ListenerState
@@ -57,6 +57,9 @@ __all__ = ["AppDispatcher", "Worker"]
 log = logging.getLogger("campusgate")
 
 POLL_INTERVAL = 0.5
+#: ``GET /healthz`` on the admin listener, as the admin API documents it
+#: (``admin/endpoints/status.py``), answered without loading the admin plane.
+HEALTHY = LocalResponse.json(200, {"status": "ok"})
 FILE_POLL_INTERVAL = 1.0
 
 
@@ -65,14 +68,18 @@ class AppDispatcher:
 
     ``app`` may be an app or an async factory of one, called at the first request:
     the admin plane (FastAPI, SQLAlchemy: some 40 MB) loads only when it is used.
+    ``fixed`` answers (by path, to GET and HEAD) are sent without the app: a liveness
+    probe polling ``/healthz`` must not load the admin plane into every worker.
     """
 
     def __init__(self, app: ASGIApp | None = None, scheme: str = "http", *,
-                 factory: Callable[[], Awaitable[ASGIApp]] | None = None) -> None:
+                 factory: Callable[[], Awaitable[ASGIApp]] | None = None,
+                 fixed: dict[str, LocalResponse] | None = None) -> None:
         self.app = app
         self._factory = factory
         self._lock = asyncio.Lock()
         self.scheme = scheme
+        self.fixed = fixed or {}
 
     async def _app(self) -> ASGIApp:
         async with self._lock:
@@ -82,10 +89,17 @@ class AppDispatcher:
             return self.app
 
     async def handle(self, conn: ClientConnection, req: Request) -> None:
+        fixed = self.fixed.get(req.path) if req.method in (b"GET", b"HEAD") else None
+        request_id = new_request_id()
+        if fixed is not None:
+            conn.send_local(req, LocalResponse(
+                fixed.status, fixed.body,
+                [*fixed.headers, (b"x-request-id", request_id.encode())]))
+            return
         app = self.app if self.app is not None else await self._app()
         ctx = RequestContext(req.method.decode("latin-1"), req.path, req.query, req.headers,
                              conn.client_ip, self.scheme, req.host.decode("latin-1"),
-                             new_request_id())
+                             request_id)
         await run_asgi(app, conn, req, ctx)
 
 
@@ -257,7 +271,8 @@ class Worker:
         admin = self.config.listeners.admin
         if admin is not None:
             scheme = "https" if admin.tls else "http"
-            await self._listen(admin, AppDispatcher(scheme=scheme, factory=self._admin_app))
+            await self._listen(admin, AppDispatcher(scheme=scheme, factory=self._admin_app,
+                                                    fixed={"/healthz": HEALTHY}))
         self.tasks.append(loop.create_task(self._follow_store()))
         self.tasks.append(loop.create_task(sweep_pools_forever(
             lambda: list(self.snapshot.pools.values()) if self.snapshot else [])))

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from campusgate.config.model import Limits
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.http1 import ClientConnection, ListenerState
-from campusgate.runtime import AppDispatcher
+from campusgate.runtime import HEALTHY, AppDispatcher
 
 MB = 1024 * 1024
 
@@ -88,8 +88,16 @@ def make_app(events: Events) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def serving(app: object, limits: Limits | None = None) -> AsyncIterator[int]:
+    dispatcher = app if isinstance(app, AppDispatcher) else AppDispatcher(app)  # type: ignore[arg-type]
+    async with serving_with(dispatcher, limits) as port:
+        yield port
+
+
+@contextlib.asynccontextmanager
+async def serving_with(dispatcher: AppDispatcher, limits: Limits | None = None
+                       ) -> AsyncIterator[int]:
     loop = asyncio.get_running_loop()
-    state = ListenerState(AppDispatcher(app), limits or Limits())  # type: ignore[arg-type]
+    state = ListenerState(dispatcher, limits or Limits())
     server = await loop.create_server(lambda: ClientConnection(state, loop), "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1]
@@ -112,6 +120,28 @@ async def port(events: Events) -> AsyncIterator[int]:
 
 async def open_(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", port, limit=4 * MB)
+
+
+async def test_fixed_answers_do_not_load_the_app(events: Events) -> None:
+    """The admin listener's ``/healthz``: a liveness probe gets its answer without
+    the admin plane being built (the factory runs at the first other request)."""
+    built: list[int] = []
+
+    async def factory() -> Starlette:
+        built.append(1)
+        return make_app(events)
+
+    dispatcher = AppDispatcher(factory=factory, fixed={"/healthz": HEALTHY})
+    async with serving_with(dispatcher) as p:
+        for method in ("GET", "HEAD"):
+            resp = await http(p, method, "/healthz")
+            assert resp.status == 200 and resp.header("content-type") == "application/json"
+            assert len(resp.header("x-request-id") or "") == 32
+            assert resp.body == (b'{"status":"ok"}' if method == "GET" else b"")
+        assert built == []
+        assert (await http(p, "POST", "/healthz", body=b"{}")).status == 404  # the app's
+        assert (await http(p, "POST", "/json", body=b"{\"a\": 1}")).status == 200
+        assert built == [1]
 
 
 async def test_large_upload_streams_into_the_app(port: int) -> None:
