@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = ["DURATION_TEXT", "NAME_PATTERN", "Name", "PluginSpec", "Seconds", "StrictModel",
-           "check_host_port"]
+           "check_host_port", "readable_file"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -52,3 +52,14 @@ class PluginSpec(StrictModel):
 
         self.config = validate_plugin_config(self.name, self.config)
         return self
+
+
+def readable_file(value: str | None, what: str = "file") -> str | None:
+    """A validator: ``value`` (when set) names a file this process can read."""
+    if value is not None:
+        try:
+            with open(value, "rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            raise ValueError(f"cannot read {what} {value!r}: {exc.strerror}") from None
+    return value

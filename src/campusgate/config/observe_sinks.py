@@ -7,20 +7,47 @@ docs/observability.md ("Sinks") shows one example of each.
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from campusgate.config.common import DURATION_TEXT, Seconds, StrictModel
+from campusgate.config.common import DURATION_TEXT, Seconds, StrictModel, readable_file
 
-__all__ = ["SYSLOG_FACILITIES", "DeliverySettings", "FileSink", "HttpSink", "OtlpSink",
-           "SinkSpec", "StoreSink", "SyslogSink"]
+__all__ = ["SYSLOG_FACILITIES", "ClientTls", "DeliverySettings", "FileSink", "HttpSink",
+           "OtlpSink", "SinkSpec", "StoreSink", "SyslogSink"]
 
 
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"{value!r} must be an http(s) URL")
     return value
+
+
+class ClientTls(StrictModel):
+    """TLS towards a sink's receiver.  The receiver's certificate is always verified,
+    with its host name: against ``ca_file`` (PEM) when given, else the system's CAs.
+    ``cert_file`` and ``key_file`` (PEM, together) present a client certificate, for
+    receivers that require mutual TLS."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    _files = field_validator("ca_file", "cert_file", "key_file")(
+        lambda cls, v: readable_file(v, "TLS file"))
+
+    @model_validator(mode="after")
+    def _usable(self) -> ClientTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        try:  # PEM that does not parse, a key that is not the certificate's
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            if self.cert_file is not None:
+                ctx.load_cert_chain(self.cert_file, self.key_file)
+        except ssl.SSLError as exc:
+            raise ValueError(f"unusable TLS files: {exc}") from None
+        return self
 
 
 
@@ -60,6 +87,15 @@ class DeliverySettings(StrictModel):
     max_retry_wait: Seconds = 30.0
     #: Bodies of at least this many bytes are gzip-compressed; 0 = always, null = never.
     gzip_above: int | None = Field(default=64 * 1024, ge=0)
+    #: A private CA or a client certificate for an ``https://`` receiver.
+    tls: ClientTls | None = None
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> DeliverySettings:
+        url = getattr(self, "url", None) or getattr(self, "endpoint", None)
+        if self.tls is not None and isinstance(url, str) and not url.startswith("https://"):
+            raise ValueError(f"tls settings need an https:// url, not {url!r}")
+        return self
 
 
 class HttpSink(DeliverySettings):
@@ -79,7 +115,7 @@ SYSLOG_FACILITIES: dict[str, int] = {
     "alert": 14, "clock": 15, **{f"local{n}": 16 + n for n in range(8)},
 }
 
-_SYSLOG_ADDRESS = re.compile(r"(udp|tcp)://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
+_SYSLOG_ADDRESS = re.compile(r"(udp|tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
 
 
 def _facility(value: object) -> object:
@@ -99,12 +135,14 @@ def _printable(value: str) -> str:
 
 
 class SyslogSink(StrictModel):
-    """RFC 5424 messages over UDP, TCP (octet-counted framing, RFC 6587) or a local
-    Unix datagram socket."""
+    """RFC 5424 messages over UDP, TCP (octet-counted framing, RFC 6587), TLS (RFC
+    5425, the same framing) or a local Unix datagram socket."""
 
     type: Literal["syslog"]
-    #: ``udp://host:514``, ``tcp://host:601`` or ``unix:///dev/log``.
+    #: ``udp://host:514``, ``tcp://host:601``, ``tls://host:6514`` or ``unix:///dev/log``.
     address: str
+    #: For ``tls://``: a private CA, a client certificate (the system's CAs otherwise).
+    tls: ClientTls | None = None
     #: 0..23 or a name (``local0``, ``daemon`` ...).
     facility: Annotated[int, BeforeValidator(_facility), Field(ge=0, le=23)] = 16
     app_name: str = Field(default="campusgate", min_length=1, max_length=48)
@@ -124,9 +162,15 @@ class SyslogSink(StrictModel):
             return value
         match = _SYSLOG_ADDRESS.fullmatch(value)
         if match is None or not 0 < int(match[3]) < 65536:
-            raise ValueError(f"{value!r}: expected udp://HOST:PORT, tcp://HOST:PORT "
-                             "or unix:///PATH")
+            raise ValueError(f"{value!r}: expected udp://HOST:PORT, tcp://HOST:PORT, "
+                             "tls://HOST:PORT or unix:///PATH")
         return value
+
+    @model_validator(mode="after")
+    def _tls_needs_tls(self) -> SyslogSink:
+        if self.tls is not None and not self.address.startswith("tls://"):
+            raise ValueError(f"tls settings need a tls:// address, not {self.address!r}")
+        return self
 
     _app = field_validator("app_name")(lambda cls, v: _printable(v))
     _host = field_validator("hostname")(lambda cls, v: v if v is None else _printable(v))

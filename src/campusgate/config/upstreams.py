@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from campusgate.config.common import Name, Seconds, StrictModel, check_host_port
+from campusgate.config.common import Name, Seconds, StrictModel, check_host_port, readable_file
 
 __all__ = ["ActiveHealthCheck", "HealthChecks", "PassiveHealthCheck", "Target", "Upstream",
            "UpstreamTls"]
@@ -58,16 +58,7 @@ class UpstreamTls(StrictModel):
     ca_file: str | None = None
     sni: str | None = None
 
-    @field_validator("ca_file")
-    @classmethod
-    def _readable(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                with open(value, "rb") as handle:
-                    handle.read(1)
-            except OSError as exc:
-                raise ValueError(f"cannot read CA file {value!r}: {exc.strerror}") from None
-        return value
+    _readable = field_validator("ca_file")(lambda cls, v: readable_file(v, "CA file"))
 
 
 class Upstream(StrictModel):

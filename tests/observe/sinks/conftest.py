@@ -1,17 +1,21 @@
-"""Shared by the sink tests: access records to send, and a real HTTP collector
-(stdlib ``http.server`` on 127.0.0.1, in a thread) that answers as a test scripts it."""
+"""Shared by the sink tests: access records to send, a real HTTP collector (stdlib
+``http.server`` on 127.0.0.1, in a thread) that answers as a test scripts it, and TLS
+files from a test CA (``trustme``) for https and syslog-over-TLS receivers."""
 
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from campusgate.observe.record import AccessRecord
 
@@ -60,6 +64,47 @@ class Collector:
 
 @pytest.fixture
 def collector() -> Iterator[Collector]:
+    yield from _serve_collector(None)
+
+
+@dataclass
+class TlsFiles:
+    """PEM files from a test CA: the CA, and a client certificate with its key."""
+
+    ca: trustme.CA
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+    def server_context(self, require_client: bool = False) -> ssl.SSLContext:
+        """A receiver's context: a certificate for 127.0.0.1 and localhost; with
+        ``require_client``, only clients with a certificate of the CA get in."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+        if require_client:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            self.ca.configure_trust(ctx)
+        return ctx
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> TlsFiles:
+    ca = trustme.CA()
+    client = ca.issue_cert("campusgate-writer.test")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    return TlsFiles(ca, str(tmp_path / "ca.pem"), str(tmp_path / "client.pem"),
+                    str(tmp_path / "client.key"))
+
+
+@pytest.fixture
+def mtls_collector(tls_files: TlsFiles) -> Iterator[Collector]:
+    """An https collector that takes only clients with a certificate of the test CA."""
+    yield from _serve_collector(tls_files.server_context(require_client=True))
+
+
+def _serve_collector(tls: ssl.SSLContext | None) -> Iterator[Collector]:
     box: list[Collector] = []
     lock = threading.Lock()
 
@@ -88,7 +133,10 @@ def collector() -> Iterator[Collector]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(Collector(f"http://127.0.0.1:{server.server_address[1]}"))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "http" if tls is None else "https"
+    box.append(Collector(f"{scheme}://127.0.0.1:{server.server_address[1]}"))
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield box[0]

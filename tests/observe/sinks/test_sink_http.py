@@ -1,5 +1,6 @@
 """The http sink against a real local collector: the body (JSON array, NDJSON), gzip,
-keep-alive, retries after 503/429 with ``Retry-After``, and giving up."""
+keep-alive, retries after 503/429 with ``Retry-After``, giving up, and https with a
+private CA and a client certificate."""
 
 from __future__ import annotations
 
@@ -129,3 +130,42 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
 def test_the_url_must_be_http() -> None:
     with pytest.raises(ValueError, match="http"):
         spec("ftp://collector/")
+
+
+async def test_https_with_a_private_ca_and_a_client_certificate(
+        mtls_collector: Any, tls_files: Any, make_record: Any) -> None:
+    tls = {"ca_file": tls_files.ca_file, "cert_file": tls_files.cert_file,
+           "key_file": tls_files.key_file}
+    sink = build(spec(f"{mtls_collector.url}/in", tls=tls, retries=0), ENV)
+    await sink.write([make_record(0)])
+    assert [r.path for r in mtls_collector.requests] == ["/in"]
+    await sink.close()
+    # the receiver's certificate is verified: not by the system's CAs ...
+    unknown = build(spec(f"{mtls_collector.url}/in", retries=0), ENV)
+    with pytest.raises(DeliveryError, match="did not take the batch"):
+        await unknown.write([make_record(1)])
+    await unknown.close()
+    # ... and a receiver that asks for a client certificate gets none unless configured
+    anonymous = build(spec(f"{mtls_collector.url}/in", tls={"ca_file": tls_files.ca_file},
+                           retries=0), ENV)
+    with pytest.raises(DeliveryError):
+        await anonymous.write([make_record(2)])
+    await anonymous.close()
+    assert len(mtls_collector.requests) == 1
+
+
+def test_tls_settings_are_checked_when_the_config_loads(tls_files: Any,
+                                                         tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="need an https:// url"):
+        spec("http://collector.test/in", tls={})
+    with pytest.raises(ValueError, match="go together"):
+        spec("https://collector.test/in", tls={"cert_file": tls_files.cert_file})
+    with pytest.raises(ValueError, match="cannot read"):
+        spec("https://collector.test/in", tls={"ca_file": str(tmp_path / "missing.pem")})
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello")
+    with pytest.raises(ValueError, match="unusable TLS files"):
+        spec("https://collector.test/in", tls={"ca_file": str(not_pem)})
+    with pytest.raises(ValueError, match="unusable TLS files"):  # a key file that holds no key
+        spec("https://collector.test/in", tls={"cert_file": tls_files.cert_file,
+                                               "key_file": str(not_pem)})

@@ -167,3 +167,10 @@ def test_client_span_ids_are_distinct_and_stable() -> None:
     derived = {client_span_id(i) for i in ids}
     assert len(derived) == len(ids) and not derived & set(ids)
     assert client_span_id("00f067aa0ba902b7") == client_span_id("00f067aa0ba902b7")
+
+
+def test_tls_settings_need_an_https_endpoint(tls_files: Any) -> None:
+    with pytest.raises(ValueError, match="need an https:// url"):
+        spec("http://collector.test:4318", tls={"ca_file": tls_files.ca_file})
+    secured = spec("https://collector.test:4318", tls={"ca_file": tls_files.ca_file})
+    assert secured.tls is not None and secured.tls.ca_file == tls_files.ca_file

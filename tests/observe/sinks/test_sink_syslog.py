@@ -1,12 +1,15 @@
 """The syslog sink against real receivers: UDP, TCP with octet counting (and a
-receiver that hangs up), a Unix datagram socket; RFC 5424 parsed back, SD escaping."""
+receiver that hangs up), TLS (RFC 5425, a private CA, mutual TLS), a Unix datagram
+socket; RFC 5424 parsed back, SD escaping."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +140,45 @@ async def test_tcp_octet_counting_and_reconnecting(make_record: Any) -> None:
     await sink.close()
     server.close()
     await server.wait_closed()
+
+
+async def test_tls_with_a_private_ca_and_a_client_certificate(tls_files: Any,
+                                                               make_record: Any) -> None:
+    receiver = TcpReceiver()
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0,
+                                        ssl=tls_files.server_context(require_client=True))
+    address = f"tls://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    tls = {"ca_file": tls_files.ca_file, "cert_file": tls_files.cert_file,
+           "key_file": tls_files.key_file}
+    sink = build(spec(address, tls=tls), ENV)
+    await sink.write([make_record(0), make_record(1)])
+    got = [parse(await receiver.frames.get()) for _ in range(2)]
+    assert [m["sd"][SD_ID]["request_id"] for m in got] == [
+        make_record(0).request_id, make_record(1).request_id]
+    await sink.close()
+    # the receiver's certificate is verified against the system's CAs by default
+    unverified = build(spec(address), ENV)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await unverified.write([make_record(2)])
+    await unverified.close()
+    # and a receiver requiring a client certificate takes nothing from a sink without
+    # one (with TLS 1.3 the client learns of the refusal only after its first write)
+    anonymous = build(spec(address, tls={"ca_file": tls_files.ca_file}), ENV)
+    with contextlib.suppress(OSError):
+        await anonymous.write([make_record(3)])
+        await asyncio.sleep(0.1)
+        await anonymous.write([make_record(4)])
+    await anonymous.close()
+    await asyncio.sleep(0.1)
+    assert receiver.frames.qsize() == 0 and receiver.connections == 1
+    server.close()
+    await server.wait_closed()
+
+
+def test_tls_settings_need_a_tls_address() -> None:
+    with pytest.raises(ValueError, match="need a tls:// address"):
+        spec("tcp://127.0.0.1:601", tls={})
+    assert spec("tls://logs.example.edu:6514").tls is None  # the system's CAs
 
 
 async def test_tcp_receiver_down_fails_the_batch(make_record: Any) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from campusgate.config.observe_sinks import DeliverySettings
+from campusgate.observe.sinks._tls import client_context
 
 __all__ = ["DeliveryError", "Poster", "RetryPolicy", "poster_for", "public_url",
            "retry_after", "retry_wait"]
@@ -85,7 +87,9 @@ class Poster:
     """One collector connection pool and the retry loop around a POST."""
 
     def __init__(self, *, headers: Mapping[str, str], timeout: float, policy: RetryPolicy,
-                 gzip_above: int | None, sleep: Sleep = asyncio.sleep) -> None:
+                 gzip_above: int | None, sleep: Sleep = asyncio.sleep,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: the context for an https receiver (None: the system's CAs)."""
         self.policy = policy
         self.gzip_above = gzip_above
         self._sleep = sleep
@@ -96,6 +100,7 @@ class Poster:
         self._transport_error = httpx.TransportError
         self._client = httpx.AsyncClient(
             headers=dict(headers), timeout=timeout, follow_redirects=False,
+            verify=True if tls is None else tls,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
 
     async def post(self, url: str, body: bytes, content_type: str) -> None:
@@ -133,4 +138,5 @@ def poster_for(spec: DeliverySettings, statuses: Collection[int],
     """The :class:`Poster` of an http or otlp sink's settings."""
     policy = RetryPolicy(spec.retries, spec.retry_backoff, spec.max_retry_wait, statuses)
     return Poster(headers=spec.headers, timeout=spec.timeout, policy=policy,
-                  gzip_above=spec.gzip_above, sleep=sleep or asyncio.sleep)
+                  gzip_above=spec.gzip_above, sleep=sleep or asyncio.sleep,
+                  tls=None if spec.tls is None else client_context(spec.tls))

@@ -1,6 +1,7 @@
 """The syslog sink: one RFC 5424 message per record, over UDP (RFC 5426), TCP with
-octet-counting framing (RFC 6587 section 3.4.1) or a local Unix datagram socket
-(``/dev/log``).
+octet-counting framing (RFC 6587 section 3.4.1), TLS with the same framing (RFC 5425:
+the receiver's certificate verified, optionally a client certificate) or a local
+Unix datagram socket (``/dev/log``).
 
 A message is ``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG``:
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -34,6 +36,7 @@ from urllib.parse import urlsplit
 from campusgate.config.observe_sinks import SyslogSink
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.sinks._encode import record_json
+from campusgate.observe.sinks._tls import client_context
 from campusgate.observe.sinks.base import Sink, SinkEnv
 
 __all__ = ["SD_ID", "SyslogRecordSink", "build", "cut", "format_message", "octet_frame",
@@ -131,12 +134,13 @@ class _Datagrams:
 
 
 class _Stream:
-    """A TCP connection, opened again whenever the receiver closed it."""
+    """A TCP (or TLS) connection, opened again whenever the receiver closed it."""
 
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(self, address: str, timeout: float, tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(address)
         self.host, self.port = parts.hostname, parts.port
         self.timeout = timeout
+        self.tls = tls
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def send(self, data: bytes) -> None:
@@ -156,7 +160,9 @@ class _Stream:
                        data: bytes) -> None:
         if conn is None:
             await self.close()
-            conn = self._conn = await asyncio.open_connection(self.host, self.port)
+            conn = self._conn = await asyncio.open_connection(
+                self.host, self.port, ssl=self.tls,
+                server_hostname=self.host if self.tls is not None else None)
         try:
             conn[1].write(data)
             await conn[1].drain()
@@ -177,8 +183,9 @@ class SyslogRecordSink:
         self.name = f"syslog:{spec.address}"
         self.spec = spec
         self.hostname = _hostname(spec.hostname)
-        self._stream = _Stream(spec.address, spec.timeout) if spec.address.startswith(
-            "tcp://") else None
+        stream = spec.address.startswith(("tcp://", "tls://"))
+        tls = client_context(spec.tls) if spec.address.startswith("tls://") else None
+        self._stream = _Stream(spec.address, spec.timeout, tls) if stream else None
         self._datagrams = None if self._stream else _Datagrams(spec.address, spec.timeout)
 
     def messages(self, batch: Sequence[AccessRecord]) -> list[bytes]:
