@@ -133,6 +133,26 @@ class _Datagrams:
             sock.close()
 
 
+#: Seconds a new TLS connection waits for the receiver's verdict on the client.
+TLS_VERDICT_WAIT = 0.2
+
+
+async def _accepted(reader: asyncio.StreamReader) -> None:
+    """With TLS 1.3 a receiver refuses the client's certificate (or its absence) only
+    after the handshake: wait a moment for that refusal before writing a batch into a
+    connection that is already gone.  A syslog receiver sends nothing back, so
+    silence (the wait running out) is acceptance."""
+    try:
+        async with asyncio.timeout(TLS_VERDICT_WAIT):
+            data = await reader.read(1)
+    except TimeoutError:
+        return
+    if data:  # a receiver that talks back has not hung up
+        return
+    raise ConnectionRefusedError("the receiver closed the TLS connection after the "
+                                 "handshake (does it require a client certificate?)")
+
+
 class _Stream:
     """A TCP (or TLS) connection, opened again whenever the receiver closed it."""
 
@@ -163,6 +183,8 @@ class _Stream:
             conn = self._conn = await asyncio.open_connection(
                 self.host, self.port, ssl=self.tls,
                 server_hostname=self.host if self.tls is not None else None)
+            if self.tls is not None:
+                await _accepted(conn[0])
         try:
             conn[1].write(data)
             await conn[1].drain()
