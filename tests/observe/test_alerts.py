@@ -3,18 +3,21 @@ webhooks delivered to a real local HTTP receiver."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import trustme
 from pydantic import ValidationError
 
 from alert_fixtures import DAY, NOON, Receiver, webhook_receiver, window, write_rollups
 from campusgate.ai.budgets import counter_key, period_bounds
 from campusgate.config.ai import AiBudget
 from campusgate.config.model import Upstream
-from campusgate.config.observe_alerts import AlertsConfig
-from campusgate.observe.alerts import AlertService, AlertSources
+from campusgate.config.observe_alerts import AlertsConfig, Webhook
+from campusgate.observe.alerts import AlertService, AlertSources, Notifier
 from campusgate.proxy.balancer import Balancer
 from campusgate.proxy.health import ActiveHealthChecker
 from campusgate.state.memory import MemoryState
@@ -283,3 +286,40 @@ def test_the_docs_example_loads() -> None:
                                               "budget-forecast", "quota-forecast",
                                               "target-ejections"]
     assert alerts.rules[0].for_ == 300 and alerts.webhooks[1].format == "slack"
+
+
+async def test_a_webhook_over_https_with_a_private_ca(tmp_path: Any) -> None:
+    """``tls.ca_file`` on a webhook: the receiver's certificate is verified against
+    it; without it (the system's CAs) the same receiver is not trusted."""
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    bodies: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        bodies.append(await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_ctx)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    trusted = Webhook(name="ops", url=url, retries=0, tls={"ca_file": str(tmp_path / "ca.pem")})
+    untrusted = Webhook(name="chat", url=url, retries=0)
+    notifier = Notifier([trusted, untrusted])
+    event = {"state": "firing", "rule": "r", "kind": "error-rate", "severity": "warning",
+             "subject": {"route": "roster"}, "message": "errors up", "time": NOON}
+    try:
+        assert await notifier.send(trusted, event) is True
+        assert await notifier.send(untrusted, event) is False
+    finally:
+        await notifier.close()
+        server.close()
+        await server.wait_closed()
+    assert len(bodies) == 1 and b'"firing"' in bodies[0]
+    with pytest.raises(ValidationError, match="need an https:// url"):
+        Webhook(name="x", url="http://127.0.0.1/hook", tls={})

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from campusgate.config.common import DURATION_TEXT, Name, Seconds, StrictModel
+from campusgate.config.observe_sinks import ClientTls
 
 __all__ = ["KINDS", "AlertRule", "AlertScope", "AlertsConfig", "Webhook"]
 
@@ -47,6 +48,8 @@ class Webhook(StrictModel):
     retries: int = Field(default=3, ge=0, le=10)
     #: The first wait between attempts, doubled each time (with jitter).
     retry_backoff: Seconds = 1.0
+    #: A private CA or a client certificate for an ``https://`` receiver (as the sinks').
+    tls: ClientTls | None = None
 
     @field_validator("url")
     @classmethod
@@ -54,6 +57,12 @@ class Webhook(StrictModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> Webhook:
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("tls settings need an https:// url")
+        return self
 
 
 class AlertScope(StrictModel):

@@ -35,6 +35,7 @@ from campusgate.observe.sinks._post import (
     Sleep,
     public_url,
 )
+from campusgate.observe.sinks._tls import client_context
 
 __all__ = ["RETRY_STATUSES", "Notifier", "json_payload", "payload_for", "slack_payload"]
 
@@ -103,7 +104,8 @@ class Notifier:
             policy = RetryPolicy(webhook.retries, webhook.retry_backoff, 60.0, RETRY_STATUSES)
             poster = self._posters[webhook.name] = Poster(
                 headers=webhook.headers, timeout=webhook.timeout, policy=policy,
-                gzip_above=None, sleep=self._sleep)
+                gzip_above=None, sleep=self._sleep,
+                tls=None if webhook.tls is None else client_context(webhook.tls))
         return poster
 
     def notify(self, names: list[str], event: Mapping[str, Any]) -> list[asyncio.Task[bool]]:
