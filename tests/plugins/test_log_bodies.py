@@ -107,3 +107,38 @@ async def test_through_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     assert got.body == b'{"id_token": "x.y.z", "ok": true}'
     assert seen == [{"request": '{"email": "[email]", "password": "***"}',
                      "response": '{"id_token": "***", "ok": true}'}]
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.05])  # all in before the gathering, or not
+async def test_a_longer_chunked_response_is_captured_in_part(pause: float) -> None:
+    """A response with no declared length that outgrows ``max_buffer_bytes`` goes out
+    untouched; its first ``max_bytes`` are recorded, masked and redacted."""
+    head = b"password=hunter2&contact=kid@school.edu&rows="
+    payload = head + b"x" * 20_000
+
+    async def answer(req: UpstreamRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")
+        for start in range(0, len(payload), 4096):
+            piece = payload[start:start + 4096]
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            if start == 12288:  # past the buffer: the gateway streams the rest
+                await asyncio.sleep(pause)
+        writer.write(b"0\r\n\r\n")
+
+    up = await HttpUpstream(answer).start()
+    gw = await start_gateway({"services": [service("s", f"http://{up.address}", plugins=[
+        {"name": "log-bodies", "config": {"max_buffer_bytes": 8192, "max_bytes": 256}}])]})
+    finished: list[RequestContext] = []
+    gw.state.dispatcher.record = finished.append  # type: ignore[attr-defined]
+    try:
+        got = await http(gw.port, "GET", "/s/export")
+    finally:
+        await gw.close()
+        await up.close()
+    assert got.status == 200 and got.body == payload  # streamed on, whole and untouched
+    recorded = finished[0].vars[BODIES]["response"]
+    assert recorded.startswith("password=***&contact=[email]&rows=xxx")
+    assert recorded.endswith("...[captured in part: more than 8192 bytes]")
+    assert len(recorded) < 256 + 60

@@ -237,6 +237,12 @@ class Plugin:
         before the ``response`` phase, with the upstream's headers."""
         return True
 
+    def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
+                          prefix: bytes) -> None:
+        """A response body this plugin wanted (it had no declared length) outgrew this
+        plugin's ``body_limit`` and goes out untouched: ``prefix`` is its first
+        ``body_limit`` bytes, for a plugin that only looks."""
+
     def response_body(self, ctx: RequestContext, status: int, headers: HeaderList,
                       body: bytes) -> bytes:
         """The whole response body: the body to send.  ``headers`` may be edited (the

@@ -13,9 +13,11 @@ with the patterns of the AI redaction (``email``, ``phone``, ``ssn``, and any
 It uses the body phases (:mod:`campusgate.proxy.bodies`), which hold a whole body:
 so only bodies of at most ``max_buffer_bytes`` are captured -- a request body with a
 declared length within it (a chunked or larger upload streams on, recorded as a
-"not captured" note), and a response body within it (a larger one streams on
-untouched, noted the same way).  Event streams (``text/event-stream``) are never held
-back: they are noted, not captured.
+"not captured" note), and a response body within it.  A larger response with a
+declared length streams on untouched, noted the same way; one without (chunked) is
+gathered until it outgrows the buffer, then goes out untouched, and its first
+``max_bytes`` are recorded (``response_overflow``).  Event streams
+(``text/event-stream``) are never held back: they are noted, not captured.
 
 Leaves ``ctx.vars["log.bodies"] = {"request": str | None, "response": str | None}``
 for the access record.
@@ -165,6 +167,14 @@ class LogBodiesPlugin(Plugin):
                       body: bytes) -> bytes:
         _bodies_of(ctx.vars)["response"] = self.capture(body) if body else None
         return body
+
+    def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
+                          prefix: bytes) -> None:
+        """A response with no declared length outgrew the buffer and streams on: its
+        first ``max_bytes`` are recorded (masked, redacted) and marked as a part."""
+        text = self.capture(prefix[:self.max_bytes])
+        _bodies_of(ctx.vars)["response"] = (
+            f"{text}...[captured in part: more than {self.body_limit} bytes]")
 
     def capture(self, body: bytes) -> str:
         """``body`` as recorded: decoded, fields masked, redacted, cut."""

@@ -31,6 +31,7 @@ from campusgate.proxy.bodies import (
     BodyRefused,
     RequestMeter,
     response_limit,
+    response_overflowed,
     run_response_body,
     warn_unbuffered,
 )
@@ -193,8 +194,8 @@ async def run_asgi(
                 conn.write_body(data)
                 end()
             elif gathered > response_limit(plugins):
-                warn_unbuffered(ctx, plugins, None)
                 held, gathering = gathering, None
+                response_overflowed(ctx, status, out, b"".join(held), plugins)
                 start(None)
                 for data in held:
                     conn.write_body(data)

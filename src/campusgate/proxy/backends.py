@@ -27,6 +27,7 @@ from campusgate.proxy.bodies import (
     RequestMeter,
     read_request_body,
     response_limit,
+    response_overflowed,
     run_response_body,
     warn_unbuffered,
 )
@@ -324,7 +325,7 @@ class HttpBackend:
             return False
         outcome = await ex.collect(limit)
         if outcome is Outcome.OVERFLOW:
-            warn_unbuffered(ctx, plugins, None)
+            response_overflowed(ctx, status, headers, ex.held(), plugins)
             return False
         upstream = ex.upstream
         if outcome is not Outcome.COMPLETE:  # nothing reached the client yet

@@ -41,6 +41,7 @@ __all__ = [
     "BodyStep",
     "RequestMeter",
     "read_request_body",
+    "response_overflowed",
     "run_response_body",
 ]
 
@@ -188,15 +189,28 @@ def warn_unbuffered(ctx: RequestContext, plugins: Sequence[Plugin], size: int | 
                     ", ".join(names), response_limit(plugins))
 
 
+def response_overflowed(ctx: RequestContext, status: int, headers: HeaderList,
+                        held: bytes, plugins: Sequence[Plugin]) -> None:
+    """A gathered response body outgrew the buffer: it will stream on untouched.
+    Warn, and give each plugin the body's first bytes (``response_overflow``)."""
+    warn_unbuffered(ctx, plugins, None)
+    prefix = held[:response_limit(plugins)]
+    for plugin in plugins:
+        plugin.response_overflow(ctx, status, headers, prefix)
+
+
 def run_response_body(ctx: RequestContext, status: int, headers: HeaderList, body: bytes,
                       plugins: Sequence[Plugin]) -> bytes:
     """Pass a buffered response body through ``plugins``; each runs only when the body
-    is within its own ``body_limit``."""
+    is within its own ``body_limit`` (else it gets the body's first bytes, as when a
+    body outgrows the buffer: ``response_overflow``)."""
     for plugin in plugins:
         if len(body) <= plugin.body_limit:
             body = plugin.response_body(ctx, status, headers, body)
-        elif plugin.warn_unbuffered:
+            continue
+        if plugin.warn_unbuffered:
             log.warning("%s %s: the response body (%d bytes) is over the body_limit of "
                         "%s (%d); it was not applied", ctx.method, ctx.path, len(body),
                         plugin.name, plugin.body_limit)
+        plugin.response_overflow(ctx, status, headers, body[:plugin.body_limit])
     return body

@@ -141,6 +141,10 @@ class Exchange:
         self._done.add_done_callback(ended)
         return await collected
 
+    def held(self) -> bytes:
+        """What is held of the body (left held, for :meth:`pipe_body`)."""
+        return b"".join(self._held)
+
     def take_body(self) -> bytes:
         """The body :meth:`collect` gathered."""
         body = b"".join(self._held)
