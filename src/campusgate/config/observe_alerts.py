@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from campusgate.config.common import DURATION_TEXT, Name, Seconds, StrictModel
-from campusgate.config.observe_sinks import ClientTls
+from campusgate.config.observe_sinks import ClientTls, https_for_tls
 
 __all__ = ["KINDS", "AlertRule", "AlertScope", "AlertsConfig", "Webhook"]
 
@@ -60,8 +60,7 @@ class Webhook(StrictModel):
 
     @model_validator(mode="after")
     def _tls_needs_https(self) -> Webhook:
-        if self.tls is not None and not self.url.startswith("https://"):
-            raise ValueError("tls settings need an https:// url")
+        https_for_tls(self.tls, self.url)
         return self
 
 

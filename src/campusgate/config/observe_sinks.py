@@ -15,7 +15,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from campusgate.config.common import DURATION_TEXT, Seconds, StrictModel, readable_file
 
 __all__ = ["SYSLOG_FACILITIES", "ClientTls", "DeliverySettings", "FileSink", "HttpSink",
-           "OtlpSink", "SinkSpec", "StoreSink", "SyslogSink"]
+           "OtlpSink", "SinkSpec", "StoreSink", "SyslogSink", "client_context",
+           "https_for_tls"]
 
 
 def _http_url(value: str) -> str:
@@ -42,12 +43,29 @@ class ClientTls(StrictModel):
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
         try:  # PEM that does not parse, a key that is not the certificate's
-            ctx = ssl.create_default_context(cafile=self.ca_file)
-            if self.cert_file is not None:
-                ctx.load_cert_chain(self.cert_file, self.key_file)
+            self.context()
         except ssl.SSLError as exc:
             raise ValueError(f"unusable TLS files: {exc}") from None
         return self
+
+    def context(self) -> ssl.SSLContext:
+        """The verifying client context these settings make."""
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file is not None:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        return ctx
+
+
+def client_context(tls: ClientTls | None) -> ssl.SSLContext | None:
+    """The context of a receiver's ``tls`` settings (None: the client's default, the
+    system's CAs)."""
+    return None if tls is None else tls.context()
+
+
+def https_for_tls(tls: ClientTls | None, url: str) -> None:
+    """``tls`` settings only make sense towards an ``https://`` receiver."""
+    if tls is not None and not url.startswith("https://"):
+        raise ValueError(f"tls settings need an https:// url, not {url!r}")
 
 
 
@@ -90,13 +108,6 @@ class DeliverySettings(StrictModel):
     #: A private CA or a client certificate for an ``https://`` receiver.
     tls: ClientTls | None = None
 
-    @model_validator(mode="after")
-    def _tls_needs_https(self) -> DeliverySettings:
-        url = getattr(self, "url", None) or getattr(self, "endpoint", None)
-        if self.tls is not None and isinstance(url, str) and not url.startswith("https://"):
-            raise ValueError(f"tls settings need an https:// url, not {url!r}")
-        return self
-
 
 class HttpSink(DeliverySettings):
     """Batches POSTed as a JSON array (or NDJSON) to a collector."""
@@ -106,6 +117,11 @@ class HttpSink(DeliverySettings):
     format: Literal["json", "ndjson"] = "json"
 
     _url = field_validator("url")(lambda cls, v: _http_url(v))
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> HttpSink:
+        https_for_tls(self.tls, self.url)
+        return self
 
 
 #: RFC 5424 section 6.2.1 facility names (``local0`` = 16).
@@ -188,6 +204,11 @@ class OtlpSink(DeliverySettings):
     service_name: str = Field(default="campusgate", min_length=1)
 
     _url = field_validator("endpoint")(lambda cls, v: _http_url(v).rstrip("/"))
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> OtlpSink:
+        https_for_tls(self.tls, self.endpoint)
+        return self
 
 
 SinkSpec = Annotated[StoreSink | FileSink | HttpSink | SyslogSink | OtlpSink,

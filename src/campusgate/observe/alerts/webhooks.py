@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from campusgate.config.observe_alerts import Webhook
+from campusgate.config.observe_sinks import client_context
 from campusgate.observe.sinks._post import (
     DeliveryError,
     Poster,
@@ -35,7 +36,6 @@ from campusgate.observe.sinks._post import (
     Sleep,
     public_url,
 )
-from campusgate.observe.sinks._tls import client_context
 
 __all__ = ["RETRY_STATUSES", "Notifier", "json_payload", "payload_for", "slack_payload"]
 
@@ -105,7 +105,7 @@ class Notifier:
             poster = self._posters[webhook.name] = Poster(
                 headers=webhook.headers, timeout=webhook.timeout, policy=policy,
                 gzip_above=None, sleep=self._sleep,
-                tls=None if webhook.tls is None else client_context(webhook.tls))
+                tls=client_context(webhook.tls))
         return poster
 
     def notify(self, names: list[str], event: Mapping[str, Any]) -> list[asyncio.Task[bool]]:

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from campusgate.config.observe_sinks import DeliverySettings
-from campusgate.observe.sinks._tls import client_context
+from campusgate.config.observe_sinks import DeliverySettings, client_context
 
 __all__ = ["DeliveryError", "Poster", "RetryPolicy", "poster_for", "public_url",
            "retry_after", "retry_wait"]
@@ -139,4 +138,4 @@ def poster_for(spec: DeliverySettings, statuses: Collection[int],
     policy = RetryPolicy(spec.retries, spec.retry_backoff, spec.max_retry_wait, statuses)
     return Poster(headers=spec.headers, timeout=spec.timeout, policy=policy,
                   gzip_above=spec.gzip_above, sleep=sleep or asyncio.sleep,
-                  tls=None if spec.tls is None else client_context(spec.tls))
+                  tls=client_context(spec.tls))

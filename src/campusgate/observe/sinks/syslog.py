@@ -33,10 +33,9 @@ import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from campusgate.config.observe_sinks import SyslogSink
+from campusgate.config.observe_sinks import SyslogSink, client_context
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.sinks._encode import record_json
-from campusgate.observe.sinks._tls import client_context
 from campusgate.observe.sinks.base import Sink, SinkEnv
 
 __all__ = ["SD_ID", "SyslogRecordSink", "build", "cut", "format_message", "octet_frame",
@@ -206,7 +205,8 @@ class SyslogRecordSink:
         self.spec = spec
         self.hostname = _hostname(spec.hostname)
         stream = spec.address.startswith(("tcp://", "tls://"))
-        tls = client_context(spec.tls) if spec.address.startswith("tls://") else None
+        tls = (client_context(spec.tls) or ssl.create_default_context()
+               if spec.address.startswith("tls://") else None)
         self._stream = _Stream(spec.address, spec.timeout, tls) if stream else None
         self._datagrams = None if self._stream else _Datagrams(spec.address, spec.timeout)
 
