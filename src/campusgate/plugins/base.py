@@ -239,9 +239,10 @@ class Plugin:
 
     def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
                           prefix: bytes) -> None:
-        """A response body this plugin wanted (it had no declared length) outgrew this
-        plugin's ``body_limit`` and goes out untouched: ``prefix`` is its first
-        ``body_limit`` bytes, for a plugin that only looks."""
+        """A response body this plugin wanted is over its ``body_limit`` (it outgrew
+        the buffer while gathered, or another plugin's larger limit held it whole)
+        and goes out untouched by it: ``prefix`` is its first ``body_limit`` bytes,
+        for a plugin that only looks."""
 
     def response_body(self, ctx: RequestContext, status: int, headers: HeaderList,
                       body: bytes) -> bytes:

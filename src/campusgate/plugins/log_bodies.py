@@ -170,8 +170,8 @@ class LogBodiesPlugin(Plugin):
 
     def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
                           prefix: bytes) -> None:
-        """A response with no declared length outgrew the buffer and streams on: its
-        first ``max_bytes`` are recorded (masked, redacted) and marked as a part."""
+        """A response over the buffer goes out untouched: its first ``max_bytes`` are
+        recorded (masked, redacted) and marked as a part."""
         text = self.capture(prefix[:self.max_bytes])
         _bodies_of(ctx.vars)["response"] = (
             f"{text}...[captured in part: more than {self.body_limit} bytes]")

@@ -192,11 +192,12 @@ def warn_unbuffered(ctx: RequestContext, plugins: Sequence[Plugin], size: int | 
 def response_overflowed(ctx: RequestContext, status: int, headers: HeaderList,
                         held: bytes, plugins: Sequence[Plugin]) -> None:
     """A gathered response body outgrew the buffer: it will stream on untouched.
-    Warn, and give each plugin the body's first bytes (``response_overflow``)."""
+    Warn, and give each plugin the body's first ``body_limit`` bytes
+    (``response_overflow``), as :func:`run_response_body` does for a body over a
+    plugin's own limit."""
     warn_unbuffered(ctx, plugins, None)
-    prefix = held[:response_limit(plugins)]
     for plugin in plugins:
-        plugin.response_overflow(ctx, status, headers, prefix)
+        plugin.response_overflow(ctx, status, headers, held[:plugin.body_limit])
 
 
 def run_response_body(ctx: RequestContext, status: int, headers: HeaderList, body: bytes,
