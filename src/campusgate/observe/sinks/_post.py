@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+import httpx
+
 from campusgate.config.observe_sinks import DeliverySettings, client_context
 
 __all__ = ["DeliveryError", "Poster", "RetryPolicy", "poster_for", "public_url",
@@ -92,11 +94,6 @@ class Poster:
         self.policy = policy
         self.gzip_above = gzip_above
         self._sleep = sleep
-        # httpx (with its TLS and compression stack, about 10 MB) loads with the first
-        # poster: a worker whose alert rules and sinks post nothing never imports it.
-        import httpx
-
-        self._transport_error = httpx.TransportError
         self._client = httpx.AsyncClient(
             headers=dict(headers), timeout=timeout, follow_redirects=False,
             verify=True if tls is None else tls,
@@ -113,7 +110,7 @@ class Poster:
             asked: float | None = None
             try:
                 response = await self._client.post(url, content=body, headers=headers)
-            except self._transport_error as exc:
+            except httpx.TransportError as exc:
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 status = response.status_code
