@@ -14,8 +14,8 @@ from campusgate.config.model import Limits
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.rollup import RollupStage
 from campusgate.observe.rollup_store import open_rollup_store
+from campusgate.proxy.app_dispatcher import AppDispatcher
 from campusgate.proxy.http1 import ClientConnection, ListenerState
-from campusgate.runtime import AppDispatcher
 from campusgate.store import ConfigStore
 
 

@@ -19,7 +19,6 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +35,12 @@ from campusgate.observe.runtime import ObserveRuntime, worker_id
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.plugins.base import PluginResources
 from campusgate.proxy.addresses import AddressSet
-from campusgate.proxy.asgi import ASGIApp, run_asgi
+from campusgate.proxy.app_dispatcher import HEALTHY, AppDispatcher
+from campusgate.proxy.asgi import ASGIApp
 from campusgate.proxy.backends import sweep_pools_forever
-from campusgate.proxy.context import LocalResponse, RequestContext
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.gateway import Gateway
 from campusgate.proxy.http1 import ClientConnection, ListenerState
-from campusgate.proxy.request import Request
-from campusgate.proxy.request_ids import new_request_id
 from campusgate.proxy.snapshot import Snapshot, compile_snapshot
 from campusgate.state.base import StateBackend
 from campusgate.state.memory import MemoryState
@@ -52,55 +49,12 @@ from campusgate.store.revision_probe import revision_reader
 if TYPE_CHECKING:
     from campusgate.store import ConfigStore
 
-__all__ = ["AppDispatcher", "Worker"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("campusgate")
 
 POLL_INTERVAL = 0.5
-#: ``GET /healthz`` on the admin listener, as the admin API documents it
-#: (``admin/endpoints/status.py``), answered without loading the admin plane.
-HEALTHY = LocalResponse.json(200, {"status": "ok"})
 FILE_POLL_INTERVAL = 1.0
-
-
-class AppDispatcher:
-    """Serves every request of a listener with one ASGI app (the admin API).
-
-    ``app`` may be an app or an async factory of one, called at the first request:
-    the admin plane (FastAPI, SQLAlchemy: some 40 MB) loads only when it is used.
-    ``fixed`` answers (by path, to GET and HEAD) are sent without the app: a liveness
-    probe polling ``/healthz`` must not load the admin plane into every worker.
-    """
-
-    def __init__(self, app: ASGIApp | None = None, scheme: str = "http", *,
-                 factory: Callable[[], Awaitable[ASGIApp]] | None = None,
-                 fixed: dict[str, LocalResponse] | None = None) -> None:
-        self.app = app
-        self._factory = factory
-        self._lock = asyncio.Lock()
-        self.scheme = scheme
-        self.fixed = fixed or {}
-
-    async def _app(self) -> ASGIApp:
-        async with self._lock:
-            if self.app is None:
-                assert self._factory is not None
-                self.app = await self._factory()
-            return self.app
-
-    async def handle(self, conn: ClientConnection, req: Request) -> None:
-        fixed = self.fixed.get(req.path) if req.method in (b"GET", b"HEAD") else None
-        request_id = new_request_id()
-        if fixed is not None:
-            conn.send_local(req, LocalResponse(
-                fixed.status, fixed.body,
-                [*fixed.headers, (b"x-request-id", request_id.encode())]))
-            return
-        app = self.app if self.app is not None else await self._app()
-        ctx = RequestContext(req.method.decode("latin-1"), req.path, req.query, req.headers,
-                             conn.client_ip, self.scheme, req.host.decode("latin-1"),
-                             request_id)
-        await run_asgi(app, conn, req, ctx)
 
 
 def server_ssl_context(listener: Listener) -> ssl.SSLContext | None:

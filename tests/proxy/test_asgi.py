@@ -1,6 +1,6 @@
 """The ASGI bridge (proxy/asgi.py) serving a small Starlette app over real sockets.
 
-Served the way the admin listener is served: ``runtime.AppDispatcher`` on a
+Served the way the admin listener is served: ``proxy.app_dispatcher.AppDispatcher`` on a
 ``ClientConnection``.
 """
 
@@ -20,9 +20,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from campusgate.config.model import Limits
+from campusgate.proxy.app_dispatcher import HEALTHY, AppDispatcher
 from campusgate.proxy.echo import echo_app
 from campusgate.proxy.http1 import ClientConnection, ListenerState
-from campusgate.runtime import HEALTHY, AppDispatcher
 
 MB = 1024 * 1024
 

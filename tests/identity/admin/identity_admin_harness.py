@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from campusgate.admin import StaticRuntime, create_admin_app
 from campusgate.config.model import Limits
+from campusgate.proxy.app_dispatcher import AppDispatcher
 from campusgate.proxy.http1 import ClientConnection, ListenerState
-from campusgate.runtime import AppDispatcher
 from campusgate.store import ConfigStore
 
 __all__ = ["ISSUER", "identity_admin_app", "serving"]
