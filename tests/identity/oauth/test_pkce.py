@@ -70,7 +70,8 @@ async def test_plain_for_a_confidential_client_that_opted_in(
     identity_ctx.update(sealed(config, keyring))
     verifier, _ = pkce_pair()
     code = await flow.code(code_challenge=verifier, code_challenge_method="plain")
-    wrong = await flow.redeem(code, code_verifier=verifier[:-1] + "x")
+    wrong_verifier = verifier[:-1] + ("y" if verifier.endswith("x") else "x")  # always differs
+    wrong = await flow.redeem(code, code_verifier=wrong_verifier)
     assert wrong.json()["error"] == "invalid_grant"
     code = await flow.code(code_challenge=verifier, code_challenge_method="plain")
     assert (await flow.redeem(code, code_verifier=verifier)).status_code == 200
