@@ -18,7 +18,6 @@ import random
 import secrets
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -49,8 +48,9 @@ def records(count: int) -> list[AccessRecord]:
     for i in range(count):
         moment = start + i / 5000
         upstream = random.uniform(1, 30)
-        made.append(replace(
-            BASE, time=moment, request_id=f"{int(moment * 1000):012x}{random.getrandbits(80):020x}",
+        request_id = f"{int(moment * 1000):012x}{random.getrandbits(80):020x}"
+        made.append(BASE._replace(
+            time=moment, request_id=request_id,
             trace_id=secrets.token_hex(16), span_id=secrets.token_hex(8),
             consumer=f"app-{i % 10}", route=f"route-{i % 4}", path=f"/roster/users/{i}",
             status=200 if i % 50 else 404, latency_ms=upstream + 0.4,

@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from campusgate.observe.record import AccessRecord
@@ -33,7 +33,7 @@ def window(start: float, seconds: float, *, per_minute: int = 6, route: str = "r
     ``every_error`` n, every n-th one is a 502."""
     count = int(seconds / 60 * per_minute)
     step = seconds / count
-    return [replace(BASE, time=start + n * step, request_id=f"{route}-{start}-{n}", route=route,
+    return [BASE._replace(time=start + n * step, request_id=f"{route}-{start}-{n}", route=route,
                     service=route, upstream=upstream,
                     latency_ms=latency * (0.9 + 0.2 * (n % 5) / 4),
                     upstream_latency_ms=latency * 0.9,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ RECORD = AccessRecord(
 
 async def write_records(store: ConfigStore, tmp_path: Path) -> None:
     """r-0 .. r-4, one a second, in two segments that overlap in time (odd, even)."""
-    records = [replace(RECORD, time=RECORD.time + i, request_id=f"r-{i}",
+    records = [RECORD._replace(time=RECORD.time + i, request_id=f"r-{i}",
                        status=500 if i == 3 else 200) for i in range(5)]
     sink = build(StoreSink(), SinkEnv(f"sqlite:///{tmp_path}/admin.db", "w"))
     await sink.write(records[1::2])

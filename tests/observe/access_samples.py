@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ BASE = AccessRecord(
 
 
 def sample(**changes: Any) -> AccessRecord:
-    return replace(BASE, **changes)
+    return BASE._replace(**changes)
 
 
 def series(count: int, start: float = 1_700_000_000.0, step: float = 1.0,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import replace
 
 from access_samples import BASE
 
@@ -27,8 +26,7 @@ def generate(count: int, seconds: float, seed: int = 7, start: float = START
         ai = route == 3
         latency = (rng.lognormvariate(3, 0.8) if rng.random() < 0.8
                    else rng.uniform(200, 900))
-        records.append(replace(
-            BASE, time=start + rng.random() * seconds, request_id=f"req-{n}",
+        records.append(BASE._replace(time=start + rng.random() * seconds, request_id=f"req-{n}",
             route=ROUTES[route], service=f"svc-{route}", consumer=rng.choice(CONSUMERS),
             upstream=f"10.0.0.{route}:80", status=status, bytes_in=rng.randrange(1000),
             bytes_out=rng.randrange(50_000), latency_ms=latency,

@@ -4,7 +4,6 @@ real store (SQLite and PostgreSQL), over a real revision's plugin specs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -52,7 +51,7 @@ def traffic(consumer: str | None, route: str, start: float, seconds: float, coun
     refused with a 429 by a rate limit."""
     service = "sis" if route in ("grades", "roster") else "lms"
     step = seconds / count
-    return [replace(BASE, time=start + n * step, request_id=f"{consumer}-{route}-{start}-{n}",
+    return [BASE._replace(time=start + n * step, request_id=f"{consumer}-{route}-{start}-{n}",
                     route=route, service=service, consumer=consumer,
                     status=429 if limited else 200,
                     rate_limit="limited" if limited else "allowed")

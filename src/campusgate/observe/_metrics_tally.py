@@ -10,11 +10,10 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import cast
 
 from campusgate.observe._batch_groups import FEW, group_by
-from campusgate.observe.record import AccessRecord
+from campusgate.observe.record import AccessRecord, column, columns
 
 __all__ = ["LATENCY_BUCKETS", "Family", "HistogramFamily", "Labels", "RecordTally"]
 
@@ -36,6 +35,10 @@ _UPSTREAM_SUM = _UPSTREAM + _NBUCKETS
 _WIDTH = _UPSTREAM_SUM + 1
 #: Where the consumer is in an entry's key.
 _CONSUMER = 5
+#: Record fields a batch's groups are summed by (by index: C speed).
+_error, _provider, _latency, _upstream_latency, _bytes_in, _bytes_out, _rate_limit, \
+    _retries = map(column, ("error", "ai_provider", "latency_ms", "upstream_latency_ms",
+                            "bytes_in", "bytes_out", "rate_limit", "retries"))
 
 Labels = tuple[str, ...]
 
@@ -73,7 +76,7 @@ class RecordTally:
     def __init__(self, consumer_label: bool = False) -> None:
         self.consumer_label = consumer_label
         #: A record's entry key (what ``add`` groups by).
-        self._key: Callable[[AccessRecord], tuple[object, ...]] = attrgetter(
+        self._key: Callable[[AccessRecord], tuple[object, ...]] = columns(
             "route", "service", "method", "status", "upstream",
             *(("consumer",) if consumer_label else ()))
         #: (route, service, method, status, upstream[, consumer]) -> slots (_LATENCY..)
@@ -104,14 +107,14 @@ class RecordTally:
                 if acc is None:
                     acc = entries[key] = [0.0] * _WIDTH
                 _add_entry(acc, same)
-        errors = [r.error for r in records]
+        errors = list(map(_error, records))
         if errors.count(None) < len(errors):  # counted in batch order, like the rest
             counts = self.errors
             for r, error in zip(records, errors, strict=True):
                 if error is not None:
                     ekey = (r.route, r.service, error)
                     counts[ekey] = counts.get(ekey, 0) + 1
-        providers = [r.ai_provider for r in records]
+        providers = list(map(_provider, records))
         if providers.count(None) < len(providers):  # AI calls: summed in batch order
             for r, provider in zip(records, providers, strict=True):
                 if provider is not None:
@@ -211,19 +214,19 @@ class RecordTally:
 
 def _add_entry(acc: list[float], records: list[AccessRecord]) -> None:
     """Add records of one entry to its slots, column by column."""
-    latencies = [r.latency_ms for r in records]
+    latencies = list(map(_latency, records))
     acc[_LATENCY_SUM] = sum(latencies, acc[_LATENCY_SUM])
     _count_sorted(acc, 0, latencies)
-    acc[_BYTES_IN] = sum([r.bytes_in for r in records], acc[_BYTES_IN])
-    acc[_BYTES_OUT] = sum([r.bytes_out for r in records], acc[_BYTES_OUT])
-    measured = [r.upstream_latency_ms for r in records]
+    acc[_BYTES_IN] = sum(map(_bytes_in, records), acc[_BYTES_IN])
+    acc[_BYTES_OUT] = sum(map(_bytes_out, records), acc[_BYTES_OUT])
+    measured = list(map(_upstream_latency, records))
     upstream = ([ms for ms in measured if ms is not None] if None in measured
                 else cast("list[float]", measured))
     if upstream:
         acc[_UPSTREAM_SUM] = sum(upstream, acc[_UPSTREAM_SUM])
         _count_sorted(acc, _UPSTREAM, upstream)
-    acc[_LIMITED] += [r.rate_limit for r in records].count("limited")
-    acc[_RETRIES] = sum([r.retries for r in records if r.retries], acc[_RETRIES])
+    acc[_LIMITED] += list(map(_rate_limit, records)).count("limited")
+    acc[_RETRIES] = sum(map(_retries, records), acc[_RETRIES])
 
 
 def _count_sorted(acc: list[float], first: int, values: list[float]) -> None:

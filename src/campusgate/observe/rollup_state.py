@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from operator import attrgetter
 from typing import Any, cast
 
 from campusgate.observe._batch_groups import FEW, group_by
@@ -40,7 +39,7 @@ from campusgate.observe.histogram import (
     encode,
     merge_into,
 )
-from campusgate.observe.record import AccessRecord
+from campusgate.observe.record import AccessRecord, column, columns
 
 __all__ = [
     "DIMS",
@@ -82,8 +81,11 @@ _NANO = Decimal(10) ** 9
 #: A record's dimensions as recorded (route, service, consumer, model, upstream,
 #: status, error; None kept): what :meth:`RollupState.add` groups by.
 _Dims = tuple[str | None, str | None, str | None, str | None, str | None, int, str | None]
-_dims: Callable[[AccessRecord], _Dims] = attrgetter(
-    "route", "service", "consumer", "ai_model", "upstream", "status", "error")
+_dims = cast(Callable[[AccessRecord], _Dims], columns(
+    "route", "service", "consumer", "ai_model", "upstream", "status", "error"))
+_time, _rate_limit, _bytes_in, _bytes_out, _latency, _upstream_latency = map(
+    column, ("time", "rate_limit", "bytes_in", "bytes_out", "latency_ms",
+             "upstream_latency_ms"))
 
 
 def is_error(status: int, error: str) -> bool:
@@ -192,9 +194,9 @@ class RollupState:
         if row is None:
             row = self._delta[key] = _new_row()
         row[0] += len(records)
-        row[2] += [r.rate_limit for r in records].count("limited")
-        row[3] = sum([r.bytes_in for r in records], row[3])
-        row[4] = sum([r.bytes_out for r in records], row[4])
+        row[2] += list(map(_rate_limit, records)).count("limited")
+        row[3] = sum(map(_bytes_in, records), row[3])
+        row[4] = sum(map(_bytes_out, records), row[4])
         if model is not None:
             for r in records:
                 row[5] += r.ai_input_tokens or 0
@@ -202,11 +204,11 @@ class RollupState:
                 row[7] += r.ai_cached_tokens or 0
                 if r.ai_cost:
                     row[8] += nanousd(r.ai_cost)
-        latencies = [r.latency_ms for r in records]
+        latencies = list(map(_latency, records))
         row[9] = sum(latencies, row[9])
         latencies.sort()
         count_sorted_into(row[12], latencies)
-        measured = [r.upstream_latency_ms for r in records]
+        measured = list(map(_upstream_latency, records))
         upstream_latencies = ([ms for ms in measured if ms is not None] if None in measured
                               else cast("list[float]", measured))
         if upstream_latencies:
@@ -312,7 +314,7 @@ def _grouped(batch: list[AccessRecord]) -> tuple[int, dict[_Dims, list[AccessRec
     are those of one record at a time only that way), or when its first records
     make small groups (then grouping costs more than it saves: :func:`group_by`).
     """
-    times = [r.time for r in batch]
+    times = list(map(_time, batch))
     first, last = int(min(times)), int(max(times))
     minute = first - first % 60
     if minute != last - last % 60:

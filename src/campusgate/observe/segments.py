@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, cast
 
 import orjson
@@ -56,7 +56,6 @@ TERM_FIELDS: tuple[str, ...] = ("consumer", "route", "service", "upstream", "err
 
 #: What isal raises on data that is not zlib (its stub declares an instance).
 _NOT_ZLIB = cast(type[Exception], isal_zlib.error)
-_values = attrgetter(*FIELDS)
 _time = itemgetter(FIELDS.index("time"))
 _request_id = itemgetter(FIELDS.index("request_id"))
 _term_values = itemgetter(*(FIELDS.index(name) for name in TERM_FIELDS))
@@ -112,12 +111,12 @@ def encode(batch: Sequence[AccessRecord]) -> Segment:
     and zlib."""
     if not batch:
         raise ValueError("a segment holds at least one record")
-    rows = list(map(_values, batch))
+    rows = batch if isinstance(batch, list) else list(batch)  # records are rows
     times = list(map(_time, rows))
     time_min_ms, time_max_ms = int(min(times) * 1000), int(max(times) * 1000)
     rid_min, rid_max, loose = _locate(list(map(_request_id, rows)), times,
                                       time_min_ms, time_max_ms)
-    body = isal_zlib.compress(orjson.dumps([FORMAT, FIELDS, rows]), LEVEL)
+    body = isal_zlib.compress(orjson.dumps([FORMAT, FIELDS, rows], default=tuple), LEVEL)
     return Segment(time_min_ms, time_max_ms, len(rows), rid_min, rid_max, _terms(rows),
                    body, loose)
 

@@ -9,7 +9,7 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ def make_record() -> MakeRecord:
 
     def make(n: int = 0, **fields: Any) -> AccessRecord:
         ids = {"request_id": f"{n:032x}", "span_id": f"{n + 1:016x}", "time": BASE.time + n}
-        return replace(BASE, **{**ids, **fields})
+        return BASE._replace(**{**ids, **fields})
 
     return make
 
