@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
@@ -115,3 +116,15 @@ async def test_introspector_timeout_and_refusal_are_unavailable(
     down = Introspector("http://127.0.0.1:9/introspect", "gw", "secret", None, 2.0, client)
     with pytest.raises(IntrospectionUnavailable, match="could not be reached"):
         await down.introspect("t")
+
+
+async def test_a_tls_alert_after_the_handshake_is_unavailable() -> None:
+    """A TLS 1.3 alert read after the handshake (the server wants a client
+    certificate) reaches httpx's caller as a raw ``ssl.SSLError``: unavailable."""
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as refusing:
+        introspector = Introspector("https://as.example/introspect", "gw", "secret", None,
+                                    2.0, refusing)
+        with pytest.raises(IntrospectionUnavailable, match=r"could not be reached \(SSLError\)"):
+            await introspector.introspect("t")

@@ -4,6 +4,7 @@ schedule, and the shell against a real server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -96,6 +97,20 @@ async def test_an_answer_past_the_limit_is_refused(provider: HttpUpstream) -> No
     with pytest.raises(AnswerTooLarge):
         await get(provider.address + "/big", limit=1024)
     assert len((await get(provider.address + "/big", limit=4096)).content) == 2048
+
+
+async def test_a_tls_alert_after_the_handshake_could_not_be_reached() -> None:
+    """A TLS 1.3 alert read after the handshake reaches us as a raw ``ssl.SSLError``
+    (httpx does not wrap it): tried again, then Unavailable like any transport error."""
+    calls = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+        with pytest.raises(Unavailable, match=r"could not be reached \(SSLError\)"):
+            await send(client, client.build_request("GET", "https://op.example/"), QUICK)
+    assert len(calls) == QUICK.attempts
 
 
 async def test_a_closed_port_could_not_be_reached(unused_tcp_port: int) -> None:

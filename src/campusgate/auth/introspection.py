@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -139,7 +140,7 @@ class Introspector:
                 status = response.status_code
         except httpx.TimeoutException as exc:
             raise IntrospectionUnavailable("the introspection endpoint timed out") from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, ssl.SSLError) as exc:  # a TLS 1.3 alert comes raw
             raise IntrospectionUnavailable(
                 f"the introspection endpoint could not be reached ({type(exc).__name__})"
             ) from exc

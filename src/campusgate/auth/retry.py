@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ async def send(client: httpx.AsyncClient, request: httpx.Request,
             response = await _read(client, request, limit)
         except httpx.TimeoutException:
             problem = "timed out"
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:  # a TLS 1.3 alert comes raw
             problem = f"could not be reached ({type(exc).__name__})"
         else:
             if response.status_code not in RETRY_STATUSES:

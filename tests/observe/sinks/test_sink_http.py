@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from typing import Any
 
+import httpx
 import pytest
 
 from campusgate.config.observe_sinks import HttpSink
-from campusgate.observe.sinks._post import DeliveryError, RetryPolicy, retry_after, retry_wait
+from campusgate.observe.sinks._post import (
+    DeliveryError,
+    Poster,
+    RetryPolicy,
+    retry_after,
+    retry_wait,
+)
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.observe.sinks.http import HttpRecordSink, build
 
@@ -109,6 +117,26 @@ async def test_connection_refused_is_retried_then_raised(make_record: Any,
         await sink.write([make_record(0)])
     await sink.close()
     assert "pw" not in str(caught.value) and len(sleeps.waits) == 1
+
+
+async def test_a_tls_alert_after_the_handshake_is_a_delivery_error(sleeps: Any) -> None:
+    """With TLS 1.3 a receiver refuses a client certificate after the handshake; httpx
+    lets that alert through as a raw ``ssl.SSLError``: the batch fails like any other
+    transport failure (retried, then DeliveryError), never with the raw error."""
+    calls = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert "
+                              "certificate required")
+    poster = Poster(headers={}, timeout=1.0, policy=RetryPolicy(1, 0.01, 0.01, {503}),
+                    gzip_above=None, sleep=sleeps)
+    await poster._client.aclose()
+    poster._client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    with pytest.raises(DeliveryError, match=r"after 2 attempt.*SSLError"):
+        await poster.post("https://collector.example/in", b"[]", "application/json")
+    await poster.close()
+    assert len(calls) == 2 and len(sleeps.waits) == 1
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:

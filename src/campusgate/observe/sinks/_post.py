@@ -110,7 +110,9 @@ class Poster:
             asked: float | None = None
             try:
                 response = await self._client.post(url, content=body, headers=headers)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, ssl.SSLError) as exc:
+                # ssl.SSLError: with TLS 1.3 a receiver refuses a client certificate
+                # after the handshake, and httpx lets that alert through unwrapped
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 status = response.status_code
