@@ -1,8 +1,8 @@
 """Records as JSON, for the sinks that speak it (file, http, syslog).
 
-A record (a named tuple) becomes a dict with :meth:`AccessRecord.as_dict`'s keys by
-one ``zip`` with the field names; a batch is encoded by one compact encoder.  Called
-off the event loop.
+A record becomes a dict by :meth:`AccessRecord.as_dict` (a named tuple's fields
+zipped with its values); a batch is encoded by one compact encoder.  Called off the
+event loop.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from campusgate.observe.record import FIELDS, AccessRecord
+from campusgate.observe.record import AccessRecord
 
 __all__ = ["json_array", "json_lines", "record_dicts", "record_json"]
 
@@ -19,13 +19,12 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def record_dicts(batch: Sequence[AccessRecord]) -> list[dict[str, Any]]:
-    names = FIELDS
-    return [dict(zip(names, r, strict=True)) for r in batch]
+    return list(map(AccessRecord.as_dict, batch))
 
 
 def record_json(record: AccessRecord) -> str:
     """One record as compact JSON (UTF-8 text, one line)."""
-    return _encode(dict(zip(FIELDS, record, strict=True)))
+    return _encode(record.as_dict())
 
 
 def json_lines(batch: Sequence[AccessRecord]) -> bytes:
