@@ -169,7 +169,9 @@ def _body(layout: object) -> bytes:
     zlib.compress(b"{not json"),
     _body({"format": 1}),
     _body([1, list(FIELDS)]),  # no rows
-    _body([2, list(FIELDS), []]),  # a format this version does not know
+    _body([3, list(FIELDS), []]),  # a format this version does not know
+    _body([2, ["time", "status"], [[1.5], [200, 404]]]),  # columns of unequal length
+    _body([2, ["time", "status"], [[1.5]]]),  # fewer columns than names
     _body(None),
 ])
 def test_a_malformed_body_raises_value_error(body: bytes) -> None:
@@ -177,10 +179,16 @@ def test_a_malformed_body_raises_value_error(body: bytes) -> None:
         decode(body)
 
 
-def test_a_segment_with_other_fields_maps_by_name() -> None:
-    """An older (fewer fields) or newer (unknown fields) segment reads by field name."""
-    body = _body([segments.FORMAT, ["request_id", "future_field", "time", "status"],
-                  [["a", "x", 1.5, 200], ["b", None, 2.5, 404]]])
+@pytest.mark.parametrize("layout", [
+    [segments.FORMAT, ["request_id", "future_field", "time", "status"],
+     [["a", "b"], ["x", None], [1.5, 2.5], [200, 404]]],
+    [1, ["request_id", "future_field", "time", "status"],  # rows: written until 2026-11
+     [["a", "x", 1.5, 200], ["b", None, 2.5, 404]]],
+])
+def test_a_segment_with_other_fields_maps_by_name(layout: list[object]) -> None:
+    """An older (fewer fields) or newer (unknown fields) segment reads by field name,
+    from columns (format 2) as from rows (format 1)."""
+    body = _body(layout)
     records = as_dicts(body)
     assert [(r["time"], r["request_id"], r["status"]) for r in records] == [
         (1.5, "a", 200), (2.5, "b", 404)]

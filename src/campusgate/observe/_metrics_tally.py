@@ -8,12 +8,12 @@ in milliseconds (as recorded) and shown in seconds.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any
 
-from campusgate.observe._batch_groups import FEW, group_by
-from campusgate.observe.record import AccessRecord, column, columns
+from campusgate.observe.batch import FEW, INDEX, Group, RecordBatch, group, pick
+from campusgate.observe.record import AccessRecord
 
 __all__ = ["LATENCY_BUCKETS", "Family", "HistogramFamily", "Labels", "RecordTally"]
 
@@ -35,10 +35,14 @@ _UPSTREAM_SUM = _UPSTREAM + _NBUCKETS
 _WIDTH = _UPSTREAM_SUM + 1
 #: Where the consumer is in an entry's key.
 _CONSUMER = 5
-#: Record fields a batch's groups are summed by (by index: C speed).
-_error, _provider, _latency, _upstream_latency, _bytes_in, _bytes_out, _rate_limit, \
-    _retries = map(column, ("error", "ai_provider", "latency_ms", "upstream_latency_ms",
-                            "bytes_in", "bytes_out", "rate_limit", "retries"))
+#: The columns (:data:`~campusgate.observe.batch.INDEX`) a batch is counted from.
+_ERROR, _PROVIDER, _MODEL, _ROUTE, _SERVICE, _LATENCY, _UPSTREAM_LATENCY, _BYTES_IN_AT, \
+    _BYTES_OUT_AT, _RATE_LIMIT, _RETRIES_AT, _INPUT, _OUTPUT, _CACHED, _COST = (
+        INDEX[name] for name in (
+            "error", "ai_provider", "ai_model", "route", "service", "latency_ms",
+            "upstream_latency_ms", "bytes_in", "bytes_out", "rate_limit", "retries",
+            "ai_input_tokens", "ai_output_tokens", "ai_cached_tokens", "ai_cost"))
+Columns = Sequence[Sequence[Any]]
 
 Labels = tuple[str, ...]
 
@@ -75,10 +79,10 @@ class RecordTally:
 
     def __init__(self, consumer_label: bool = False) -> None:
         self.consumer_label = consumer_label
-        #: A record's entry key (what ``add`` groups by).
-        self._key: Callable[[AccessRecord], tuple[object, ...]] = columns(
+        #: The columns of a record's entry key (what ``add`` groups by).
+        self._key = [INDEX[name] for name in (
             "route", "service", "method", "status", "upstream",
-            *(("consumer",) if consumer_label else ()))
+            *(("consumer",) if consumer_label else ()))]
         #: (route, service, method, status, upstream[, consumer]) -> slots (_LATENCY..)
         self.entries: dict[tuple[object, ...], list[float]] = {}
         #: (route, service, error class) -> requests
@@ -89,74 +93,51 @@ class RecordTally:
         self.cost: dict[tuple[str, str | None], float] = {}
 
     def add(self, batch: Sequence[AccessRecord]) -> None:
-        """Count a batch: records grouped by entry (a tuple and a dict lookup each),
-        then each group summed column by column (``sum`` of a list, in the records'
+        """Count a batch, column by column (:class:`~campusgate.observe.batch.
+        RecordBatch`): records grouped by entry (:func:`~campusgate.observe.batch.
+        group`: one group, the usual batch, found without a tuple built), then each
+        group summed column by column (``sum`` of its values, in the records'
         order, as one record at a time would) and its latencies counted sorted.  A
-        batch of small groups is counted record by record (:func:`group_by`)."""
-        records = batch if isinstance(batch, list) else list(batch)
+        group of a few records is counted record by record."""
+        columns = RecordBatch.of(batch).columns
+        if not columns[0]:
+            return
         entries = self.entries
-        groups = group_by(records, self._key)
-        if groups is None:
-            self._add_each(records)
-        else:
-            for key, same in groups.items():
-                if len(same) < FEW:
-                    self._add_each(same)
-                    continue
-                acc = entries.get(key)
-                if acc is None:
-                    acc = entries[key] = [0.0] * _WIDTH
-                _add_entry(acc, same)
-        errors = list(map(_error, records))
-        if errors.count(None) < len(errors):  # counted in batch order, like the rest
-            counts = self.errors
-            for r, error in zip(records, errors, strict=True):
-                if error is not None:
-                    ekey = (r.route, r.service, error)
-                    counts[ekey] = counts.get(ekey, 0) + 1
-        providers = list(map(_provider, records))
-        if providers.count(None) < len(providers):  # AI calls: summed in batch order
-            for r, provider in zip(records, providers, strict=True):
-                if provider is not None:
-                    self._add_ai(r, provider)
-
-    def _add_each(self, records: list[AccessRecord]) -> None:
-        """Add records to their entries one at a time (not errors and AI calls)."""
-        entries = self.entries
-        by_consumer = self.consumer_label
-        bounds = _BOUNDS_MS
-        for r in records:
-            key: tuple[object, ...] = (
-                (r.route, r.service, r.method, r.status, r.upstream, r.consumer)
-                if by_consumer else (r.route, r.service, r.method, r.status, r.upstream))
+        for key, indexes in group([columns[i] for i in self._key]).items():
             acc = entries.get(key)
             if acc is None:
                 acc = entries[key] = [0.0] * _WIDTH
-            latency = r.latency_ms
-            acc[bisect_left(bounds, latency)] += 1
-            acc[_LATENCY_SUM] += latency
-            acc[_BYTES_IN] += r.bytes_in
-            acc[_BYTES_OUT] += r.bytes_out
-            upstream_ms = r.upstream_latency_ms
-            if upstream_ms is not None:
-                acc[_UPSTREAM + bisect_left(bounds, upstream_ms)] += 1
-                acc[_UPSTREAM_SUM] += upstream_ms
-            if r.rate_limit == "limited":
-                acc[_LIMITED] += 1
-            if r.retries:
-                acc[_RETRIES] += r.retries
+            if len(indexes) < FEW:
+                _add_each(acc, columns, indexes)
+            else:
+                _add_entry(acc, columns, indexes)
+        count = len(columns[0])
+        errors = columns[_ERROR]
+        if errors.count(None) < count:  # counted in batch order, like the rest
+            counts = self.errors
+            routes, services = columns[_ROUTE], columns[_SERVICE]
+            for index, error in enumerate(errors):
+                if error is not None:
+                    ekey = (routes[index], services[index], error)
+                    counts[ekey] = counts.get(ekey, 0) + 1
+        providers = columns[_PROVIDER]
+        if providers.count(None) < count:  # AI calls: summed in batch order
+            for index, provider in enumerate(providers):
+                if provider is not None:
+                    self._add_ai(columns, index, provider)
 
-    def _add_ai(self, r: AccessRecord, provider: str) -> None:
-        model = r.ai_model
+    def _add_ai(self, columns: Columns, index: int, provider: str) -> None:
+        model = columns[_MODEL][index]
         tokens = self.tokens
-        for kind, count in (("input", r.ai_input_tokens), ("output", r.ai_output_tokens),
-                            ("cached", r.ai_cached_tokens)):
+        for kind, column in (("input", _INPUT), ("output", _OUTPUT), ("cached", _CACHED)):
+            count = columns[column][index]
             if count:
                 key = (provider, model, kind)
                 tokens[key] = tokens.get(key, 0) + count
-        if r.ai_cost is not None:
+        cost = columns[_COST][index]
+        if cost is not None:
             try:
-                usd = float(r.ai_cost)
+                usd = float(cost)
             except ValueError:
                 return  # not a price: nothing to add
             self.cost[(provider, model)] = self.cost.get((provider, model), 0.0) + usd
@@ -212,28 +193,49 @@ class RecordTally:
                 "campusgate_upstream_duration_seconds": upstream}
 
 
-def _add_entry(acc: list[float], records: list[AccessRecord]) -> None:
-    """Add records of one entry to its slots, column by column."""
-    latencies = list(map(_latency, records))
+def _add_entry(acc: list[float], columns: Columns, indexes: Group) -> None:
+    """Add the records ``indexes`` of one entry to its slots, column by column."""
+    latencies = pick(columns[_LATENCY], indexes)
     acc[_LATENCY_SUM] = sum(latencies, acc[_LATENCY_SUM])
-    _count_sorted(acc, 0, latencies)
-    acc[_BYTES_IN] = sum(map(_bytes_in, records), acc[_BYTES_IN])
-    acc[_BYTES_OUT] = sum(map(_bytes_out, records), acc[_BYTES_OUT])
-    measured = list(map(_upstream_latency, records))
+    _count_sorted(acc, 0, sorted(latencies))
+    acc[_BYTES_IN] = sum(pick(columns[_BYTES_IN_AT], indexes), acc[_BYTES_IN])
+    acc[_BYTES_OUT] = sum(pick(columns[_BYTES_OUT_AT], indexes), acc[_BYTES_OUT])
+    measured = pick(columns[_UPSTREAM_LATENCY], indexes)
     upstream = ([ms for ms in measured if ms is not None] if None in measured
-                else cast("list[float]", measured))
+                else measured)
     if upstream:
         acc[_UPSTREAM_SUM] = sum(upstream, acc[_UPSTREAM_SUM])
-        _count_sorted(acc, _UPSTREAM, upstream)
-    acc[_LIMITED] += list(map(_rate_limit, records)).count("limited")
-    acc[_RETRIES] = sum(map(_retries, records), acc[_RETRIES])
+        _count_sorted(acc, _UPSTREAM, sorted(upstream))
+    acc[_LIMITED] += pick(columns[_RATE_LIMIT], indexes).count("limited")
+    acc[_RETRIES] = sum(pick(columns[_RETRIES_AT], indexes), acc[_RETRIES])
+
+
+def _add_each(acc: list[float], columns: Columns, indexes: Group) -> None:
+    """Add the records ``indexes`` of one entry to its slots, one at a time."""
+    bounds = _BOUNDS_MS
+    latencies, received, sent, upstreams, limits, retries = (
+        columns[i] for i in (_LATENCY, _BYTES_IN_AT, _BYTES_OUT_AT, _UPSTREAM_LATENCY,
+                             _RATE_LIMIT, _RETRIES_AT))
+    for i in indexes:
+        latency = latencies[i]
+        acc[bisect_left(bounds, latency)] += 1
+        acc[_LATENCY_SUM] += latency
+        acc[_BYTES_IN] += received[i]
+        acc[_BYTES_OUT] += sent[i]
+        upstream_ms = upstreams[i]
+        if upstream_ms is not None:
+            acc[_UPSTREAM + bisect_left(bounds, upstream_ms)] += 1
+            acc[_UPSTREAM_SUM] += upstream_ms
+        if limits[i] == "limited":
+            acc[_LIMITED] += 1
+        if retries[i]:
+            acc[_RETRIES] += retries[i]
 
 
 def _count_sorted(acc: list[float], first: int, values: list[float]) -> None:
-    """Add each value to its bucket (``bisect_left`` of the bounds, as Prometheus'
-    ``le``) among ``acc[first:first + _NBUCKETS]``, by sorting ``values`` (in place)
-    and cutting the sorted list at each bound."""
-    values.sort()
+    """Add each value of ``values`` (sorted) to its bucket (``bisect_left`` of the
+    bounds, as Prometheus' ``le``) among ``acc[first:first + _NBUCKETS]``, by
+    cutting the sorted list at each bound."""
     below = 0
     for slot, bound in enumerate(_BOUNDS_MS, first):
         upto = bisect_right(values, bound, below)

@@ -25,12 +25,12 @@ exactly as integer nano-USD.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
-from campusgate.observe._batch_groups import FEW, group_by
+from campusgate.observe.batch import FEW, INDEX, Group, RecordBatch, group, pick
 from campusgate.observe.histogram import (
     Histogram,
     bucket_of,
@@ -39,7 +39,7 @@ from campusgate.observe.histogram import (
     encode,
     merge_into,
 )
-from campusgate.observe.record import AccessRecord, column, columns
+from campusgate.observe.record import AccessRecord
 
 __all__ = [
     "DIMS",
@@ -80,12 +80,17 @@ _HIST = 12
 _NANO = Decimal(10) ** 9
 #: A record's dimensions as recorded (route, service, consumer, model, upstream,
 #: status, error; None kept): what :meth:`RollupState.add` groups by.
-_Dims = tuple[str | None, str | None, str | None, str | None, str | None, int, str | None]
-_dims = cast(Callable[[AccessRecord], _Dims], columns(
-    "route", "service", "consumer", "ai_model", "upstream", "status", "error"))
-_time, _rate_limit, _bytes_in, _bytes_out, _latency, _upstream_latency = map(
-    column, ("time", "rate_limit", "bytes_in", "bytes_out", "latency_ms",
-             "upstream_latency_ms"))
+_DIM_INDEXES = [INDEX[name] for name in ("route", "service", "consumer", "ai_model",
+                                         "upstream", "status", "error")]
+_TIME, _RATE_LIMIT, _BYTES_IN, _BYTES_OUT, _LATENCY, _UPSTREAM_LATENCY = (
+    INDEX[name] for name in ("time", "rate_limit", "bytes_in", "bytes_out", "latency_ms",
+                             "upstream_latency_ms"))
+_AI_INDEXES = [INDEX[name] for name in ("ai_input_tokens", "ai_output_tokens",
+                                        "ai_cached_tokens", "ai_cost")]
+#: What :func:`_add_each` reads of a record.
+_EACH_INDEXES = [_TIME, *_DIM_INDEXES, _RATE_LIMIT, _BYTES_IN, _BYTES_OUT, _LATENCY,
+                 _UPSTREAM_LATENCY]
+Columns = Sequence[Sequence[Any]]
 
 
 def is_error(status: int, error: str) -> bool:
@@ -168,54 +173,62 @@ class RollupState:
     def add(self, records: Iterable[AccessRecord]) -> None:
         """Sum ``records`` into the current delta (the per-record cost of roll-ups).
 
-        Records are grouped by their dimensions first (a tuple and a dict lookup
-        each); each group is then summed column by column (``sum`` of a list, in the
-        records' order, as one record at a time would) and its latencies counted
-        sorted (:func:`~campusgate.observe.histogram.count_sorted_into`).  A batch
-        of small groups is summed record by record (see :func:`_grouped`).
+        Column by column (:class:`~campusgate.observe.batch.RecordBatch`): the
+        records are grouped by minute and dimensions (:func:`~campusgate.observe.
+        batch.group`: one group, the usual batch, found without a tuple built), and
+        each group summed column by column (``sum`` of its values, in the records'
+        order, as one record at a time would) and its latencies counted sorted
+        (:func:`~campusgate.observe.histogram.count_sorted_into`).  A group of a
+        few records is summed record by record.
         """
-        batch = records if isinstance(records, list) else list(records)
-        grouped = _grouped(batch) if batch else None
-        if grouped is None:
-            _add_each(self._delta, batch)
+        columns = RecordBatch.of(records).columns
+        times = columns[_TIME]
+        if not times:
             return
-        minute, groups = grouped
-        for dims, same in groups.items():
-            if len(same) < FEW:
-                _add_each(self._delta, same)
+        first, last = int(min(times)), int(max(times))
+        minute = first - first % 60
+        keys = [columns[index] for index in _DIM_INDEXES]
+        spans = minute != last - last % 60
+        if spans:  # a batch across a minute's end: the minute is a key too
+            keys.insert(0, [second - second % 60 for second in map(int, times)])
+        groups = group(keys)
+        if len({tuple(v or "" for v in dims) for dims in groups}) < len(groups):
+            # dimensions that differ only as None and "" share a row: summed in the
+            # records' order only one at a time
+            _add_each(self._delta, columns, range(len(times)))
+            return
+        for dims, indexes in groups.items():
+            if len(indexes) < FEW:
+                _add_each(self._delta, columns, indexes)
+            elif spans:
+                self._add_group(dims[0], dims[1:], columns, indexes)
             else:
-                self._add_minute(minute, dims, same)
+                self._add_group(minute, dims, columns, indexes)
 
-    def _add_minute(self, minute: int, dims: _Dims, records: list[AccessRecord]) -> None:
+    def _add_group(self, minute: int, dims: tuple[Any, ...], columns: Columns,
+                   indexes: Group) -> None:
         route, service, consumer, model, upstream, status, error = dims
         key = (minute, route or "", service or "", consumer or "", model or "",
                upstream or "", status, error or "")
         row = self._delta.get(key)
         if row is None:
             row = self._delta[key] = _new_row()
-        row[0] += len(records)
-        row[2] += list(map(_rate_limit, records)).count("limited")
-        row[3] = sum(map(_bytes_in, records), row[3])
-        row[4] = sum(map(_bytes_out, records), row[4])
+        row[0] += len(indexes)
+        row[2] += pick(columns[_RATE_LIMIT], indexes).count("limited")
+        row[3] = sum(pick(columns[_BYTES_IN], indexes), row[3])
+        row[4] = sum(pick(columns[_BYTES_OUT], indexes), row[4])
         if model is not None:
-            for r in records:
-                row[5] += r.ai_input_tokens or 0
-                row[6] += r.ai_output_tokens or 0
-                row[7] += r.ai_cached_tokens or 0
-                if r.ai_cost:
-                    row[8] += nanousd(r.ai_cost)
-        latencies = list(map(_latency, records))
+            _add_ai(row, columns, indexes)
+        latencies = pick(columns[_LATENCY], indexes)
         row[9] = sum(latencies, row[9])
-        latencies.sort()
-        count_sorted_into(row[12], latencies)
-        measured = list(map(_upstream_latency, records))
+        count_sorted_into(row[12], sorted(latencies))
+        measured = pick(columns[_UPSTREAM_LATENCY], indexes)
         upstream_latencies = ([ms for ms in measured if ms is not None] if None in measured
-                              else cast("list[float]", measured))
+                              else measured)
         if upstream_latencies:
             row[10] += len(upstream_latencies)
             row[11] = sum(upstream_latencies, row[11])
-            upstream_latencies.sort()
-            count_sorted_into(row[13], upstream_latencies)
+            count_sorted_into(row[13], sorted(upstream_latencies))
 
     def take(self, now: float) -> Take:
         """Fold the delta into per-period, per-grouping deltas; list the rows that
@@ -307,52 +320,45 @@ class RollupState:
             del self._rows[key]
 
 
-def _grouped(batch: list[AccessRecord]) -> tuple[int, dict[_Dims, list[AccessRecord]]] | None:
-    """The batch's minute and its records by dimensions (in order); None when it
-    must go record by record: across a minute's end, or with dimensions that differ
-    only as None and "" (one row: the sums, and the order ``take`` adds rows in,
-    are those of one record at a time only that way), or when its first records
-    make small groups (then grouping costs more than it saves: :func:`group_by`).
-    """
-    times = list(map(_time, batch))
-    first, last = int(min(times)), int(max(times))
-    minute = first - first % 60
-    if minute != last - last % 60:
-        return None
-    groups = group_by(batch, _dims)
-    if groups is None:
-        return None
-    if len({tuple(v or "" for v in dims) for dims in groups}) < len(groups):
-        return None
-    return minute, groups
+def _add_ai(row: Row, columns: Columns, indexes: Iterable[int]) -> None:
+    """Add the tokens and cost of AI calls (``indexes``) to ``row``."""
+    inputs, outputs, cached, costs = (columns[index] for index in _AI_INDEXES)
+    for index in indexes:
+        row[5] += inputs[index] or 0
+        row[6] += outputs[index] or 0
+        row[7] += cached[index] or 0
+        cost = costs[index]
+        if cost:
+            row[8] += nanousd(cost)
 
 
-def _add_each(delta: dict[_DeltaKey, Row], records: list[AccessRecord]) -> None:
+def _add_each(delta: dict[_DeltaKey, Row], columns: Columns, indexes: Iterable[int]
+              ) -> None:
     """:meth:`RollupState.add`, one record at a time."""
-    for r in records:
-        second = int(r.time)
-        key = (second - second % 60, r.route or "", r.service or "", r.consumer or "",
-               r.ai_model or "", r.upstream or "", r.status, r.error or "")
+    (times, routes, services, consumers, models, upstreams, statuses, errors, limits,
+     received, sent, latencies, upstream_latencies) = (columns[i] for i in _EACH_INDEXES)
+    for i in indexes:
+        second = int(times[i])
+        model = models[i]
+        key = (second - second % 60, routes[i] or "", services[i] or "",
+               consumers[i] or "", model or "", upstreams[i] or "", statuses[i],
+               errors[i] or "")
         row = delta.get(key)
         if row is None:
             row = delta[key] = _new_row()
         row[0] += 1
-        if r.rate_limit == "limited":
+        if limits[i] == "limited":
             row[2] += 1
-        row[3] += r.bytes_in
-        row[4] += r.bytes_out
-        if r.ai_model is not None:
-            row[5] += r.ai_input_tokens or 0
-            row[6] += r.ai_output_tokens or 0
-            row[7] += r.ai_cached_tokens or 0
-            if r.ai_cost:
-                row[8] += nanousd(r.ai_cost)
-        latency = r.latency_ms
+        row[3] += received[i]
+        row[4] += sent[i]
+        if model is not None:
+            _add_ai(row, columns, (i,))
+        latency = latencies[i]
         row[9] += latency
         histogram: Histogram = row[12]
         index = bucket_of(latency)
         histogram[index] = histogram.get(index, 0) + 1
-        upstream = r.upstream_latency_ms
+        upstream = upstream_latencies[i]
         if upstream is not None:
             row[10] += 1
             row[11] += upstream

@@ -11,9 +11,12 @@ record's bare values.  zlib is ISA-L's (``isal``): the same zlib stream, about f
 times cheaper to write than the standard library's.  (The same choice as Loki
 and the ClickHouse/Parquet family: compressed chunks located by a small index.)
 
-- **body**: ``zlib(orjson([FORMAT, names, rows]))``; ``rows`` are the records' values
-  in ``names`` order (:data:`~campusgate.observe.record.FIELDS` when written).  A
-  reader maps the names onto today's fields, so a field added later reads as None
+- **body**: ``zlib(orjson([FORMAT, names, columns]))``; ``columns`` are the records'
+  values, one list per field in ``names`` order
+  (:data:`~campusgate.observe.record.FIELDS` when written): what the log writer holds
+  (:class:`~campusgate.observe.batch.RecordBatch`), and like values next to each
+  other compress better.  Format 1 (still read) held ``rows``, one list per record.
+  A reader maps the names onto today's fields, so a field added later reads as None
   from older segments.
 - **time_min_ms / time_max_ms**: the records' time range (epoch milliseconds).
 - **rid_min / rid_max**: the range of the segment's *locatable* request ids: ids the
@@ -33,19 +36,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, cast
 
 import orjson
 from isal import isal_zlib
 
+from campusgate.observe.batch import INDEX, RecordBatch
 from campusgate.observe.record import FIELDS, AccessRecord
 
 __all__ = ["FORMAT", "LOCATE_WINDOW_MS", "TERM_FIELDS", "Segment", "decode", "encode",
            "id_time_ms", "inflate", "parse", "term", "term_pattern"]
 
-#: The body's layout version (the first element of the encoded list).
-FORMAT = 1
+#: The body's layout version (the first element of the encoded list): 2 holds
+#: columns, 1 (written until November 2026, still read) rows.
+FORMAT = 2
+_ROWS = 1
 #: zlib level: 1 is the cheapest.
 LEVEL = 1
 #: A gateway-made id is located by its time when it is this close to its segment's.
@@ -56,9 +61,8 @@ TERM_FIELDS: tuple[str, ...] = ("consumer", "route", "service", "upstream", "err
 
 #: What isal raises on data that is not zlib (its stub declares an instance).
 _NOT_ZLIB = cast(type[Exception], isal_zlib.error)
-_time = itemgetter(FIELDS.index("time"))
-_request_id = itemgetter(FIELDS.index("request_id"))
-_term_values = itemgetter(*(FIELDS.index(name) for name in TERM_FIELDS))
+_TIME, _REQUEST_ID = INDEX["time"], INDEX["request_id"]
+_TERM_INDEXES = [INDEX[name] for name in TERM_FIELDS]
 #: What :func:`~campusgate.proxy.request_ids.new_request_id` makes; ``_HEX_RUN`` is
 #: the same test over many ids joined (their lengths checked apart).
 _ID_LENGTH = 32
@@ -104,24 +108,24 @@ def term_pattern(name: str, value: Any) -> str:
 def encode(batch: Sequence[AccessRecord]) -> Segment:
     """The segment of ``batch`` (not empty).
 
-    Built for CPU per record (the log writer shares the proxy's CPU): every pass over
-    the records is one C-level call (``map``, ``min``, ``set``, one regular expression
-    over the joined ids); only a batch holding ids that are not locatable checks its
-    ids one by one.  Most of the time is reading a record's 36 attributes, then orjson
-    and zlib."""
+    Built for CPU per record (the log writer shares the proxy's CPU): the batch's
+    columns (:class:`~campusgate.observe.batch.RecordBatch`) are read whole by
+    C-level calls (``min``, ``set``, one regular expression over the joined ids) and
+    dumped as they are; only a batch holding ids that are not locatable checks its
+    ids one by one.  Most of the time is orjson and zlib."""
     if not batch:
         raise ValueError("a segment holds at least one record")
-    rows = batch if isinstance(batch, list) else list(batch)  # records are rows
-    times = list(map(_time, rows))
+    columns = RecordBatch.of(batch).columns
+    times = columns[_TIME]
     time_min_ms, time_max_ms = int(min(times) * 1000), int(max(times) * 1000)
-    rid_min, rid_max, loose = _locate(list(map(_request_id, rows)), times,
-                                      time_min_ms, time_max_ms)
-    body = isal_zlib.compress(orjson.dumps([FORMAT, FIELDS, rows], default=tuple), LEVEL)
-    return Segment(time_min_ms, time_max_ms, len(rows), rid_min, rid_max, _terms(rows),
-                   body, loose)
+    rid_min, rid_max, loose = _locate(columns[_REQUEST_ID], times, time_min_ms,
+                                      time_max_ms)
+    body = isal_zlib.compress(orjson.dumps([FORMAT, FIELDS, columns]), LEVEL)
+    return Segment(time_min_ms, time_max_ms, len(times), rid_min, rid_max,
+                   _terms(columns), body, loose)
 
 
-def _locate(ids: list[str], times: list[float], time_min_ms: int, time_max_ms: int,
+def _locate(ids: Sequence[str], times: Sequence[float], time_min_ms: int, time_max_ms: int,
             ) -> tuple[str | None, str | None, list[tuple[str, int]]]:
     """``(rid_min, rid_max, loose_ids)`` of a segment's ids.
 
@@ -150,12 +154,11 @@ def _locate(ids: list[str], times: list[float], time_min_ms: int, time_max_ms: i
     return min(located), max(located), loose
 
 
-def _terms(rows: list[tuple[Any, ...]]) -> str:
+def _terms(columns: Sequence[Sequence[Any]]) -> str:
     """The ``terms`` text: each distinct ``field=value`` of :data:`TERM_FIELDS`, sorted."""
-    combos = set(map(_term_values, rows))  # few: consumers x routes x statuses...
     parts = ["\n"]
-    for name, values in zip(TERM_FIELDS, zip(*combos, strict=True), strict=True):
-        parts.extend(sorted({term(name, value) + "\n" for value in values
+    for name, index in zip(TERM_FIELDS, _TERM_INDEXES, strict=True):
+        parts.extend(sorted({term(name, value) + "\n" for value in set(columns[index])
                              if value is not None}))
     return "".join(parts)
 
@@ -173,14 +176,20 @@ def parse(text: bytes) -> list[list[Any]]:
     values in ``FIELDS`` order (a field the segment does not have is None).  Text
     that is not a segment raises ``ValueError``."""
     try:
-        layout, names, rows = orjson.loads(text)
-        if layout != FORMAT:
-            raise ValueError(f"segment format {layout!r} is not {FORMAT}")
-        if not (isinstance(names, list) and isinstance(rows, list)
-                and set(map(len, rows)) <= {len(names)}):
+        layout, names, values = orjson.loads(text)
+        if layout not in (FORMAT, _ROWS):
+            raise ValueError(f"segment format {layout!r} is not {FORMAT} or {_ROWS}")
+        if not (isinstance(names, list) and isinstance(values, list)):
+            raise ValueError("it holds no field names and values")
+        if layout == FORMAT:
+            if len(values) != len(names) or len(set(map(len, values))) > 1:
+                raise ValueError("its columns do not match its field names")
+            values = list(map(list, zip(*values, strict=True)))  # rows, read rarely
+        elif not set(map(len, values)) <= {len(names)}:
             raise ValueError("its rows do not match its field names")
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"not an access-record segment: {exc}") from None
+    rows: list[list[Any]] = values
     if tuple(names) == FIELDS:
         return rows
     where = {name: index for index, name in enumerate(names)}

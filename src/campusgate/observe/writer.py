@@ -46,7 +46,7 @@ class BatchWriter(Generic[T]):
     """Drains ``queue`` (entries turned into records by ``build``) into ``sinks``."""
 
     def __init__(self, queue: RecordQueue[T], sinks: Sequence[Sink],
-                 build: Callable[[list[T]], list[AccessRecord]], *,
+                 build: Callable[[list[T]], Sequence[AccessRecord]], *,
                  flush_interval: float = 1.0, batch_size: int = 5000) -> None:
         self.queue = queue
         self.sinks = list(sinks)
@@ -101,7 +101,7 @@ class BatchWriter(Generic[T]):
         self.last_flush = time.time()
         return total
 
-    async def write(self, batch: list[AccessRecord]) -> None:
+    async def write(self, batch: Sequence[AccessRecord]) -> None:
         """Give one batch to every sink (concurrently across sinks)."""
         if not batch:
             return
@@ -114,7 +114,7 @@ class BatchWriter(Generic[T]):
         self.batches += 1
 
     @staticmethod
-    async def _write_one(sink: Sink, stats: SinkStats, batch: list[AccessRecord]) -> None:
+    async def _write_one(sink: Sink, stats: SinkStats, batch: Sequence[AccessRecord]) -> None:
         try:
             await sink.write(batch)
         except Exception as exc:  # one sink down never stops the others
