@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cgbench.accesslog import ACCESS_LOG, MODES, accesslog_yaml, check_store
-from cgbench.procs import StartError, cpu_seconds, free_port
+from cgbench.procs import StartError, children_cpu_seconds, cpu_seconds, free_port
 from cgbench.wrk import WrkResult, median_result
 
 if TYPE_CHECKING:
@@ -65,9 +65,11 @@ class AccessLogBench:
             for _ in range(s.runs):
                 for mode, (port, pid) in instances.items():
                     before = cpu_seconds(pid)
+                    before_writer = children_cpu_seconds(pid)
                     result = b.wrk(port, path, s.duration)
                     row: dict[str, Any] = result.as_dict()
                     row["worker_cpu_s"] = round(cpu_seconds(pid) - before, 3)
+                    row["writer_cpu_s"] = round(children_cpu_seconds(pid) - before_writer, 3)
                     runs[mode].append(result)
                     rows[mode].append(row)
                     answered[mode] += result.requests
@@ -84,11 +86,15 @@ class AccessLogBench:
         requests = sum(r.requests for r in runs)
         used = sum(float(row["worker_cpu_s"]) for row in rows)
         cpu = round(used / requests * 1e6, 2) if requests else None
+        writer = sum(float(row.get("writer_cpu_s", 0.0)) for row in rows)
+        writer_cpu = round(writer / requests * 1e6, 2) if requests else None
         errors = sum(r.errors for r in runs)
         self.bench.say(f"{label}: {best.rps:,.0f} req/s, p50 {best.p50_ms:.3f} ms, "
-                       f"p99 {best.p99_ms:.3f} ms, worker CPU {cpu} us/req"
+                       f"p99 {best.p99_ms:.3f} ms, worker CPU {cpu} us/req, "
+                       f"log writer CPU {writer_cpu} us/req"
                        + (f", {errors} ERRORS" if errors else ""))
-        return {"runs": rows, "median": rows[runs.index(best)], "cpu_us_per_request": cpu}
+        return {"runs": rows, "median": rows[runs.index(best)], "cpu_us_per_request": cpu,
+                "writer_cpu_us_per_request": writer_cpu}
 
     def _check(self, answered: dict[str, int]) -> dict[str, Any]:
         """Wait for the writer's last flush, then check both stores."""
