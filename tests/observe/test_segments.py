@@ -119,7 +119,8 @@ def test_every_id_is_in_the_range_or_loose_and_a_lookup_finds_its_segment() -> N
             elif kind < 0.8:
                 rid = f"client-{rng.randint(0, 5)}"
             else:
-                rid = rng.choice(["0" * 32, "f" * 32, "x" * 32, "0" * 31, str(i)])
+                rid = rng.choice(["0" * 32, "f" * 32, "x" * 32, "0" * 31, str(i), "é" * 32,
+                                  "A" * 32])
             batch.append(sample(time=moment, request_id=rid))
         segment = encode(batch)
         loose = {rid for rid, _ in segment.loose_ids}
