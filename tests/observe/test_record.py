@@ -1,13 +1,11 @@
-"""The access record as a row: fields read by name and by index agree."""
+"""The access record as a row: its fields by name and in order agree."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from access_samples import sample
 
-from campusgate.observe.record import FIELDS, AccessRecord, column, columns, status_class
+from campusgate.observe.record import FIELDS, status_class
 
 
 def test_a_record_is_a_row_in_field_order() -> None:
@@ -15,22 +13,6 @@ def test_a_record_is_a_row_in_field_order() -> None:
     assert len(record) == len(FIELDS) == 36
     assert record.as_dict() == {name: getattr(record, name) for name in FIELDS}
     assert list(record) == [getattr(record, name) for name in FIELDS]
-
-
-@pytest.mark.parametrize("name", FIELDS)
-def test_column_reads_the_field_it_names(name: str) -> None:
-    values: list[Any] = [f"v{i}" for i in range(len(FIELDS))]
-    record = AccessRecord(*values)
-    assert column(name)(record) == getattr(record, name)
-
-
-def test_columns_read_a_key_of_several_fields() -> None:
-    record = sample(route="roster-api", status=503)
-    assert columns("route", "status")(record) == ("roster-api", 503)
-    with pytest.raises(ValueError, match="two names or more"):
-        columns("route")
-    with pytest.raises(ValueError):
-        column("no_such_field")
 
 
 def test_a_record_cannot_be_changed() -> None:

@@ -1,8 +1,9 @@
 """Cumulative totals of access records in plain dicts, for ``/metrics``.
 
-One dict update per record and family, no prometheus_client object on the write
-path; label values become strings only when a sample is taken.  Latencies are kept
-in milliseconds (as recorded) and shown in seconds.
+A batch's columns grouped by entry and summed per group (no dict update per
+record), no prometheus_client object on the write path; label values become strings
+only when a sample is taken.  Latencies are kept in milliseconds (as recorded) and
+shown in seconds.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ def _text(value: object) -> str:
 class RecordTally:
     """Cumulative totals of the records seen, in plain dicts.
 
-    ``add`` is one pass with one dict lookup per record: everything about a request
-    is added to the slots of its (route, service, method, status, upstream target[,
-    consumer]) entry; errors and AI calls also go to their own small dicts.  The
-    families (per route, per service, per upstream...) are projections of those
-    entries, made at scrape/publish time.
+    ``add`` adds everything about a batch's requests to the slots of their (route,
+    service, method, status, upstream target[, consumer]) entry, group by group;
+    errors and AI calls also go to their own small dicts.  The families (per route,
+    per service, per upstream...) are projections of those entries, made at
+    scrape/publish time.
     """
 
     def __init__(self, consumer_label: bool = False) -> None:

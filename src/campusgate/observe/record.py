@@ -1,13 +1,12 @@
 """The access record: what one request did, in plain values.
 
-Built once per request by the batch writer (``observe/capture.py``) and never
-changed afterwards: every sink shares the same object.  A named tuple, not a
-dataclass, because the log writer builds one per request on the same CPUs the proxy
-serves from: a tuple is built by one C call from its values (a dataclass's
-``__init__`` is a Python frame storing 36 attributes), and the store sink, the
-roll-ups and the metrics read it as a row, by index (:func:`column`), with no
-attribute lookups.  Callgrind counted the log writer's whole loop at about 40,800
-instructions per record with the dataclass, 36,600 with the tuple.
+The log writer holds a batch of them as columns (:class:`~campusgate.observe.batch.
+RecordBatch`, which the store sink, the roll-ups and the metrics read) and builds
+these objects only for the sinks that write records one by one; they are never
+changed afterwards, and every such sink shares the same object.  A named tuple, not
+a dataclass: a tuple is built by one C call from its values (a dataclass's
+``__init__`` is a Python frame storing 36 attributes), and a batch's columns are its
+fields in order (:data:`FIELDS`).
 
 It holds no secret (a credential is its id, a query string is not kept) and no body
 unless the route opted in (``log-bodies``), with the redaction rules applied.
@@ -15,11 +14,9 @@ unless the route opted in (``log-bodies``), with the redaction rules applied.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from operator import itemgetter
 from typing import Any, NamedTuple
 
-__all__ = ["FIELDS", "AccessRecord", "column", "columns", "status_class"]
+__all__ = ["FIELDS", "AccessRecord", "status_class"]
 
 
 class AccessRecord(NamedTuple):
@@ -86,20 +83,6 @@ class AccessRecord(NamedTuple):
 
 #: Field names in declaration order (column order for sinks that write rows).
 FIELDS: tuple[str, ...] = AccessRecord._fields
-
-
-def column(name: str) -> Callable[[AccessRecord], Any]:
-    """A field's value of a record, by index: what a loop over many records maps
-    (``list(map(column("status"), batch))``), about twice as fast as reading the
-    attribute."""
-    return itemgetter(FIELDS.index(name))
-
-
-def columns(*names: str) -> Callable[[AccessRecord], tuple[Any, ...]]:
-    """Several fields' values of a record as a tuple, by index (a grouping key)."""
-    if len(names) < 2:
-        raise ValueError("columns() takes two names or more: column() takes one")
-    return itemgetter(*(FIELDS.index(name) for name in names))
 
 
 def status_class(status: int) -> int:

@@ -1,8 +1,9 @@
 """The roll-up arithmetic, without I/O: access records in, ``rollups`` rows out.
 
-:class:`RollupState` sums each record into a per-minute *delta* keyed by the
-record's full dimensions (cheap: one tuple, one dict lookup, a few additions and one
-histogram increment per record).  :meth:`RollupState.take` then folds the delta --
+:class:`RollupState` sums a batch's records into a per-minute *delta* keyed by the
+records' full dimensions (cheap: the batch's columns grouped, each group summed by
+C-level ``sum`` and its sorted latencies counted per bucket; see
+:meth:`RollupState.add`).  :meth:`RollupState.take` then folds the delta --
 per changed key, not per record -- into the cumulative rows of every period (minute,
 hour, day) and every grouping set (:data:`GROUPINGS`), and :meth:`RollupState.commit`
 hands back the cumulative value of each changed row, to be upserted.  Writing
