@@ -26,13 +26,18 @@ def rate_limit(*limits: tuple[str, int], by: str = "consumer", **extra: Any) -> 
 
 #: global: 1m (a rate, not forecast) and 1d; service sis: 1h; route roster: 1d; route
 #: files: a daily limit per address (not forecast, and the global one does not count it).
-#: Unauthenticated calls are "guest"'s; "frank" is in a group with limits of its own.
+#: Unauthenticated calls are "guest"'s; "frank" is in a group with limits of its own;
+#: "gina" has her own, which wins over her group's; "hank" is in two groups with limits,
+#: and the one listed first wins.
 ENTITIES = Entities.model_validate({
     "plugins": [rate_limit(("1m", 100), ("1d", 1000)),
                 {"name": "key-auth", "config": {"anonymous": "guest"}}],
     "consumers": [{"name": "guest"}, {"name": "frank", "groups": ["partners"]},
-                  {"name": "alice"}],
-    "consumer_groups": [{"name": "partners", "plugins": [rate_limit(("1d", 50_000))]}],
+                  {"name": "alice"},
+                  {"name": "gina", "groups": ["partners"], "plugins": [rate_limit(("1d", 1000))]},
+                  {"name": "hank", "groups": ["teachers", "partners"]}],
+    "consumer_groups": [{"name": "partners", "plugins": [rate_limit(("1d", 50_000))]},
+                        {"name": "teachers", "plugins": [rate_limit(("1h", 200))]}],
     "services": [
         {"name": "sis", "url": "http://10.0.0.1", "plugins": [rate_limit(("1h", 500))],
          "routes": [{"name": "grades", "paths": ["/grades"]},
@@ -80,6 +85,11 @@ RECORDS = [
     *traffic(None, "courses", NOON - HOUR, HOUR, 900),
     *traffic("guest", "courses", NOON - HOUR, HOUR, 900),
     *traffic("frank", "courses", NOON - HOUR, HOUR, 900),
+    # gina: 950 of her own 1000 a day, on every route (95%); none of it is sis' or global
+    *traffic("gina", "courses", NOON - 10 * HOUR, 10 * HOUR, 500),
+    *traffic("gina", "grades", NOON - 10 * HOUR, 10 * HOUR, 450),
+    # hank: 150 in the last hour of teachers' 200 an hour: out in 20 minutes
+    *traffic("hank", "courses", NOON - HOUR, HOUR, 150),
 ]
 
 
@@ -115,8 +125,14 @@ def test_quotas_of_a_revision() -> None:
         ("1d at global", 1000, {}, [{"service": "sis"}, {"route": "files"}]),
         ("1h at service:sis", 500, {"service": "sis"}, [{"route": "roster"}]),
         ("1d at route:roster", 1000, {"route": "roster"}, []),
+        # a consumer's limit, then each group's, counting the consumers it wins for
+        ("1d at consumer:gina", 1000, {"consumer": "gina"}, []),
+        ("1d at group:partners", 50_000, {}, []),
+        ("1h at group:teachers", 200, {}, []),
     ]
-    assert {q.skipped for q in quotas} == {frozenset({"guest", "frank"})}
+    assert [q.only for q in quotas] == [None, None, None, frozenset({"gina"}),
+                                        frozenset({"frank"}), frozenset({"hank"})]
+    assert quotas[0].skipped == frozenset({"guest", "frank", "gina", "hank"})
 
 
 def test_a_disabled_limit_still_takes_its_route_out_and_the_ai_gateway_counts() -> None:
@@ -146,6 +162,9 @@ async def test_quota_forecasts_over_rollups(make_service: Callable[..., AlertSer
         ("dave", "1h at service:sis"): (450, True),      # roster is not sis' 1h
         ("erin", "1h at service:sis"): (100, False),
         ("erin", "1d at global"): (300, False),          # nor files, nor sis
+        ("frank", "1d at group:partners"): (900, False),
+        ("gina", "1d at consumer:gina"): (950, True),     # 95% used, on any route
+        ("hank", "1h at group:teachers"): (150, True),    # his first group's limit
     }
     alice = got["alice", "1d at route:roster"]
     assert alice.kind == "quota-forecast" and alice.threshold == 1000
@@ -158,9 +177,15 @@ async def test_quota_forecasts_over_rollups(make_service: Callable[..., AlertSer
     # bob would need 72 h: beyond one window-length, the day never fills at his pace
     assert got["bob", "1d at route:roster"].details["exhausted_at"] is None
 
+    assert got["hank", "1h at group:teachers"].details["exhausted_at"] == pytest.approx(
+        NOON + 20 * 60)
+    # frank would need 54 h at 900 an hour: beyond the day
+    assert got["frank", "1d at group:partners"].details["exhausted_at"] is None
+
     fired = await service.evaluate_once()
     assert sorted(t.finding.key for t in fired) == [
-        "consumer=alice,quota=1d at route:roster", "consumer=dave,quota=1h at service:sis"]
+        "consumer=alice,quota=1d at route:roster", "consumer=dave,quota=1h at service:sis",
+        "consumer=gina,quota=1d at consumer:gina", "consumer=hank,quota=1h at group:teachers"]
     assert {t.finding.kind for t in fired} == {"quota-forecast"}
 
 
@@ -169,6 +194,9 @@ async def test_quota_forecasts_over_rollups(make_service: Callable[..., AlertSer
                            ("dave", "roster")}),
     ({"service": "sis", "consumer": "dave"}, {("dave", "roster"), ("dave", "sis")}),
     ({"consumer": "erin"}, {("erin", "sis"), ("erin", "global")}),
+    ({"consumer": "gina"}, {("gina", "consumer:gina")}),  # not counted under another's
+    ({"consumer": "hank"}, {("hank", "group:teachers")}),
+    ({"service": "sis", "consumer": "gina"}, set()),  # hers is attached to her
     ({"route": "courses"}, set()),  # no limit attached there
 ])
 async def test_a_rule_scope_selects_quotas(make_service: Callable[..., AlertService],
@@ -176,8 +204,15 @@ async def test_a_rule_scope_selects_quotas(make_service: Callable[..., AlertServ
                                            expected: set[tuple[str, str]]) -> None:
     service = make_service(scope=scope)
     findings = await service.checks.run(service.rules["quotas"], NOON)
-    assert {(f.subject["consumer"], f.subject["quota"].split(":")[-1].split(" ")[-1])
+    assert {(f.subject["consumer"], _attached(f.subject["quota"]))
             for f in findings} == expected
+
+
+def _attached(label: str) -> str:
+    """Where a quota's label says it is attached: ``roster``, ``sis``, ``global``, or
+    ``consumer:NAME`` / ``group:NAME``."""
+    place = label.split(" at ")[-1]
+    return place if place.startswith(("consumer:", "group:")) else place.split(":")[-1]
 
 
 async def test_no_quotas_no_findings(make_service: Callable[..., AlertService]) -> None:

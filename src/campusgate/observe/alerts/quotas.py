@@ -8,9 +8,13 @@ consumer``, the requests each consumer made in the window so far (the sliding wi
 the last window-length) on the routes the instance governs, without those refused
 with a 429, times the plugin's ``cost``; the pace is the last hour's.  Other ``by``
 values (address, credential, header...) are not dimensions of the roll-ups and are
-not forecast; nor are rate limits attached to consumers or consumer groups -- and
-since those win over the route's, service's and global one, their consumers are left
-out of those.
+not forecast.
+
+A rate limit attached to a consumer, or to a consumer group, governs every request
+of that consumer (or of each member, with a counter each) on every route, and wins
+over the route's, service's and global one: its consumers are counted under it alone
+(a consumer's own limit over its groups', the group listed first over the others:
+``proxy/chains.py``).
 
 For a sliding window the forecast ignores the requests that will age out before the
 limit is reached, so it warns early, never late; and a run-out further away than one
@@ -67,6 +71,8 @@ class Quota:
     #: Consumers it does not count: those unauthenticated calls map to (counted by
     #: address), and those with a ``rate-limit`` of their own or of a group.
     skipped: frozenset[str] = frozenset()
+    #: The only consumers it counts (a consumer's or a group's limit); None: any.
+    only: frozenset[str] | None = None
 
     @property
     def label(self) -> str:
@@ -85,17 +91,17 @@ def _rate_limit(specs: Sequence[PluginSpec]) -> PluginSpec | None:
 
 def rate_limit_quotas(entities: Entities) -> list[Quota]:
     """The quotas of a revision: every ``rate-limit`` spec at the global, service or
-    route level (the identity provider's and AI gateway's plugins are their services')
-    that counts ``by: consumer``, one per window of at least :data:`MIN_WINDOW`.
+    route level (the identity provider's and AI gateway's plugins are their services'),
+    then at the consumer and consumer-group level, that counts ``by: consumer``, one
+    per window of at least :data:`MIN_WINDOW`.
 
     The most specific spec of a name wins on a route, disabled or not, so a global
     quota does not count the services and routes that set their own."""
     limited_groups = {g.name for g in entities.consumer_groups if _rate_limit(g.plugins)}
-    skipped = frozenset(
-        [value for _, spec in entities.plugin_specs()
-         if isinstance(value := spec.config.get("anonymous"), str)]
-        + [c.name for c in entities.consumers
-           if _rate_limit(c.plugins) or limited_groups.intersection(c.groups)])
+    anonymous = frozenset(value for _, spec in entities.plugin_specs()
+                          if isinstance(value := spec.config.get("anonymous"), str))
+    skipped = anonymous | {c.name for c in entities.consumers
+                           if _rate_limit(c.plugins) or limited_groups.intersection(c.groups)}
     services = with_ai_service(entities, with_identity_service(entities))
     placed: list[tuple[PluginSpec, str, Selector, tuple[Selector, ...], str | None]] = []
     top_excluded: list[Selector] = []
@@ -116,15 +122,47 @@ def rate_limit_quotas(entities: Entities) -> list[Quota]:
         placed.insert(0, (top, "global", {}, tuple(top_excluded), None))
     quotas = []
     for spec, scope, within, excluding, service_name in placed:
-        config = RateLimitConfig.model_validate(spec.config)
-        if not spec.enabled or config.by != "consumer":
+        quotas += _windows(spec, Quota(scope, "", 0.0, 0, 1, within, excluding,
+                                       service_name, skipped))
+    return quotas + _consumer_quotas(entities, anonymous)
+
+
+def _consumer_quotas(entities: Entities, anonymous: frozenset[str]) -> list[Quota]:
+    """The quotas attached to consumers, then to consumer groups (each member counted
+    under the limit that wins for it; anonymous consumers are counted by address)."""
+    groups = {g.name: spec for g in entities.consumer_groups
+              if (spec := _rate_limit(g.plugins)) is not None}
+    quotas: list[Quota] = []
+    members: dict[str, list[str]] = {}
+    for consumer in entities.consumers:
+        if consumer.name in anonymous:
             continue
-        for limit in config.limits:
-            window = limit.build()
-            if window.seconds >= MIN_WINDOW:
-                quotas.append(Quota(scope, window.name, window.seconds, window.limit,
-                                    config.cost, within, excluding, service_name, skipped))
+        own = _rate_limit(consumer.plugins)
+        if own is not None:
+            quotas += _windows(own, Quota(f"consumer:{consumer.name}", "", 0.0, 0, 1,
+                                          {"consumer": consumer.name},
+                                          only=frozenset([consumer.name])))
+            continue
+        first = next((group for group in consumer.groups if group in groups), None)
+        if first is not None:
+            members.setdefault(first, []).append(consumer.name)
+    for group, spec in groups.items():
+        if group in members:
+            quotas += _windows(spec, Quota(f"group:{group}", "", 0.0, 0, 1, {},
+                                           only=frozenset(members[group])))
     return quotas
+
+
+def _windows(spec: PluginSpec, base: Quota) -> list[Quota]:
+    """``base`` for each long window of ``spec`` (none unless it is enabled and
+    counts ``by: consumer``)."""
+    config = RateLimitConfig.model_validate(spec.config)
+    if not spec.enabled or config.by != "consumer":
+        return []
+    return [replace(base, window=window.name, seconds=window.seconds, limit=window.limit,
+                    cost=config.cost)
+            for window in (limit.build() for limit in config.limits)
+            if window.seconds >= MIN_WINDOW]
 
 
 def _selected(quota: Quota, scope: AlertScope) -> bool:
@@ -146,7 +184,8 @@ async def _counted(analytics: Analytics, span: TimeRange, quota: Quota,
         for ranked in await analytics.top(span, "consumer", "requests", _TOP,
                                           Filters(values), ("rate_limited",)):
             name = ranked.key["consumer"]
-            if not name or name in quota.skipped:
+            if not name or name in quota.skipped or (
+                    quota.only is not None and name not in quota.only):
                 continue
             admitted = (ranked.values["requests"] or 0.0) - (ranked.values["rate_limited"] or 0.0)
             out[name] = out.get(name, 0.0) + sign * admitted
