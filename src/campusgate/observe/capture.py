@@ -223,7 +223,7 @@ def finish_rows(rows: list[Row]) -> RecordBatch:
         latency, upstream_latency, overhead, retries, rate_limit, error,
         list(map(bytes.decode, agent, repeat("latin-1"))) if None not in agent
         else [None if text is None else text.decode("latin-1") for text in agent],
-        *repeat(nothing, len(FIELDS) - 26),
+        *repeat(nothing, len(FIELDS) - _AI),  # the AI call's and the bodies' fields
     ]
     if ai.count(None) < count or bodies.count(None) < count:
         _extras_into(columns, ai, bodies)
