@@ -11,9 +11,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from campusgate.observe.batch import FEW, INDEX, Group, RecordBatch, group, pick
+from campusgate.observe.batch import FEW, INDEX, Columns, Group, RecordBatch, group, measured, pick
 from campusgate.observe.record import AccessRecord
 
 __all__ = ["LATENCY_BUCKETS", "Family", "HistogramFamily", "Labels", "RecordTally"]
@@ -43,7 +42,6 @@ _ERROR, _PROVIDER, _MODEL, _ROUTE, _SERVICE, _LATENCY, _UPSTREAM_LATENCY, _BYTES
             "error", "ai_provider", "ai_model", "route", "service", "latency_ms",
             "upstream_latency_ms", "bytes_in", "bytes_out", "rate_limit", "retries",
             "ai_input_tokens", "ai_output_tokens", "ai_cached_tokens", "ai_cost"))
-Columns = Sequence[Sequence[Any]]
 
 Labels = tuple[str, ...]
 
@@ -201,9 +199,7 @@ def _add_entry(acc: list[float], columns: Columns, indexes: Group) -> None:
     _count_sorted(acc, 0, sorted(latencies))
     acc[_BYTES_IN] = sum(pick(columns[_BYTES_IN_AT], indexes), acc[_BYTES_IN])
     acc[_BYTES_OUT] = sum(pick(columns[_BYTES_OUT_AT], indexes), acc[_BYTES_OUT])
-    measured = pick(columns[_UPSTREAM_LATENCY], indexes)
-    upstream = ([ms for ms in measured if ms is not None] if None in measured
-                else measured)
+    upstream = measured(pick(columns[_UPSTREAM_LATENCY], indexes))
     if upstream:
         acc[_UPSTREAM_SUM] = sum(upstream, acc[_UPSTREAM_SUM])
         _count_sorted(acc, _UPSTREAM, sorted(upstream))

@@ -22,7 +22,8 @@ from typing import Any, cast, overload
 
 from campusgate.observe.record import FIELDS, AccessRecord
 
-__all__ = ["FEW", "INDEX", "Group", "RecordBatch", "group", "pick"]
+__all__ = ["FEW", "INDEX", "Columns", "Group", "RecordBatch", "group", "measured",
+           "pick"]
 
 #: A field's column index.
 INDEX: dict[str, int] = {name: index for index, name in enumerate(FIELDS)}
@@ -32,6 +33,8 @@ FEW = 12
 
 #: A group's record indexes, increasing.
 Group = Sequence[int]
+#: A batch's values, one sequence per field in ``FIELDS`` order.
+Columns = Sequence[Sequence[Any]]
 
 
 class RecordBatch(Sequence[AccessRecord]):
@@ -42,8 +45,7 @@ class RecordBatch(Sequence[AccessRecord]):
 
     __slots__ = ("_records", "columns")
 
-    def __init__(self, columns: Sequence[Sequence[Any]],
-                 records: list[AccessRecord] | None = None) -> None:
+    def __init__(self, columns: Columns, records: list[AccessRecord] | None = None) -> None:
         if len(columns) != len(FIELDS):
             raise ValueError(f"a batch has {len(FIELDS)} columns, not {len(columns)}")
         self.columns = columns
@@ -118,3 +120,11 @@ def pick(column: Sequence[Any], indexes: Group) -> Sequence[Any]:
         return (column[indexes[0]],)
     values: tuple[Any, ...] = itemgetter(*indexes)(column)
     return values
+
+
+def measured(latencies: Sequence[float | None]) -> Sequence[float]:
+    """The latencies that were measured (an upstream latency is None when no upstream
+    was called), in order; ``latencies`` itself when all were."""
+    if None in latencies:
+        return [ms for ms in latencies if ms is not None]
+    return cast("Sequence[float]", latencies)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from campusgate.observe.batch import FEW, INDEX, Group, RecordBatch, group, pick
+from campusgate.observe.batch import FEW, INDEX, Columns, Group, RecordBatch, group, measured, pick
 from campusgate.observe.histogram import (
     Histogram,
     bucket_of,
@@ -91,7 +91,6 @@ _AI_INDEXES = [INDEX[name] for name in ("ai_input_tokens", "ai_output_tokens",
 #: What :func:`_add_each` reads of a record.
 _EACH_INDEXES = [_TIME, *_DIM_INDEXES, _RATE_LIMIT, _BYTES_IN, _BYTES_OUT, _LATENCY,
                  _UPSTREAM_LATENCY]
-Columns = Sequence[Sequence[Any]]
 
 
 def is_error(status: int, error: str) -> bool:
@@ -223,9 +222,7 @@ class RollupState:
         latencies = pick(columns[_LATENCY], indexes)
         row[9] = sum(latencies, row[9])
         count_sorted_into(row[12], sorted(latencies))
-        measured = pick(columns[_UPSTREAM_LATENCY], indexes)
-        upstream_latencies = ([ms for ms in measured if ms is not None] if None in measured
-                              else measured)
+        upstream_latencies = measured(pick(columns[_UPSTREAM_LATENCY], indexes))
         if upstream_latencies:
             row[10] += len(upstream_latencies)
             row[11] = sum(upstream_latencies, row[11])

@@ -122,8 +122,8 @@ def rate_limit_quotas(entities: Entities) -> list[Quota]:
         placed.insert(0, (top, "global", {}, tuple(top_excluded), None))
     quotas = []
     for spec, scope, within, excluding, service_name in placed:
-        quotas += _windows(spec, Quota(scope, "", 0.0, 0, 1, within, excluding,
-                                       service_name, skipped))
+        quotas += _windows(spec, scope, within, excluding=excluding, service=service_name,
+                           skipped=skipped)
     return quotas + _consumer_quotas(entities, anonymous)
 
 
@@ -139,28 +139,29 @@ def _consumer_quotas(entities: Entities, anonymous: frozenset[str]) -> list[Quot
             continue
         own = _rate_limit(consumer.plugins)
         if own is not None:
-            quotas += _windows(own, Quota(f"consumer:{consumer.name}", "", 0.0, 0, 1,
-                                          {"consumer": consumer.name},
-                                          only=frozenset([consumer.name])))
+            quotas += _windows(own, f"consumer:{consumer.name}", {"consumer": consumer.name},
+                               only=frozenset([consumer.name]))
             continue
         first = next((group for group in consumer.groups if group in groups), None)
         if first is not None:
             members.setdefault(first, []).append(consumer.name)
     for group, spec in groups.items():
         if group in members:
-            quotas += _windows(spec, Quota(f"group:{group}", "", 0.0, 0, 1, {},
-                                           only=frozenset(members[group])))
+            quotas += _windows(spec, f"group:{group}", {}, only=frozenset(members[group]))
     return quotas
 
 
-def _windows(spec: PluginSpec, base: Quota) -> list[Quota]:
-    """``base`` for each long window of ``spec`` (none unless it is enabled and
-    counts ``by: consumer``)."""
+def _windows(spec: PluginSpec, scope: str, within: Selector, *,
+             excluding: tuple[Selector, ...] = (), service: str | None = None,
+             skipped: frozenset[str] = frozenset(),
+             only: frozenset[str] | None = None) -> list[Quota]:
+    """A quota of ``spec`` attached at ``scope`` for each of its long windows (none
+    unless it is enabled and counts ``by: consumer``)."""
     config = RateLimitConfig.model_validate(spec.config)
     if not spec.enabled or config.by != "consumer":
         return []
-    return [replace(base, window=window.name, seconds=window.seconds, limit=window.limit,
-                    cost=config.cost)
+    return [Quota(scope, window.name, window.seconds, window.limit, config.cost, within,
+                  excluding, service, skipped, only)
             for window in (limit.build() for limit in config.limits)
             if window.seconds >= MIN_WINDOW]
 
