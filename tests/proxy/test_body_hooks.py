@@ -73,9 +73,34 @@ class Reverse(Plugin):
         return body[::-1]
 
 
+class Tap(Plugin):
+    """Watches streamed request bodies (``request_tap``) and the first bytes of
+    responses over its limit, declared or not (``taps_overflow``)."""
+
+    name = "test-tap"
+    body_limit = 16
+    taps_overflow = True
+
+    def request_tap(self, ctx: RequestContext, data: bytes) -> None:
+        ctx.vars.setdefault("tapped", []).append(data)
+
+    def wants_response_body(self, ctx: RequestContext, status: int,
+                            headers: HeaderList) -> bool:
+        return True
+
+    def response_body(self, ctx: RequestContext, status: int, headers: HeaderList,
+                      body: bytes) -> bytes:
+        ctx.vars["whole"] = body
+        return body
+
+    def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
+                          prefix: bytes, size: int | None = None) -> None:
+        ctx.vars["overflow"] = (prefix, size)
+
+
 @pytest.fixture(autouse=True)
 def test_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    for cls in (Shout, Meter, Reverse):
+    for cls in (Shout, Meter, Reverse, Tap):
         monkeypatch.setitem(plugin_classes(), cls.name, cls)
 
 
@@ -267,6 +292,59 @@ async def test_a_response_over_the_limit_streams_through_untouched(
     assert declared.header("x-reversed") is None
     warnings = [r for r in caplog.records if "test-reverse" in r.getMessage()]
     assert len(warnings) == 2
+
+
+def recorded(gw: RunningGateway) -> list[RequestContext]:
+    """The contexts of the finished requests, in the log phase."""
+    finished: list[RequestContext] = []
+    gw.state.dispatcher.record = finished.append  # type: ignore[attr-defined]
+    return finished
+
+
+@pytest.mark.parametrize("url", ["upstream", "builtin://echo"])
+async def test_a_streamed_body_is_shown_to_the_taps_as_it_goes(
+        upstream: HttpUpstream, url: str) -> None:
+    """``request_tap`` sees each chunk of a body that streams on (to an HTTP upstream
+    or an in-process app); a body held whole for ``request_body`` is not shown."""
+    target = f"http://{upstream.address}" if url == "upstream" else url
+    gw = await gateway(target, "test-tap")
+    held = await gateway(target, "test-tap", "test-shout")
+    finished, finished_held = recorded(gw), recorded(held)
+    try:
+        answer = await post_chunked(gw.port, b"12345", b"678901")
+        shouted = await http(held.port, "POST", "/s", body=b"abc")
+    finally:
+        await gw.close()
+        await held.close()
+    assert answer.status == 200 and shouted.status == 200
+    assert b"".join(finished[0].vars["tapped"]) == b"12345678901"
+    assert "tapped" not in finished_held[0].vars
+
+
+async def test_a_tapping_plugin_gets_the_first_bytes_of_a_declared_response() -> None:
+    """``taps_overflow``: a response over the limit with a Content-Length is gathered
+    up to the limit, its first bytes and size given to the plugin, and streamed on
+    whole (a plugin that does not tap lets it stream at once: the test above)."""
+    big = bytes(range(97, 123)) * 4000
+
+    async def large(req: UpstreamRequest, writer: asyncio.StreamWriter) -> None:
+        whole = ok_response(big, headers=[(b"content-type", b"text/plain")])
+        writer.write(whole[:-len(big) + 100])  # the head and 100 bytes, then a pause
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(whole[-len(big) + 100:])
+
+    up = await HttpUpstream(large).start()
+    gw = await gateway(f"http://{up.address}", "test-tap")
+    finished = recorded(gw)
+    try:
+        answer = await http(gw.port, "GET", "/s")
+    finally:
+        await gw.close()
+        await up.close()
+    assert answer.body == big and answer.header("content-length") == str(len(big))
+    assert finished[0].vars["overflow"] == (big[:16], len(big))
+    assert "whole" not in finished[0].vars
 
 
 async def test_responses_the_plugin_does_not_want_stream(upstream: HttpUpstream) -> None:

@@ -192,7 +192,7 @@ class Plugin:
 
     def runs(self, phase: str) -> bool:
         """Does this instance take part in ``phase`` (``access``, ``response``,
-        ``log``, or a body phase: ``request_stream``, ``request_body``,
+        ``log``, or a body phase: ``request_stream``, ``request_tap``, ``request_body``,
         ``response_body``)?  Asked once, when chains are compiled; by default, whether
         the class overrides it.  An instance whose config makes a phase a no-op (a
         request-id with the defaults, a transformer without JSON operations) says
@@ -215,12 +215,21 @@ class Plugin:
     body_limit: int = DEFAULT_BODY_LIMIT
     #: Log a warning when a response body is too large for :meth:`response_body`.
     warn_unbuffered: ClassVar[bool] = True
+    #: :meth:`response_overflow` wants the first ``body_limit`` bytes of a response
+    #: whose declared ``Content-Length`` is over the limit too: the head then waits
+    #: until they arrived (as for a response without a declared length), instead of
+    #: the body streaming on at once.
+    taps_overflow: ClassVar[bool] = False
 
     def request_stream(self, ctx: RequestContext, received: int) -> LocalResponse | None:
         """Streaming: ``received`` bytes of the request body have arrived so far.  An
         answer stops the upload; it is sent if the response has not started (else the
         connection is cut)."""
         return None
+
+    def request_tap(self, ctx: RequestContext, data: bytes) -> None:
+        """Streaming: the next chunk of a request body going upstream as it came
+        (not held for :meth:`request_body`), for a plugin that only looks."""
 
     def wants_request_body(self, ctx: RequestContext) -> bool:
         """Should this request's body be buffered for :meth:`request_body`?"""
@@ -238,11 +247,12 @@ class Plugin:
         return True
 
     def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
-                          prefix: bytes) -> None:
+                          prefix: bytes, size: int | None = None) -> None:
         """A response body this plugin wanted is over its ``body_limit`` (it outgrew
         the buffer while gathered, or another plugin's larger limit held it whole)
         and goes out untouched by it: ``prefix`` is its first ``body_limit`` bytes,
-        for a plugin that only looks."""
+        for a plugin that only looks; ``size`` the body's length when known (declared,
+        or held whole)."""
 
     def response_body(self, ctx: RequestContext, status: int, headers: HeaderList,
                       body: bytes) -> bytes:

@@ -11,13 +11,15 @@ with the patterns of the AI redaction (``email``, ``phone``, ``ssn``, and any
 ``patterns``), and the result is cut at ``max_bytes``.
 
 It uses the body phases (:mod:`campusgate.proxy.bodies`), which hold a whole body:
-so only bodies of at most ``max_buffer_bytes`` are captured -- a request body with a
-declared length within it (a chunked or larger upload streams on, recorded as a
-"not captured" note), and a response body within it.  A larger response with a
-declared length streams on untouched, noted the same way; one without (chunked) is
-gathered until it outgrows the buffer, then goes out untouched, and its first
-``max_bytes`` are recorded (``response_overflow``).  Event streams
-(``text/event-stream``) are never held back: they are noted, not captured.
+so only bodies of at most ``max_buffer_bytes`` are captured whole.  A larger (or
+chunked) upload streams upstream as it came, and the chunks going by are watched
+(``request_tap``): its first ``max_bytes`` are recorded in the log phase.  A larger
+response is gathered until it outgrows the buffer (``taps_overflow``: a declared
+``Content-Length`` over it too), then goes out untouched, and its first
+``max_bytes`` are recorded (``response_overflow``).  A body captured in part loses
+its last, cut-off word before masking and redaction, so a secret or an e-mail
+address cut in two is not recorded half.  Event streams (``text/event-stream``)
+are never held back: they are noted, not captured.
 
 Leaves ``ctx.vars["log.bodies"] = {"request": str | None, "response": str | None}``
 for the access record.
@@ -41,6 +43,10 @@ __all__ = ["BODIES", "LogBodiesConfig", "LogBodiesPlugin"]
 
 #: The ``ctx.vars`` key the record builder reads.
 BODIES: Final = "log.bodies"
+#: The ``ctx.vars`` key of a request body watched as it streams (:class:`_Tap`).
+TAP: Final = "log.bodies.tap"
+#: The last, cut-off word of a body captured in part (dropped: see the module doc).
+_CUT_WORD = re.compile(r"[^\s\"'&=:;,{}\[\]()<>]+\Z")
 MASK: Final = "***"
 DEFAULT_FIELDS = (
     "password", "passwd", "pass", "new_password", "old_password", "secret",
@@ -96,6 +102,7 @@ class LogBodiesPlugin(Plugin):
     priority = 5
     config_model = LogBodiesConfig
     warn_unbuffered = False
+    taps_overflow = True
 
     def __init__(self, config: LogBodiesConfig, env: PluginEnv) -> None:
         super().__init__(config, env)
@@ -113,7 +120,7 @@ class LogBodiesPlugin(Plugin):
     def runs(self, phase: str) -> bool:
         config = self.config
         assert isinstance(config, LogBodiesConfig)
-        if phase == "request_body":
+        if phase in ("request_body", "request_tap", "log"):
             return config.request
         if phase == "response_body":
             return config.response
@@ -135,18 +142,22 @@ class LogBodiesPlugin(Plugin):
         return ""
 
     def _note(self, variables: dict[str, Any], headers: HeaderList, what: str) -> bool:
-        """Decide on one body: True to hold it; the note goes in the record."""
+        """Decide on one body: True to hold it.  The note goes in the record; a
+        capture replaces it."""
         reason = self._captured_type(headers)
         if reason is None:
             return False
-        length = header_value(headers, b"content-length")
-        if not reason and length is not None and (not length.isdigit()
-                                                  or int(length) > self.body_limit):
-            reason = f"[not captured: {length.decode('latin-1')} bytes]"
-        if not reason and length is None and what == "request":
-            reason = "[not captured: a body without a declared length]"
-        held = not reason
-        if held:  # a response that overflows the buffer keeps this note
+        raw = header_value(headers, b"content-length")
+        length = int(raw) if raw is not None and raw.isdigit() else None
+        held = False
+        if reason or (raw is not None and length is None):
+            reason = reason or f"[not captured: {raw!r} bytes]"
+        elif what == "request" and (length is None or length > self.body_limit):
+            variables[TAP] = _Tap()  # it streams on: its first bytes are watched
+            reason = ("[not captured: a body without a declared length]" if length is None
+                      else f"[not captured: {length} bytes]")
+        else:  # held; a response over the buffer overflows (taps_overflow)
+            held = True
             reason = f"[not captured: more than {self.body_limit} bytes]"
         _bodies_of(variables)[what] = reason
         return held
@@ -157,6 +168,25 @@ class LogBodiesPlugin(Plugin):
     def wants_response_body(self, ctx: RequestContext, status: int,
                             headers: HeaderList) -> bool:
         return self._note(ctx.vars, headers, "response")
+
+    def request_tap(self, ctx: RequestContext, data: bytes) -> None:
+        tap: _Tap | None = ctx.vars.get(TAP)
+        if tap is not None:
+            tap.seen += len(data)
+            room = self.max_bytes - len(tap.prefix)
+            if room > 0:
+                tap.prefix += data[:room]
+
+    def log(self, ctx: RequestContext) -> None:
+        """A watched request body: its first ``max_bytes`` go in the record."""
+        tap: _Tap | None = ctx.vars.pop(TAP, None)
+        if tap is None or not tap.seen:
+            return
+        if tap.seen == len(tap.prefix):  # the whole body fitted in the prefix
+            _bodies_of(ctx.vars)["request"] = self.capture(bytes(tap.prefix))
+            return
+        text = self.capture(bytes(tap.prefix), partial=True)
+        _bodies_of(ctx.vars)["request"] = f"{text}...[captured in part: {tap.seen} bytes]"
 
     # ------------------------------------------------------------ capture
     def request_body(self, ctx: RequestContext, body: bytes) -> bytes:
@@ -169,22 +199,26 @@ class LogBodiesPlugin(Plugin):
         return body
 
     def response_overflow(self, ctx: RequestContext, status: int, headers: HeaderList,
-                          prefix: bytes) -> None:
+                          prefix: bytes, size: int | None = None) -> None:
         """A response over the buffer goes out untouched: its first ``max_bytes`` are
         recorded (masked, redacted) and marked as a part."""
-        text = self.capture(prefix[:self.max_bytes])
-        _bodies_of(ctx.vars)["response"] = (
-            f"{text}...[captured in part: more than {self.body_limit} bytes]")
+        text = self.capture(prefix[:self.max_bytes], partial=True)
+        told = f"{size} bytes" if size is not None else f"more than {self.body_limit} bytes"
+        _bodies_of(ctx.vars)["response"] = f"{text}...[captured in part: {told}]"
 
-    def capture(self, body: bytes) -> str:
-        """``body`` as recorded: decoded, fields masked, redacted, cut."""
+    def capture(self, body: bytes, *, partial: bool = False) -> str:
+        """``body`` as recorded: decoded, fields masked, redacted, cut.  ``partial``:
+        the first bytes of a longer body, whose last word is cut off (dropped)."""
         text = body.decode("utf-8", "replace")
+        if partial:
+            text = _CUT_WORD.sub("", text)
         masked = self._mask_json(text)
         if masked is None and self.loose is not None:
             masked = self.loose.sub(_loose_mask, text)
         text, _ = self.redactor.redact_text(masked if masked is not None else text)
         if len(text) > self.max_bytes:
-            text = f"{text[:self.max_bytes]}...[cut: {len(body)} bytes]"
+            text = text[:self.max_bytes] if partial else \
+                f"{text[:self.max_bytes]}...[cut: {len(body)} bytes]"
         return text
 
     def _mask_json(self, text: str) -> str | None:
@@ -230,6 +264,16 @@ def _loose_mask(found: re.Match[str]) -> str:
     if found[1] is not None:
         return f'{found[1]}"{MASK}"'
     return f"{found[2]}{MASK}"
+
+
+class _Tap:
+    """A request body streaming upstream: its first bytes, and how many went by."""
+
+    __slots__ = ("prefix", "seen")
+
+    def __init__(self) -> None:
+        self.prefix = bytearray()
+        self.seen = 0
 
 
 def _bodies_of(variables: dict[str, Any]) -> dict[str, str | None]:

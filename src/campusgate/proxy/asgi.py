@@ -33,6 +33,7 @@ from campusgate.proxy.bodies import (
     response_limit,
     response_overflowed,
     run_response_body,
+    streams_at_once,
     warn_unbuffered,
 )
 from campusgate.proxy.context import HeaderList, LocalResponse, RequestContext
@@ -138,7 +139,7 @@ async def run_asgi(
         except ClientDisconnected:
             return {"type": "http.disconnect"}
         if meter is not None:
-            refusal = meter.add(len(data))
+            refusal = meter.add(data)
             if refusal is not None:
                 return {"type": "http.disconnect"}
         delivered_end = req.at_end
@@ -176,8 +177,7 @@ async def run_asgi(
             ctx.status = status
             plugins = (hooks.response_plugins(ctx, req.method, status, out)
                        if hooks is not None else [])
-            if plugins and content_length is not None and content_length > response_limit(
-                    plugins):
+            if plugins and streams_at_once(plugins, content_length):
                 warn_unbuffered(ctx, plugins, content_length)
                 plugins = []
             if plugins:
@@ -195,7 +195,8 @@ async def run_asgi(
                 end()
             elif gathered > response_limit(plugins):
                 held, gathering = gathering, None
-                response_overflowed(ctx, status, out, b"".join(held), plugins)
+                response_overflowed(ctx, status, out, b"".join(held), plugins,
+                                    content_length)
                 start(None)
                 for data in held:
                     conn.write_body(data)

@@ -29,6 +29,7 @@ from campusgate.proxy.bodies import (
     response_limit,
     response_overflowed,
     run_response_body,
+    streams_at_once,
     warn_unbuffered,
 )
 from campusgate.proxy.context import HeaderList, RequestContext, RouteOptions
@@ -319,13 +320,13 @@ class HttpBackend:
                         on_response: ResponseHook) -> bool:
         """Gather the response body for ``plugins`` and answer with what they make of
         it.  False when it is too large: the caller streams it (what arrived is held)."""
-        limit = response_limit(plugins)
-        if content_length is not None and content_length > limit:
+        if streams_at_once(plugins, content_length):
             warn_unbuffered(ctx, plugins, content_length)
             return False
+        limit = response_limit(plugins)
         outcome = await ex.collect(limit)
         if outcome is Outcome.OVERFLOW:
-            response_overflowed(ctx, status, headers, ex.held(), plugins)
+            response_overflowed(ctx, status, headers, ex.held(), plugins, content_length)
             return False
         upstream = ex.upstream
         if outcome is not Outcome.COMPLETE:  # nothing reached the client yet

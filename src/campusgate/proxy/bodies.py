@@ -11,6 +11,8 @@ request.
 
 - ``request_stream`` plugins see the running byte count of a request body while it
   streams upstream (nothing is buffered); an answer cuts the upload.
+- ``request_tap`` plugins see each chunk of a request body that streams upstream
+  as it came (nothing is buffered by the gateway): a plugin that only looks.
 - ``request_body`` plugins get the whole body, buffered up to the smallest
   ``body_limit`` of the plugins that want it (larger: 413, RFC 9110 section 15.5.14);
   the result goes upstream with its own Content-Length.
@@ -43,6 +45,7 @@ __all__ = [
     "read_request_body",
     "response_overflowed",
     "run_response_body",
+    "streams_at_once",
 ]
 
 log = logging.getLogger("campusgate.proxy")
@@ -65,22 +68,27 @@ class BodyRefused(ClientError):
 
 
 class RequestMeter:
-    """Counts a streaming request body and asks the ``request_stream`` plugins."""
+    """Counts a streaming request body, asks the ``request_stream`` plugins and shows
+    each chunk to the ``request_tap`` ones."""
 
-    __slots__ = ("ctx", "plugins", "received")
+    __slots__ = ("ctx", "plugins", "received", "taps")
 
-    def __init__(self, ctx: RequestContext, plugins: tuple[Plugin, ...]) -> None:
+    def __init__(self, ctx: RequestContext, plugins: tuple[Plugin, ...],
+                 taps: tuple[Plugin, ...] = ()) -> None:
         self.ctx = ctx
         self.plugins = plugins
+        self.taps = taps
         self.received = 0
 
-    def add(self, size: int) -> LocalResponse | None:
-        """``size`` more bytes arrived: None to go on, or the answer that stops them."""
-        self.received += size
+    def add(self, data: bytes) -> LocalResponse | None:
+        """``data`` arrived: None to go on, or the answer that stops the body."""
+        self.received += len(data)
         for plugin in self.plugins:
             answer = plugin.request_stream(self.ctx, self.received)
             if answer is not None:
                 return answer
+        for plugin in self.taps:
+            plugin.request_tap(self.ctx, data)
         return None
 
 
@@ -91,19 +99,23 @@ class BodyHooks:
     request_stream: tuple[Plugin, ...] = ()
     request_body: tuple[Plugin, ...] = ()
     response_body: tuple[Plugin, ...] = ()
+    request_tap: tuple[Plugin, ...] = ()
 
     @classmethod
     def of(cls, plugins: Iterable[Plugin]) -> BodyHooks | None:
         """The hooks among ``plugins`` (in priority order), or None when there are none."""
         ordered = list(plugins)
-        hooks = cls(*(tuple(p for p in ordered if p.runs(phase))
-                      for phase in ("request_stream", "request_body", "response_body")))
-        if hooks.request_stream or hooks.request_body or hooks.response_body:
+        hooks = cls(*(tuple(p for p in ordered if p.runs(phase)) for phase in (
+            "request_stream", "request_body", "response_body", "request_tap")))
+        if hooks.request_stream or hooks.request_body or hooks.response_body or \
+                hooks.request_tap:
             return hooks
         return None
 
     def meter(self, ctx: RequestContext) -> RequestMeter | None:
-        return RequestMeter(ctx, self.request_stream) if self.request_stream else None
+        if self.request_stream or self.request_tap:
+            return RequestMeter(ctx, self.request_stream, self.request_tap)
+        return None
 
     def response_plugins(self, ctx: RequestContext, method: bytes, status: int,
                          headers: HeaderList) -> list[Plugin]:
@@ -147,10 +159,11 @@ async def read_request_body(req: Request, ctx: RequestContext,
     """
     if not req.has_body or req.upgrade:
         return None, None
-    meter = hooks.meter(ctx)
     plugins = [p for p in hooks.request_body if p.wants_request_body(ctx)]
     if not plugins:
-        return None, meter
+        return None, hooks.meter(ctx)
+    # held whole: counted by the request_stream plugins, not shown to the taps
+    meter = RequestMeter(ctx, hooks.request_stream) if hooks.request_stream else None
     limit = min(p.body_limit for p in plugins)
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes")
@@ -159,7 +172,7 @@ async def read_request_body(req: Request, ctx: RequestContext,
     while data := await req.read_chunk():
         size += len(data)
         if meter is not None:
-            answer = meter.add(len(data))
+            answer = meter.add(data)
             if answer is not None:
                 raise BodyRefused(answer)
         if size > limit:
@@ -179,6 +192,14 @@ def response_limit(plugins: Sequence[Plugin]) -> int:
     return max(p.body_limit for p in plugins)
 
 
+def streams_at_once(plugins: Sequence[Plugin], content_length: int | None) -> bool:
+    """A response whose declared length is over the buffer streams on at once,
+    unless one of ``plugins`` wants its first bytes (``taps_overflow``): then it is
+    gathered up to the limit, and overflows like a body without a declared length."""
+    return (content_length is not None and content_length > response_limit(plugins)
+            and not any(p.taps_overflow for p in plugins))
+
+
 def warn_unbuffered(ctx: RequestContext, plugins: Sequence[Plugin], size: int | None) -> None:
     """A response body too large to buffer passes through untouched: say so."""
     names = [p.name for p in plugins if p.warn_unbuffered]
@@ -190,14 +211,15 @@ def warn_unbuffered(ctx: RequestContext, plugins: Sequence[Plugin], size: int | 
 
 
 def response_overflowed(ctx: RequestContext, status: int, headers: HeaderList,
-                        held: bytes, plugins: Sequence[Plugin]) -> None:
+                        held: bytes, plugins: Sequence[Plugin],
+                        size: int | None = None) -> None:
     """A gathered response body outgrew the buffer: it will stream on untouched.
     Warn, and give each plugin the body's first ``body_limit`` bytes
     (``response_overflow``), as :func:`run_response_body` does for a body over a
     plugin's own limit."""
     warn_unbuffered(ctx, plugins, None)
     for plugin in plugins:
-        plugin.response_overflow(ctx, status, headers, held[:plugin.body_limit])
+        plugin.response_overflow(ctx, status, headers, held[:plugin.body_limit], size)
 
 
 def run_response_body(ctx: RequestContext, status: int, headers: HeaderList, body: bytes,
@@ -213,5 +235,5 @@ def run_response_body(ctx: RequestContext, status: int, headers: HeaderList, bod
             log.warning("%s %s: the response body (%d bytes) is over the body_limit of "
                         "%s (%d); it was not applied", ctx.method, ctx.path, len(body),
                         plugin.name, plugin.body_limit)
-        plugin.response_overflow(ctx, status, headers, body[:plugin.body_limit])
+        plugin.response_overflow(ctx, status, headers, body[:plugin.body_limit], len(body))
     return body

@@ -229,7 +229,7 @@ class Exchange:
         if self.refusal is not None:
             return  # refused: the rest is dropped
         assert self.meter is not None
-        answer = self.meter.add(len(data))
+        answer = self.meter.add(data)
         if answer is None:
             self._body_out(data)
         else:
