@@ -8,8 +8,10 @@ to run whatever else the machine is doing.  Two counts, each the difference of t
 runs under ``valgrind --tool=callgrind`` that differ only in the work measured (so
 start-up and set-up cancel out):
 
-- ``row``: :meth:`Capture.row` (the worker's log phase), over ``--records`` contexts
-  shaped like the ``access-log`` scenario's (``access_log_profile.contexts``);
+- ``log phase``: the worker's log phase (:meth:`Capture.recorder`: the row made and
+  put in the queue), over ``--records`` contexts shaped like the ``access-log``
+  scenario's (``access_log_profile.contexts``), the queue taken every 4,000 rows
+  as the shipper would (the rows then freed);
 - ``writer``: the log-writer process's whole loop (``access_log_profile.py
   --writer-of``: frames decoded, records finished, the store sink on SQLite, the
   roll-ups and metrics stages), ``--records`` more records against 5,000.
@@ -36,7 +38,8 @@ sys.path.insert(0, str(HERE))
 
 import access_log_profile as profile  # noqa: E402
 from campusgate.observe._ship import encode_frame  # noqa: E402
-from campusgate.observe.capture import Capture  # noqa: E402
+from campusgate.observe.capture import Capture, Row  # noqa: E402
+from campusgate.observe.queue import RecordQueue  # noqa: E402
 
 #: The smaller run of each pair (its set-up and start-up cancel out).
 BASE = 5000
@@ -57,12 +60,16 @@ def _count(argv: list[str], out: Path) -> int:
 
 
 def _row_child(count: int, build: bool) -> None:
-    """The measured process of ``row``: contexts made, then (``build``) their rows."""
+    """The measured process of the log phase: contexts made, then (``build``) each
+    one's row put in a queue, taken every 4,000 rows."""
     contexts = profile.contexts(count, 30_000.0)
     if build:
-        row = Capture("proxy").row
-        for ctx in contexts:
-            row(ctx)
+        queue: RecordQueue[Row] = RecordQueue(1_000_000, 5000)
+        record = Capture("proxy").recorder(queue)
+        for i, ctx in enumerate(contexts):
+            record(ctx)
+            if i % 4000 == 3999:
+                queue.take(4000)
 
 
 def row_instructions(count: int, work: Path) -> float:
@@ -106,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         print(f"instructions per record (callgrind; {args.records:,} records)")
-        print(f"{'row (worker)':<16} {row_instructions(args.records, work):>10,.0f}")
+        print(f"{'log phase':<16} {row_instructions(args.records, work):>10,.0f}")
         print(f"{'writer':<16} {writer_instructions(args.records, work):>10,.0f}")
 
 

@@ -17,7 +17,9 @@ from gateway_harness import HttpUpstream, RawClient, RunningGateway, http, start
 
 from campusgate.config.bootstrap import Limits
 from campusgate.observe.capture import ERROR_CLASSES, Capture
+from campusgate.observe.queue import RecordQueue
 from campusgate.observe.record import AccessRecord
+from campusgate.observe.tracing import start_trace
 from campusgate.proxy.context import RequestContext
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -278,3 +280,30 @@ async def test_requests_refused_before_routing_are_recorded(upstream: HttpUpstre
         assert [(r.status, r.error) for r in recorder.take()] == [(200, None)]
     finally:
         await gw.close()
+
+
+def test_the_log_phase_recorder_puts_the_row_and_counts_as_put_does() -> None:
+    """``Capture.recorder``: the same row as ``row``; appended straight to the queue
+    while no drop or wake-up is due, through ``put`` beyond: a full batch wakes the
+    writer once, a full queue drops its oldest, and nothing goes uncounted."""
+    capture = Capture("proxy", 7)
+    queue: RecordQueue[tuple[Any, ...]] = RecordQueue(6, wake_at=4)
+    wakes: list[int] = []
+    queue.on_full_batch = lambda: wakes.append(queue.depth)
+    record = capture.recorder(queue)
+    contexts = []
+    for i in range(9):
+        ctx = RequestContext("GET", f"/{i}", "", [(b"user-agent", b"t")], "10.0.0.1",
+                             "http", "h", TRACE)
+        ctx.status, ctx.ended = 200, ctx.started + 0.01
+        ctx.trace = start_trace(ctx.headers, TRACE)  # one span id, row after row
+        contexts.append(ctx)
+        record(ctx)
+        if i == 2:
+            assert wakes == [] and queue.depth == 3
+    assert wakes == [4]
+    assert (queue.depth, queue.dropped, queue.accepted) == (6, 3, 9)
+    rows = queue.take(10)
+    assert rows == [capture.row(ctx) for ctx in contexts[3:]]  # the newest six
+    assert [r[10] for r in rows] == ["/3", "/4", "/5", "/6", "/7", "/8"]
+    assert (queue.taken, queue.accepted) == (6, 9)

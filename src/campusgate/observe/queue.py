@@ -4,6 +4,11 @@
 append (about 0.1 us), never a wait.  When the queue is full the OLDEST entry is
 dropped and counted: under a flood the newest records, the ones an operator is
 looking at, survive, and traffic is never held back by logging.
+
+The log phase skips even ``put`` while the depth is under :attr:`RecordQueue.room`
+(no drop and no wake-up can be due): it appends to :attr:`RecordQueue.items` itself
+(``Capture.recorder``).  So nothing is counted per entry: ``accepted`` is worked
+out from what was taken, what waits and what was dropped.
 """
 
 from __future__ import annotations
@@ -22,51 +27,58 @@ class RecordQueue(Generic[T]):
         if size < 1:
             raise ValueError("the queue size must be at least 1")
         self.size = size
-        self._items: deque[T] = deque(maxlen=size)  # a full deque drops its oldest
-        #: Entries dropped (the oldest, when full) since the start.
+        #: The entries (a full deque drops its oldest).
+        self.items: deque[T] = deque(maxlen=size)
+        #: Entries dropped (the oldest, when full) and taken, since the start.
         self.dropped = 0
-        #: Entries ever put.
-        self.accepted = 0
+        self.taken = 0
         #: ``put`` calls this when the depth reaches ``wake_at`` (a full batch waits).
         self.on_full_batch: Callable[[], None] | None = None
         self._wake_at = size if wake_at is None else min(max(1, wake_at), size)
+        #: Below this depth an entry may be appended to :attr:`items` directly.
+        self.room = self._wake_at - 1
+
+    @property
+    def accepted(self) -> int:
+        """Entries ever put."""
+        return self.taken + len(self.items) + self.dropped
 
     @property
     def depth(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def put(self, item: T) -> None:
         """O(1), never blocks: the oldest entry goes when the queue is full."""
-        items = self._items
+        items = self.items
         depth = len(items)
         if depth == self.size:
             self.dropped += 1
         items.append(item)
-        self.accepted += 1
         if depth + 1 == self._wake_at and self.on_full_batch is not None:
             self.on_full_batch()
 
     def put_many(self, items: list[T]) -> None:
         """``put`` each of ``items``, in one step (the log-writer process's intake)."""
-        queue = self._items
+        queue = self.items
         depth = len(queue)
         over = depth + len(items) - self.size
         if over > 0:
             self.dropped += over
         queue.extend(items)
-        self.accepted += len(items)
         if depth < self._wake_at <= len(queue) and self.on_full_batch is not None:
             self.on_full_batch()
 
     def take(self, limit: int) -> list[T]:
         """Up to ``limit`` of the oldest entries, removed from the queue."""
-        items = self._items
+        items = self.items
         if limit >= len(items):
             batch = list(items)
             items.clear()
-            return batch
-        popleft = items.popleft
-        return [popleft() for _ in range(limit)]
+        else:
+            popleft = items.popleft
+            batch = [popleft() for _ in range(limit)]
+        self.taken += len(batch)
+        return batch

@@ -73,14 +73,6 @@ def build_sinks(config: ObserveConfig, env: SinkEnv, *, internal: bool = True) -
     return [*sinks, *_internal_stages(env)] if internal else sinks
 
 
-def _putter(put: Callable[[Row], None],
-            row: Callable[[RequestContext], Row]) -> Callable[[RequestContext], None]:
-    def record(ctx: RequestContext) -> None:
-        put(row(ctx))
-
-    return record
-
-
 class ObserveRuntime:
     """The queue of one worker, and where it goes: the batch writer and the sinks in
     this process (inline), or the node's log-writer process (``ship_to``)."""
@@ -144,7 +136,7 @@ class ObserveRuntime:
         queues the request's row (``Capture.row``), not the context, which is
         freed at once (a context held for a flush interval outlives the garbage
         collector's young generation: see docs/observability.md)."""
-        return _putter(self.queue.put, self.capture.row) if self.enabled else None
+        return self.capture.recorder(self.queue) if self.enabled else None
 
     @property
     def propagate(self) -> bool:

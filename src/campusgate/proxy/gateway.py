@@ -260,7 +260,8 @@ class Gateway:
         ctx.bytes_out = conn.sent() - ctx.bytes_out
         if req.disconnected and ctx.error is None:
             ctx.error = "client_abort"
-        self._log(plugins, ctx)
+        if plugins:
+            self._log(plugins, ctx)
         record(ctx)
 
     def refused(self, conn: ClientConnection, req: Request | None, error: ClientError,
