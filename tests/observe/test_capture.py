@@ -50,7 +50,7 @@ async def setup() -> AsyncIterator[Callable[..., Any]]:
     async def make(entities: dict[str, Any]) -> tuple[RunningGateway, Recorder]:
         gw = await start_gateway(entities)
         recorder = Recorder()
-        gw.state.dispatcher.record = recorder  # type: ignore[attr-defined]
+        gw.finished(recorder)
         made.append(gw)
         return gw, recorder
 
@@ -249,7 +249,7 @@ async def test_requests_refused_before_routing_are_recorded(upstream: HttpUpstre
     gw = await start_gateway(_services(upstream), limits=Limits(
         max_url_bytes=3000, max_body_bytes=100, header_timeout=0.3))
     recorder = Recorder()
-    gw.state.dispatcher.record = recorder  # type: ignore[attr-defined]
+    gw.finished(recorder)
     try:
         answers = [
             await _refusal(gw, b"NOT HTTP AT ALL\r\n\r\n"),

@@ -96,8 +96,7 @@ async def through(answer: Answer, config: dict[str, Any], method: str, path: str
     up = await HttpUpstream(answer).start()
     gw = await start_gateway({"services": [service("s", f"http://{up.address}", plugins=[
         {"name": "log-bodies", "config": config}])]})
-    finished: list[RequestContext] = []
-    gw.state.dispatcher.record = finished.append  # type: ignore[attr-defined]
+    finished = gw.finished()
     try:
         got = await http(gw.port, method, path, headers, body)
     finally:

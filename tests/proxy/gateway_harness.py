@@ -30,6 +30,7 @@ import httptools
 from campusgate.config.model import Entities, Limits
 from campusgate.plugins.base import PluginResources
 from campusgate.plugins.registry import default_resources
+from campusgate.proxy.context import RequestContext
 from campusgate.proxy.gateway import Gateway
 from campusgate.proxy.http1 import ClientConnection, ListenerState
 from campusgate.proxy.snapshot import Snapshot, compile_snapshot
@@ -65,6 +66,14 @@ class RunningGateway:
     @property
     def port(self) -> int:
         return int(self.server.sockets[0].getsockname()[1])
+
+    def finished(self, record: Callable[[RequestContext], None] | None = None,
+                 ) -> list[RequestContext]:
+        """Hand each finished request's context, as the log phase leaves it, to
+        ``record`` (by default: append it to the list returned)."""
+        contexts: list[RequestContext] = []
+        self.state.dispatcher.record = record or contexts.append  # type: ignore[attr-defined]
+        return contexts
 
     async def reload(self, entities: dict[str, Any] | Entities) -> Snapshot:
         """Compile a new revision and swap it in; retire the old one (as the worker does)."""

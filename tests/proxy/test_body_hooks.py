@@ -294,13 +294,6 @@ async def test_a_response_over_the_limit_streams_through_untouched(
     assert len(warnings) == 2
 
 
-def recorded(gw: RunningGateway) -> list[RequestContext]:
-    """The contexts of the finished requests, in the log phase."""
-    finished: list[RequestContext] = []
-    gw.state.dispatcher.record = finished.append  # type: ignore[attr-defined]
-    return finished
-
-
 @pytest.mark.parametrize("url", ["upstream", "builtin://echo"])
 async def test_a_streamed_body_is_shown_to_the_taps_as_it_goes(
         upstream: HttpUpstream, url: str) -> None:
@@ -309,7 +302,7 @@ async def test_a_streamed_body_is_shown_to_the_taps_as_it_goes(
     target = f"http://{upstream.address}" if url == "upstream" else url
     gw = await gateway(target, "test-tap")
     held = await gateway(target, "test-tap", "test-shout")
-    finished, finished_held = recorded(gw), recorded(held)
+    finished, finished_held = gw.finished(), held.finished()
     try:
         answer = await post_chunked(gw.port, b"12345", b"678901")
         shouted = await http(held.port, "POST", "/s", body=b"abc")
@@ -336,7 +329,7 @@ async def test_a_tapping_plugin_gets_the_first_bytes_of_a_declared_response() ->
 
     up = await HttpUpstream(large).start()
     gw = await gateway(f"http://{up.address}", "test-tap")
-    finished = recorded(gw)
+    finished = gw.finished()
     try:
         answer = await http(gw.port, "GET", "/s")
     finally:

@@ -150,8 +150,10 @@ class LogBodiesPlugin(Plugin):
         raw = header_value(headers, b"content-length")
         length = int(raw) if raw is not None and raw.isdigit() else None
         held = False
-        if reason or (raw is not None and length is None):
-            reason = reason or f"[not captured: {raw!r} bytes]"
+        if reason:
+            pass  # an event stream, an encoded body
+        elif raw is not None and length is None:
+            reason = f"[not captured: {raw.decode('latin-1')} bytes]"
         elif what == "request" and (length is None or length > self.body_limit):
             variables[TAP] = _Tap()  # it streams on: its first bytes are watched
             reason = ("[not captured: a body without a declared length]" if length is None

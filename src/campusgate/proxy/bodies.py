@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Final
 
 from campusgate.plugins.base import WAIT, AccessAnswer, Plugin, PluginConfig, PluginEnv
@@ -105,12 +105,9 @@ class BodyHooks:
     def of(cls, plugins: Iterable[Plugin]) -> BodyHooks | None:
         """The hooks among ``plugins`` (in priority order), or None when there are none."""
         ordered = list(plugins)
-        hooks = cls(*(tuple(p for p in ordered if p.runs(phase)) for phase in (
-            "request_stream", "request_body", "response_body", "request_tap")))
-        if hooks.request_stream or hooks.request_body or hooks.response_body or \
-                hooks.request_tap:
-            return hooks
-        return None
+        phases = {phase.name: tuple(p for p in ordered if p.runs(phase.name))
+                  for phase in fields(cls)}
+        return cls(**phases) if any(phases.values()) else None
 
     def meter(self, ctx: RequestContext) -> RequestMeter | None:
         if self.request_stream or self.request_tap:
