@@ -8,13 +8,16 @@ to run whatever else the machine is doing.  Two counts, each the difference of t
 runs under ``valgrind --tool=callgrind`` that differ only in the work measured (so
 start-up and set-up cancel out):
 
-- ``log phase``: the worker's log phase (:meth:`Capture.recorder`: the row made and
-  put in the queue), over ``--records`` contexts shaped like the ``access-log``
-  scenario's (``access_log_profile.contexts``), the queue taken every 4,000 rows
-  as the shipper would (the rows then freed);
+- ``worker``: the worker's side of a record, over ``--records`` contexts shaped like
+  the ``access-log`` scenario's (``access_log_profile.contexts``), the queue taken
+  as frames every 4,000 rows as the shipper does: ``tuples`` (the pure-Python
+  path: :meth:`Capture.recorder` puts the row in a ``RowQueue``, frames are
+  marshalled, the rows then freed) and ``packed`` (the C row packer:
+  ``PackedQueue``), when it is built;
 - ``writer``: the log-writer process's whole loop (``access_log_profile.py
   --writer-of``: frames decoded, records finished, the store sink on SQLite, the
-  roll-ups and metrics stages), ``--records`` more records against 5,000.
+  roll-ups and metrics stages), ``--records`` more records against 5,000, for
+  frames of either kind.
 
 Instructions are not time (cache misses cost time and no instruction), so a change
 that the count shows must still be confirmed by ``benchmarks/run.py access-log``.
@@ -31,16 +34,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import access_log_profile as profile  # noqa: E402
-from campusgate.observe._ship import encode_frame  # noqa: E402
-from campusgate.observe.capture import Capture, Row  # noqa: E402
-from campusgate.observe.queue import RecordQueue  # noqa: E402
+from campusgate.observe._ship import RowQueue, ShipQueue  # noqa: E402
+from campusgate.observe.capture import Capture  # noqa: E402
+from campusgate.observe.packed import PackedQueue, packer_module  # noqa: E402
 
+#: The worker's two paths: tuples and marshal, or the C row packer.
+KINDS = ("tuples", "packed")
 #: The smaller run of each pair (its set-up and start-up cancel out).
 BASE = 5000
 
@@ -59,43 +66,61 @@ def _count(argv: list[str], out: Path) -> int:
     return _summary(out)
 
 
-def _row_child(count: int, build: bool) -> None:
-    """The measured process of the log phase: contexts made, then (``build``) each
-    one's row put in a queue, taken every 4,000 rows."""
+def _queue(kind: str) -> tuple[ShipQueue, Callable[[Any], None]]:
+    """A shipping worker's queue of ``kind`` (``tuples``, ``packed``) and its recorder."""
+    capture = Capture("proxy")
+    if kind == "packed":
+        module = packer_module()
+        assert module is not None, "the row packer is not built"
+        packed = PackedQueue(1_000_000, 5000, capture, module)
+        return packed, packed.record
+    rows = RowQueue(1_000_000, 5000)
+    return rows, capture.recorder(rows)
+
+
+def _row_child(count: int, kind: str) -> None:
+    """The measured process of the worker's side: contexts made, then (unless
+    ``skip``) each one recorded, the queue taken as frames every 4,000 rows."""
     contexts = profile.contexts(count, 30_000.0)
-    if build:
-        queue: RecordQueue[Row] = RecordQueue(1_000_000, 5000)
-        record = Capture("proxy").recorder(queue)
+    if kind != "skip":
+        queue, record = _queue(kind)
         for i, ctx in enumerate(contexts):
             record(ctx)
             if i % 4000 == 3999:
-                queue.take(4000)
+                queue.take_frame(4000)
 
 
-def row_instructions(count: int, work: Path) -> float:
+def row_instructions(count: int, work: Path, kind: str) -> float:
     me = [sys.executable, __file__, "--records", str(count), "--row-child"]
     without = _count([*me, "skip"], work / "row-skip.out")
-    with_rows = _count([*me, "build"], work / "row-build.out")
+    with_rows = _count([*me, kind], work / f"row-{kind}.out")
     return (with_rows - without) / count
 
 
-def _frames(count: int, path: Path, storage: Path) -> None:
+def _frames(count: int, path: Path, storage: Path, kind: str) -> None:
     """Frames of ``count`` rows as the shipper writes them, and a migrated store."""
-    rows = [Capture("proxy").row(ctx) for ctx in profile.contexts(count, 30_000.0)]
-    path.write_bytes(b"".join(encode_frame(rows[i:i + BASE])[0]
-                              for i in range(0, count, BASE)))
+    queue, record = _queue(kind)
+    frames = []
+    for i, ctx in enumerate(profile.contexts(count, 30_000.0)):
+        record(ctx)
+        if i % BASE == BASE - 1:
+            frames.append(queue.take_frame(BASE)[0])
+    if len(queue):
+        frames.append(queue.take_frame(BASE)[0])
+    path.write_bytes(b"".join(frames))
     storage.mkdir()
     asyncio.run(profile._fresh_storage("sqlite", storage))
 
 
-def writer_instructions(count: int, work: Path) -> float:
+def writer_instructions(count: int, work: Path, kind: str) -> float:
     counts = []
     for n in (BASE, BASE + count):
-        frames, storage = work / f"frames-{n}", work / f"db-{n}"
-        _frames(n, frames, storage)
+        frames, storage = work / f"frames-{kind}-{n}", work / f"db-{kind}-{n}"
+        _frames(n, frames, storage, kind)
         counts.append(_count([sys.executable, str(HERE / "access_log_profile.py"),
                               "--writer-of", str(frames), "--storage",
-                              f"sqlite:///{storage}/profile.db"], work / f"writer-{n}.out"))
+                              f"sqlite:///{storage}/profile.db"],
+                              work / f"writer-{kind}-{n}.out"))
     return (counts[1] - counts[0]) / count
 
 
@@ -103,18 +128,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000)
-    parser.add_argument("--row-child", choices=("skip", "build"), help=argparse.SUPPRESS)
+    parser.add_argument("--row-child", choices=("skip", *KINDS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.row_child:
-        _row_child(args.records, args.row_child == "build")
+        _row_child(args.records, args.row_child)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind: apt-get install -y valgrind")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         print(f"instructions per record (callgrind; {args.records:,} records)")
-        print(f"{'log phase':<16} {row_instructions(args.records, work):>10,.0f}")
-        print(f"{'writer':<16} {writer_instructions(args.records, work):>10,.0f}")
+        for kind in KINDS if packer_module() is not None else KINDS[:1]:
+            worker = row_instructions(args.records, work, kind)
+            writer = writer_instructions(args.records, work, kind)
+            print(f"{kind:<8} worker {worker:>10,.0f}   writer {writer:>10,.0f}")
 
 
 if __name__ == "__main__":

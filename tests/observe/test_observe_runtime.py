@@ -12,6 +12,8 @@ import pytest
 from access_samples import stored_records
 
 from campusgate.config.observe import ObserveConfig
+from campusgate.observe._ship import RowQueue
+from campusgate.observe.packed import NO_EXTENSIONS_ENV, PackedQueue
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.runtime import ObserveRuntime, worker_id
 from campusgate.observe.sinks.base import SinkEnv
@@ -58,9 +60,14 @@ def test_access_records_off_means_nothing_is_queued() -> None:
     assert runtime.put is None and runtime.sinks == []
 
 
-def test_sigterm_flushes_every_record_to_the_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rows", ["packed", "tuples"])
+def test_sigterm_flushes_every_record_to_the_store(tmp_path: Path, rows: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A real ``campusgate serve``; SIGTERM right after the last answer: every request
-    of the run is in the store's access segments when the process has exited."""
+    of the run is in the store's access segments when the process has exited -- rows
+    packed in C, or (``CAMPUSGATE_NO_EXTENSIONS=1``) tuples shipped with marshal."""
+    if rows == "tuples":
+        monkeypatch.setenv(NO_EXTENSIONS_ENV, "1")
     gw = start(tmp_path)
     try:
         ids = []
@@ -84,6 +91,11 @@ def test_a_serving_worker_ships_to_the_node_writer_or_writes_inline(
     monkeypatch.setenv(SOCKET_ENV, "/run/cg/writer.sock")  # the supervisor's writer
     shipping = ObserveRuntime.serving(ObserveConfig(), env, separate=True)
     assert shipping.shipper is not None and shipping.shipper.path == "/run/cg/writer.sock"
+    assert isinstance(shipping.queue, PackedQueue) and shipping.put == shipping.queue.record
+    monkeypatch.setenv(NO_EXTENSIONS_ENV, "1")
+    pure = ObserveRuntime.serving(ObserveConfig(), env, separate=True)
+    assert isinstance(pure.queue, RowQueue) and pure.put is not None
+    monkeypatch.delenv(NO_EXTENSIONS_ENV)
     assert shipping.child is None and shipping.sinks == []
     assert shipping.counters()["writer"] == "process"
     inline = ObserveConfig.model_validate({"access_log": {"writer": "inline"}})

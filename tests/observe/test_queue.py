@@ -39,15 +39,3 @@ def test_a_full_batch_wakes_the_writer_once() -> None:
 def test_a_queue_needs_room() -> None:
     with pytest.raises(ValueError):
         RecordQueue(0)
-
-
-def test_put_many_drops_the_oldest_and_wakes_once_at_a_full_batch() -> None:
-    queue: RecordQueue[int] = RecordQueue(5, wake_at=3)
-    wakes: list[int] = []
-    queue.on_full_batch = lambda: wakes.append(queue.depth)
-    queue.put_many([0, 1])
-    assert wakes == []
-    queue.put_many([2, 3, 4, 5, 6])
-    assert wakes == [5]
-    assert (queue.depth, queue.dropped, queue.accepted) == (5, 2, 7)
-    assert queue.take(10) == [2, 3, 4, 5, 6]

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import pytest
 from access_samples import stored_records
 
 from campusgate.config.observe import ObserveConfig
-from campusgate.observe._ship import Shipper, encode_frame
+from campusgate.observe._ship import RowQueue, Shipper, ShipQueue, encode_frame
 from campusgate.observe._writer_child import WriterChild
-from campusgate.observe.capture import Capture, Row
-from campusgate.observe.queue import RecordQueue
+from campusgate.observe.capture import Capture
+from campusgate.observe.packed import PackedQueue, packer_module
 from campusgate.observe.record import FIELDS, AccessRecord
 from campusgate.observe.runtime import ObserveRuntime
 from campusgate.observe.sinks.base import SinkEnv
@@ -81,18 +82,28 @@ async def until(check: Callable[[], bool]) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_shipped_rows_become_the_records_an_inline_worker_builds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rows", ["packed", "tuples"])
+async def test_shipped_rows_become_the_records_an_inline_worker_builds(
+        tmp_path: Path, rows: str) -> None:
     path = str(tmp_path / "w.sock")
     sink = ListSink()
     writer = LogWriter(ObserveConfig(), SinkEnv("sqlite:///unused", "w"), path, [sink])
     await writer.start()
     contexts = [context(i, ai=i % 2 == 1) for i in range(7)]
     capture = Capture("proxy", worker=4242)
-    queue: RecordQueue[Row] = RecordQueue(100, 5000)
+    module = packer_module()
+    assert module is not None
+    queue: ShipQueue
+    if rows == "packed":
+        queue = packed = PackedQueue(100, 5000, capture, module)
+        record: Callable[[RequestContext], None] = packed.record
+    else:
+        queue = tuples = RowQueue(100, 5000)
+        record = capture.recorder(tuples)
     shipper = Shipper(queue, path)
     shipper.start()
     for ctx in contexts:
-        queue.put(capture.row(ctx))
+        record(ctx)
     await shipper.close()
     await writer.close(5.0)
     assert sink.records == capture.records(contexts)  # the same fields, every one
@@ -128,7 +139,7 @@ async def test_a_broken_frame_closes_only_its_own_connection(tmp_path: Path) -> 
 
 async def test_records_wait_in_the_queue_while_no_writer_listens(tmp_path: Path) -> None:
     path = str(tmp_path / "w.sock")
-    queue: RecordQueue[Row] = RecordQueue(100, 5000)
+    queue = RowQueue(100, 5000)
     shipper = Shipper(queue, path)
     for i in range(3):
         queue.put(Capture("proxy").row(context(i)))

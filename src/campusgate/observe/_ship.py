@@ -1,10 +1,12 @@
 """A worker's side of the log-writer process: ship records to it, in frames.
 
-A finished request appends its row (``Capture.row``: a flat tuple of plain values,
-no object built) to the bounded queue.  The :class:`Shipper` task wakes every
-``interval`` (200 ms) or as soon as a full batch waits, encodes the rows with
-:mod:`marshal` (C speed) and writes them as one frame to the writer's Unix socket:
+A finished request's row goes into the bounded queue: packed by C as it is made
+(``packed.PackedQueue``), or, without the compiled packer, as a flat tuple of plain
+values (``Capture.row``) in a :class:`RowQueue`.  The :class:`Shipper` task wakes
+every ``interval`` (200 ms) or as soon as a full batch waits and writes what waits
+to the writer's Unix socket, one frame per batch:
 
+    frame = length (4 bytes, big-endian) + a packed chunk of rows
     frame = length (4 bytes, big-endian) + marshal.dumps([row, row, ...])
 
 While the writer cannot be reached (it is starting, or restarting after a crash)
@@ -23,12 +25,13 @@ import contextlib
 import logging
 import marshal
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from campusgate.observe.capture import Row
 from campusgate.observe.queue import RecordQueue
 
-__all__ = ["MAX_FRAME", "SHIP_INTERVAL", "Shipper", "encode_frame"]
+__all__ = ["MAX_FRAME", "SHIP_INTERVAL", "RowQueue", "ShipQueue", "Shipper", "encode_frame"]
 
 log = logging.getLogger("campusgate.observe")
 
@@ -62,10 +65,41 @@ def encode_frame(rows: list[Row]) -> tuple[bytes, int]:
     return len(data).to_bytes(4, "big") + data, 0
 
 
-class Shipper:
-    """Drains ``queue`` (rows: ``Capture.row``) to the writer at ``path``."""
+class ShipQueue(Protocol):
+    """What the shipper drains: a bounded queue that hands out frames."""
 
-    def __init__(self, queue: RecordQueue[Row], path: str, *, batch_size: int = 5000,
+    size: int
+    dropped: int
+    on_full_batch: Callable[[], None] | None
+
+    def __len__(self) -> int: ...
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def accepted(self) -> int: ...
+
+    def take_frame(self, limit: int) -> tuple[bytes, int, int]:
+        """Up to ``limit`` of the oldest records as one frame, how many are in it,
+        and how many were left out (values that cannot be shipped)."""
+        ...
+
+
+class RowQueue(RecordQueue[Row]):
+    """Rows as tuples (``Capture.row``), shipped with :mod:`marshal`: the path
+    without the compiled row packer."""
+
+    def take_frame(self, limit: int) -> tuple[bytes, int, int]:
+        entries = self.take(limit)
+        frame, bad = encode_frame(entries)
+        return frame, len(entries) - bad, bad
+
+
+class Shipper:
+    """Drains ``queue`` to the writer at ``path``."""
+
+    def __init__(self, queue: ShipQueue, path: str, *, batch_size: int = 5000,
                  interval: float = SHIP_INTERVAL) -> None:
         self.queue = queue
         self.path = path
@@ -151,10 +185,8 @@ class Shipper:
                 break
             stream = self._stream
             assert stream is not None
-            entries = queue.take(self.batch_size)
-            frame, bad = encode_frame(entries)
+            frame, sent, bad = queue.take_frame(self.batch_size)
             self.broken += bad
-            sent = len(entries) - bad
             try:
                 stream.write(frame)
                 await stream.drain()
@@ -195,11 +227,15 @@ class Shipper:
             if not len(self.queue) or loop.time() >= end:
                 break
             await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
-        if len(self.queue):
-            left = self.queue.take(len(self.queue))
-            self.lost += len(left)
+        left = 0
+        while len(self.queue):
+            _, sent, bad = self.queue.take_frame(len(self.queue))
+            left += sent
+            self.broken += bad
+        if left:
+            self.lost += left
             log.error("%d access records were lost: the log writer at %s could not be "
-                      "reached", len(left), self.path)
+                      "reached", left, self.path)
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()

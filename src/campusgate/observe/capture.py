@@ -39,10 +39,11 @@ from campusgate.proxy.errors import (
 
 if TYPE_CHECKING:
     from campusgate.observe.queue import RecordQueue
+    from campusgate.observe.tracing import Trace
     from campusgate.proxy.context import RequestContext
 
-__all__ = ["ERROR_CLASSES", "Capture", "ai_error", "answer_error", "finish", "finish_rows",
-           "proxy_error"]
+__all__ = ["ERROR_CLASSES", "Capture", "Extra", "add_extras", "ai_error", "answer_error",
+           "finish", "finish_rows", "proxy_error", "trace_of"]
 
 #: ``AccessRecord.error`` values, and what each means.
 ERROR_CLASSES: dict[str, str] = {
@@ -115,6 +116,14 @@ def _redactions(value: Any) -> dict[str, int] | None:
     return None
 
 
+def trace_of(ctx: RequestContext) -> Trace:
+    """The trace of a request that propagated none (worked out in the log phase, off
+    the request path): the caller's, or a new one whose id is the request id the
+    gateway made."""
+    made = ctx.request_id if ctx.header(b"x-request-id") is None else None
+    return start_trace(ctx.headers, made)
+
+
 #: A request as plain values: what :meth:`Capture.row` makes, :func:`finish` reads.
 Row = tuple[Any, ...]
 
@@ -161,8 +170,7 @@ class Capture:
         def record(ctx: RequestContext) -> None:
             trace = ctx.trace
             if trace is None:  # not propagated: worked out here, off the request path
-                made = ctx.request_id if ctx.header(b"x-request-id") is None else None
-                trace = start_trace(ctx.headers, made)
+                trace = trace_of(ctx)
             route, service, consumer, method, path = (
                 ctx.route, ctx.service, ctx.consumer, ctx.method, ctx.path)
             head = len(method) + len(path) + 13  # " " + " HTTP/1.1\r\n" + final CRLF
@@ -254,7 +262,9 @@ def finish_rows(rows: list[Row]) -> RecordBatch:
         *repeat(nothing, len(FIELDS) - _AI),  # the AI call's and the bodies' fields
     ]
     if ai.count(None) < count or bodies.count(None) < count:
-        _extras_into(columns, ai, bodies)
+        add_extras(columns, [(index, call, captured) for index, (call, captured)
+                             in enumerate(zip(ai, bodies, strict=True))
+                             if call is not None or captured is not None])
     return RecordBatch(columns)
 
 
@@ -278,15 +288,18 @@ def _upstream_each(latency: list[float], ended: Sequence[float],
     return upstream_latency, overhead
 
 
-def _extras_into(columns: list[Sequence[Any]], ai: Sequence[dict[str, Any] | None],
-                 bodies: Sequence[dict[str, Any] | None]) -> None:
+#: A record that carries an AI call or captured bodies: its index in the batch,
+#: ``ctx.vars["ai"]`` and ``ctx.vars["log.bodies"]``.
+Extra = tuple[int, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def add_extras(columns: list[Sequence[Any]], extras: Sequence[Extra]) -> None:
     """Rewrite the columns of the records that carry an AI call or bodies."""
     fixed = [list(column) for column in columns]
-    for index, (call, captured) in enumerate(zip(ai, bodies, strict=True)):
-        if call is not None or captured is not None:
-            values = _with_extras(tuple(column[index] for column in fixed), call, captured)
-            for column, value in zip(fixed, values, strict=True):
-                column[index] = value
+    for index, call, captured in extras:
+        values = _with_extras(tuple(column[index] for column in fixed), call, captured)
+        for column, value in zip(fixed, values, strict=True):
+            column[index] = value
     columns[:] = fixed
 
 

@@ -15,11 +15,36 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-__all__ = ["RecordQueue"]
+__all__ = ["Backlog", "RecordQueue"]
 
 T = TypeVar("T")
+
+
+class Backlog(Protocol[T]):
+    """What a batch writer drains: a bounded queue of records, taken in entries
+    (a record each here; a chunk of records in the log writer's ``ChunkQueue``)."""
+
+    size: int
+    dropped: int
+    #: Records taken since the start.
+    taken: int
+    on_full_batch: Callable[[], None] | None
+
+    def __len__(self) -> int:
+        """Records waiting."""
+        ...
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def accepted(self) -> int: ...
+
+    def take(self, limit: int) -> list[T]:
+        """The oldest entries, about ``limit`` records (at least one entry)."""
+        ...
 
 
 class RecordQueue(Generic[T]):
@@ -58,17 +83,6 @@ class RecordQueue(Generic[T]):
             self.dropped += 1
         items.append(item)
         if depth + 1 == self._wake_at and self.on_full_batch is not None:
-            self.on_full_batch()
-
-    def put_many(self, items: list[T]) -> None:
-        """``put`` each of ``items``, in one step (the log-writer process's intake)."""
-        queue = self.items
-        depth = len(queue)
-        over = depth + len(items) - self.size
-        if over > 0:
-            self.dropped += over
-        queue.extend(items)
-        if depth < self._wake_at <= len(queue) and self.on_full_batch is not None:
             self.on_full_batch()
 
     def take(self, limit: int) -> list[T]:

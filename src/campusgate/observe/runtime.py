@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from campusgate.config.observe import ObserveConfig
-from campusgate.observe._ship import Shipper
+from campusgate.observe._ship import RowQueue, Shipper
 from campusgate.observe.capture import Capture, Row, finish_rows
+from campusgate.observe.packed import PackedQueue, packer_module
 from campusgate.observe.queue import RecordQueue
 from campusgate.observe.sinks.base import Sink, SinkEnv
 from campusgate.observe.writer import BatchWriter
@@ -88,23 +89,32 @@ class ObserveRuntime:
         self.env = env
         settings = config.access_log
         self.enabled = settings.enabled
-        #: The requests' rows (``Capture.row``), waiting for the shipper or writer.
-        self.queue: RecordQueue[Row] = RecordQueue(settings.queue_size, settings.batch_size)
         self.capture = Capture("proxy")
         self.child = child
         self.shipper: Shipper | None = None
         self.writer: BatchWriter[Row] | None = None
+        #: The requests' records waiting for the shipper (packed in C when the row
+        #: packer is built, else rows) or the inline writer (rows: ``Capture.row``).
+        self.queue: RecordQueue[Row] | PackedQueue
         if ship_to is not None:
             self.sinks: list[Sink] = []
-            self.shipper = Shipper(self.queue, ship_to, batch_size=settings.batch_size)
+            module = packer_module()
+            shipped: PackedQueue | RowQueue = (
+                RowQueue(settings.queue_size, settings.batch_size) if module is None
+                else PackedQueue(settings.queue_size, settings.batch_size, self.capture,
+                                 module))
+            self.queue = shipped
+            self.shipper = Shipper(shipped, ship_to, batch_size=settings.batch_size)
             return
+        rows: RecordQueue[Row] = RecordQueue(settings.queue_size, settings.batch_size)
+        self.queue = rows
         if sinks is None:
             sinks = build_sinks(config, env, internal=internal)
         elif self.enabled and internal:
             sinks = [*sinks, *_internal_stages(env)]
         self.sinks = sinks
         self.writer = BatchWriter(
-            self.queue, sinks, finish_rows,
+            rows, sinks, finish_rows,
             flush_interval=settings.flush_interval, batch_size=settings.batch_size)
 
     @classmethod
@@ -136,7 +146,10 @@ class ObserveRuntime:
         queues the request's row (``Capture.row``), not the context, which is
         freed at once (a context held for a flush interval outlives the garbage
         collector's young generation: see docs/observability.md)."""
-        return self.capture.recorder(self.queue) if self.enabled else None
+        if not self.enabled:
+            return None
+        queue = self.queue
+        return queue.record if isinstance(queue, PackedQueue) else self.capture.recorder(queue)
 
     @property
     def propagate(self) -> bool:

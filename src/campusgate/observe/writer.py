@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from campusgate.observe.queue import RecordQueue
+from campusgate.observe.queue import Backlog
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.sinks.base import Sink
 
@@ -45,7 +45,7 @@ class SinkStats:
 class BatchWriter(Generic[T]):
     """Drains ``queue`` (entries turned into records by ``build``) into ``sinks``."""
 
-    def __init__(self, queue: RecordQueue[T], sinks: Sequence[Sink],
+    def __init__(self, queue: Backlog[T], sinks: Sequence[Sink],
                  build: Callable[[list[T]], Sequence[AccessRecord]], *,
                  flush_interval: float = 1.0, batch_size: int = 5000) -> None:
         self.queue = queue
@@ -57,7 +57,7 @@ class BatchWriter(Generic[T]):
         #: Batches written, and the wall-clock time of the last flush (0: none yet).
         self.batches = 0
         self.last_flush = 0.0
-        #: Entries that could not be turned into records (a bug: logged).
+        #: Records that could not be built (a bug, or a damaged frame: logged).
         self.broken = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -89,13 +89,16 @@ class BatchWriter(Generic[T]):
         total = 0
         queue = self.queue
         while len(queue):
+            taken = queue.taken
             entries = queue.take(self.batch_size)
+            count = queue.taken - taken
             try:
                 batch = self.build(entries)
             except Exception:
-                self.broken += len(entries)
-                log.exception("%d access records could not be built", len(entries))
+                self.broken += count
+                log.exception("%d access records could not be built", count)
                 continue
+            self.broken += count - len(batch)  # a build may leave out what it cannot read
             await self.write(batch)
             total += len(batch)
         self.last_flush = time.time()

@@ -1,7 +1,7 @@
 """The node's log-writer process: ``python -m campusgate.observe.writer_process``.
 
-Workers only queue their requests' contexts and ship them, as plain tuples, in
-frames (``_ship.py``); this process does everything else with the records, off the
+Workers only queue their requests' rows and ship them in frames (``_ship.py``:
+packed in C, or marshalled tuples); this process does everything else with the records, off the
 serving CPUs: it listens on a Unix socket, reads frames from any number of workers,
 finishes the :class:`AccessRecord` s (``capture.finish``) and runs the
 :class:`BatchWriter` with the configured sinks and the internal stages (roll-ups,
@@ -33,8 +33,7 @@ from typing import Any
 
 from campusgate.config.observe import AccessLogSettings, ObserveConfig
 from campusgate.observe._ship import MAX_FRAME
-from campusgate.observe.capture import finish_rows
-from campusgate.observe.queue import RecordQueue
+from campusgate.observe.packed import MAGIC, ChunkQueue, Entry, chunk_rows, finish_entries
 from campusgate.observe.runtime import build_sinks, worker_id
 from campusgate.observe.sinks.base import Sink, SinkEnv
 from campusgate.observe.writer import BatchWriter
@@ -71,10 +70,11 @@ class LogWriter:
         self.config = config
         self.socket_path = socket_path
         settings = config.access_log
-        self.queue: RecordQueue[Any] = RecordQueue(settings.queue_size, settings.batch_size)
+        #: The frames as they came (packed chunks, or lists of rows).
+        self.queue = ChunkQueue(settings.queue_size, settings.batch_size)
         self.sinks = build_sinks(config, env) if sinks is None else sinks
-        self.writer: BatchWriter[Any] = BatchWriter(
-            self.queue, self.sinks, finish_rows, flush_interval=settings.flush_interval,
+        self.writer: BatchWriter[Entry] = BatchWriter(
+            self.queue, self.sinks, finish_entries, flush_interval=settings.flush_interval,
             batch_size=settings.batch_size)
         #: Frames received, and frames refused (too long, not a list of rows).
         self.frames = 0
@@ -103,7 +103,7 @@ class LogWriter:
 
     async def read(self, reader: asyncio.StreamReader) -> None:
         """Queue the rows of every frame of one worker's connection, to its end."""
-        put_many = self.queue.put_many
+        put = self.queue.put
         while True:
             try:
                 size = int.from_bytes(await reader.readexactly(4), "big")
@@ -113,16 +113,21 @@ class LogWriter:
                 data = await reader.readexactly(size)
             except (asyncio.IncompleteReadError, ConnectionError):
                 return  # the worker went: a half-written frame is dropped
+            entry: Entry
             try:
-                rows = marshal.loads(data)
+                if data.startswith(MAGIC):  # read when its batch is finished
+                    entry, count = data, chunk_rows(data)
+                else:
+                    entry = marshal.loads(data)
+                    count = len(entry) if type(entry) is list else -1
             except (ValueError, EOFError, TypeError) as exc:
                 self._refuse(f"an unreadable frame ({exc})")
                 return
-            if type(rows) is not list:
+            if count < 0:
                 self._refuse("a frame that is not a list of rows")
                 return
             self.frames += 1
-            put_many(rows)
+            put(entry, count)
 
     def _refuse(self, what: str) -> None:
         self.bad_frames += 1

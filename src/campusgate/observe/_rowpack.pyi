@@ -1,0 +1,24 @@
+"""Types of the C row packer (``_rowpack.c``)."""
+
+from collections.abc import Callable
+from typing import Any
+
+FIELDS: int
+VERSION: int
+
+class Packer:
+    count: int
+    broken: int
+    size: int
+    def __init__(self, context_type: type, trace_type: type, offset: float, listener: str,
+                 worker: int, chunk: int, on_full: Callable[[], None],
+                 trace_of: Callable[[Any], Any]) -> None: ...
+    def record(self, ctx: Any, /) -> None: ...
+    def cut(self) -> tuple[bytes, int]: ...
+
+def unpack(data: bytes, /) -> list[tuple[Any, ...]]: ...
+
+COLUMNS: int
+
+def finish(chunks: list[bytes], now: float, /) -> tuple[list[Any], list[tuple[int, Any, Any]]]:
+    ...

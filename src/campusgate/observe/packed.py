@@ -1,0 +1,242 @@
+"""A worker's access records packed in C, as they are made (``_rowpack.c``).
+
+When the log writer is a process of its own, a worker only ships its records.  The
+C row packer (:class:`_rowpack.Packer`) writes each finished request's row -- the
+same values as :meth:`Capture.row <campusgate.observe.capture.Capture.row>` -- into
+a buffer: no tuple is built, nothing is marshalled, nothing outlives the request's
+context.  :class:`PackedQueue` is the bounded queue of those chunks; the shipper
+sends each as one frame.  The log writer queues the frames as they came
+(:class:`ChunkQueue`) and finishes a batch of chunks straight into the record
+columns the sinks read (:func:`finish_entries`: ``_rowpack.finish``, the same values
+as ``capture.finish_rows`` over the rows).  Without the compiled module (no C
+compiler at install, or ``CAMPUSGATE_NO_EXTENSIONS=1``) the worker queues tuples and
+ships them with :mod:`marshal`, as before, and the writer finishes rows.  See
+``docs/observability.md``, "Rows packed in C".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from campusgate.observe.batch import RecordBatch
+from campusgate.observe.capture import Capture, add_extras, finish_rows, trace_of
+from campusgate.observe.tracing import Trace
+from campusgate.proxy.context import RequestContext
+
+if TYPE_CHECKING:
+    from campusgate.observe._rowpack import Packer
+    from campusgate.observe.capture import Row
+
+__all__ = ["MAGIC", "NO_EXTENSIONS_ENV", "ChunkQueue", "Entry", "PackedQueue", "chunk_rows",
+           "finish_chunks", "finish_entries", "packer_module", "unpack_rows"]
+
+log = logging.getLogger("campusgate.observe")
+
+#: What the log writer queues of a frame: a packed chunk, or marshalled rows.
+Entry = bytes | list["Row"]
+
+#: Set to 1 to use the pure-Python path (tuples and marshal) even when the C row
+#: packer is built.
+NO_EXTENSIONS_ENV = "CAMPUSGATE_NO_EXTENSIONS"
+#: What a packed chunk starts with (a marshal frame never starts with a zero byte).
+MAGIC = b"\x00CGR"
+#: The chunk's head: MAGIC, version, fields per row, rows (u32, native order).
+_HEAD = 10
+_VERSION, _FIELDS = 1, 30
+
+
+def _load() -> ModuleType | None:
+    try:
+        from campusgate.observe import _rowpack
+    except ImportError:
+        return None
+    return _rowpack
+
+
+_MODULE = _load()
+
+
+def packer_module() -> ModuleType | None:
+    """The compiled row packer, None when it is not built or turned off."""
+    if os.environ.get(NO_EXTENSIONS_ENV, "") not in ("", "0"):
+        return None
+    return _MODULE
+
+
+def chunk_rows(data: bytes) -> int:
+    """How many rows a packed chunk holds, from its head (ValueError when it is
+    not a chunk of this version).  Its rows are read when its batch is finished."""
+    if (len(data) < _HEAD or not data.startswith(MAGIC) or data[4] != _VERSION
+            or data[5] != _FIELDS):
+        raise ValueError("not a chunk of rows of this version")
+    return int.from_bytes(data[6:_HEAD], sys.byteorder)
+
+
+def unpack_rows(data: bytes) -> list[Row]:
+    """The rows of a packed chunk (ValueError when it is malformed, or when this
+    install has no row packer to read it)."""
+    if _MODULE is None:
+        raise ValueError("a packed chunk, and the row packer is not built here")
+    rows: list[Row] = _MODULE.unpack(data)
+    return rows
+
+
+class PackedQueue:
+    """The bounded queue of one worker's packed records, in chunks of
+    ``chunk`` rows.  As with :class:`~campusgate.observe.queue.RecordQueue`,
+    nothing ever waits: when the queue holds more than ``size`` records, its
+    oldest chunk is dropped and counted.  ``on_full_batch`` is called when a chunk
+    fills (a full batch waits)."""
+
+    def __init__(self, size: int, chunk: int, capture: Capture,
+                 module: ModuleType) -> None:
+        if size < 1:
+            raise ValueError("the queue size must be at least 1")
+        self.size = size
+        self.chunks: deque[tuple[bytes, int]] = deque()
+        #: Records in :attr:`chunks`; dropped (the oldest, when full) and taken.
+        self.held = 0
+        self.dropped = 0
+        self.taken = 0
+        self._reported = 0
+        self.on_full_batch: Callable[[], None] | None = None
+        self.packer: Packer = module.Packer(
+            RequestContext, Trace, capture.offset, capture.listener, capture.worker,
+            min(chunk, size), self._cut, trace_of)
+        #: What the log phase calls with each finished request.
+        self.record: Callable[[RequestContext], None] = self.packer.record
+
+    def __len__(self) -> int:
+        return self.held + self.packer.count
+
+    @property
+    def depth(self) -> int:
+        return len(self)
+
+    @property
+    def accepted(self) -> int:
+        """Records ever given to :attr:`record` (those it could not pack included)."""
+        return self.taken + len(self) + self.dropped + self.packer.broken
+
+    def _cut(self) -> None:
+        """The packer's chunk is full: queue it, drop the oldest past ``size``."""
+        data, count = self.packer.cut()
+        self.chunks.append((data, count))
+        self.held += count
+        while self.held + self.packer.count > self.size and self.chunks:
+            _, lost = self.chunks.popleft()
+            self.held -= lost
+            self.dropped += lost
+        if self.on_full_batch is not None:
+            self.on_full_batch()
+
+    def take_frame(self, limit: int) -> tuple[bytes, int, int]:
+        """The oldest chunk as one frame (length prefix and chunk), its records,
+        and how many records could not be packed since the last call.  ``limit``
+        is the shipper's batch size, which a chunk never exceeds."""
+        if self.chunks:
+            data, count = self.chunks.popleft()
+            self.held -= count
+        else:
+            data, count = self.packer.cut()
+        self.taken += count
+        broken = self.packer.broken
+        bad, self._reported = broken - self._reported, broken
+        return len(data).to_bytes(4, "big") + data, count, bad
+
+
+def finish_entries(entries: list[Entry]) -> RecordBatch:
+    """The records of a batch of the log writer's entries, as columns: packed
+    chunks finished in C (``_rowpack.finish``), rows by ``capture.finish_rows``.
+    A chunk that cannot be read (damaged) is left out and logged, not the batch:
+    the writer counts what is missing as broken."""
+    chunks = [entry for entry in entries if isinstance(entry, bytes)]
+    if _MODULE is not None and len(chunks) == len(entries):
+        try:
+            return finish_chunks(chunks)
+        except (ValueError, TypeError, EOFError) as exc:
+            log.error("a batch of access records holds a damaged chunk (%s); finishing "
+                      "its chunks one by one", exc)
+    rows: list[Row] = []
+    for entry in entries:
+        if not isinstance(entry, bytes):
+            rows.extend(entry)
+            continue
+        try:
+            rows.extend(unpack_rows(entry))
+        except (ValueError, TypeError, EOFError) as exc:
+            log.error("a chunk of %d access records cannot be read (%s): left out",
+                      chunk_rows(entry), exc)
+    return finish_rows(rows)
+
+
+def finish_chunks(chunks: list[bytes]) -> RecordBatch:
+    """The records of packed chunks as columns, in C (ValueError when one is
+    damaged, or when this install has no row packer)."""
+    if _MODULE is None:
+        raise ValueError("packed chunks, and the row packer is not built here")
+    columns, extras = _MODULE.finish(chunks, time.monotonic())
+    if extras:
+        add_extras(columns, extras)
+    return RecordBatch(columns)
+
+
+class ChunkQueue:
+    """The log writer's bounded queue of frames as they came (packed chunks or
+    lists of rows), counted in records.  Nothing waits: past ``size`` records the
+    oldest entries are dropped and counted (the newest entry is always kept)."""
+
+    def __init__(self, size: int, wake_at: int | None = None) -> None:
+        if size < 1:
+            raise ValueError("the queue size must be at least 1")
+        self.size = size
+        self.items: deque[tuple[Entry, int]] = deque()
+        self.held = 0
+        self.dropped = 0
+        self.taken = 0
+        self.on_full_batch: Callable[[], None] | None = None
+        self._wake_at = size if wake_at is None else min(max(1, wake_at), size)
+
+    def __len__(self) -> int:
+        return self.held
+
+    @property
+    def depth(self) -> int:
+        return self.held
+
+    @property
+    def accepted(self) -> int:
+        return self.taken + self.held + self.dropped
+
+    def put(self, entry: Entry, count: int) -> None:
+        """Queue a frame's ``count`` records."""
+        before = self.held
+        items = self.items
+        items.append((entry, count))
+        self.held += count
+        while self.held > self.size and len(items) > 1:
+            _, lost = items.popleft()
+            self.held -= lost
+            self.dropped += lost
+        if before < self._wake_at <= self.held and self.on_full_batch is not None:
+            self.on_full_batch()
+
+    def take(self, limit: int) -> list[Entry]:
+        """The oldest entries holding up to ``limit`` records (at least one entry)."""
+        items = self.items
+        taken: list[Entry] = []
+        count = 0
+        while items and (not taken or count + items[0][1] <= limit):
+            entry, rows = items.popleft()
+            taken.append(entry)
+            count += rows
+        self.held -= count
+        self.taken += count
+        return taken
