@@ -122,3 +122,13 @@ def test_the_columns_follow_the_fields() -> None:
     assert len(batch.columns) == len(FIELDS)
     assert batch.columns[INDEX["status"]][0] == 200
     assert batch.column("route") == ("route",)
+
+
+def test_a_column_is_sorted_once_per_batch_and_shared() -> None:
+    batch = RecordBatch.of(series(40))
+    latencies = batch.column("latency_ms")
+    first = batch.sorted(latencies)
+    assert first == sorted(latencies) and batch.sorted(latencies) is first
+    part = pick(latencies, range(0, 40, 2))  # another sequence: sorted on its own
+    assert batch.sorted(part) == sorted(part) and batch.sorted(part) is not first
+    assert RecordBatch.of(series(40)).sorted(latencies) is not first  # per batch

@@ -98,7 +98,8 @@ class RecordTally:
         group summed column by column (``sum`` of its values, in the records'
         order, as one record at a time would) and its latencies counted sorted.  A
         group of a few records is counted record by record."""
-        columns = RecordBatch.of(batch).columns
+        records = RecordBatch.of(batch)
+        columns = records.columns
         if not columns[0]:
             return
         entries = self.entries
@@ -109,7 +110,7 @@ class RecordTally:
             if len(indexes) < FEW:
                 _add_each(acc, columns, indexes)
             else:
-                _add_entry(acc, columns, indexes)
+                _add_entry(acc, records, indexes)
         count = len(columns[0])
         errors = columns[_ERROR]
         if errors.count(None) < count:  # counted in batch order, like the rest
@@ -192,17 +193,18 @@ class RecordTally:
                 "campusgate_upstream_duration_seconds": upstream}
 
 
-def _add_entry(acc: list[float], columns: Columns, indexes: Group) -> None:
+def _add_entry(acc: list[float], batch: RecordBatch, indexes: Group) -> None:
     """Add the records ``indexes`` of one entry to its slots, column by column."""
+    columns = batch.columns
     latencies = pick(columns[_LATENCY], indexes)
     acc[_LATENCY_SUM] = sum(latencies, acc[_LATENCY_SUM])
-    _count_sorted(acc, 0, sorted(latencies))
+    _count_sorted(acc, 0, batch.sorted(latencies))
     acc[_BYTES_IN] = sum(pick(columns[_BYTES_IN_AT], indexes), acc[_BYTES_IN])
     acc[_BYTES_OUT] = sum(pick(columns[_BYTES_OUT_AT], indexes), acc[_BYTES_OUT])
     upstream = measured(pick(columns[_UPSTREAM_LATENCY], indexes))
     if upstream:
         acc[_UPSTREAM_SUM] = sum(upstream, acc[_UPSTREAM_SUM])
-        _count_sorted(acc, _UPSTREAM, sorted(upstream))
+        _count_sorted(acc, _UPSTREAM, batch.sorted(upstream))
     acc[_LIMITED] += pick(columns[_RATE_LIMIT], indexes).count("limited")
     acc[_RETRIES] = sum(pick(columns[_RETRIES_AT], indexes), acc[_RETRIES])
 

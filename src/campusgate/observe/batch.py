@@ -43,13 +43,27 @@ class RecordBatch(Sequence[AccessRecord]):
     A ``Sequence[AccessRecord]`` too, for the sinks that write records one by one:
     the records are built on first use, by C calls from the columns."""
 
-    __slots__ = ("_records", "columns")
+    __slots__ = ("_records", "_sorted", "columns")
 
     def __init__(self, columns: Columns, records: list[AccessRecord] | None = None) -> None:
         if len(columns) != len(FIELDS):
             raise ValueError(f"a batch has {len(FIELDS)} columns, not {len(columns)}")
         self.columns = columns
         self._records = records
+        self._sorted: dict[int, tuple[Sequence[float], list[float]]] = {}
+
+    def sorted(self, values: Sequence[float]) -> list[float]:
+        """``sorted(values)``, shared: the roll-ups and the metrics both count a
+        group's latencies into buckets from them, and in the usual batch (one
+        group) both ask for the same whole column -- sorted once, not twice (a
+        sort of a batch's latencies is most of what either stage costs).  The
+        list is shared: read it, never change it."""
+        known = self._sorted.get(id(values))
+        if known is not None and known[0] is values:
+            return known[1]
+        ordered = sorted(values)
+        self._sorted[id(values)] = (values, ordered)
+        return ordered
 
     @classmethod
     def of(cls, records: Iterable[AccessRecord]) -> RecordBatch:

@@ -181,7 +181,8 @@ class RollupState:
         (:func:`~campusgate.observe.histogram.count_sorted_into`).  A group of a
         few records is summed record by record.
         """
-        columns = RecordBatch.of(records).columns
+        batch = RecordBatch.of(records)
+        columns = batch.columns
         times = columns[_TIME]
         if not times:
             return
@@ -201,12 +202,13 @@ class RollupState:
             if len(indexes) < FEW:
                 _add_each(self._delta, columns, indexes)
             elif spans:
-                self._add_group(dims[0], dims[1:], columns, indexes)
+                self._add_group(dims[0], dims[1:], batch, indexes)
             else:
-                self._add_group(minute, dims, columns, indexes)
+                self._add_group(minute, dims, batch, indexes)
 
-    def _add_group(self, minute: int, dims: tuple[Any, ...], columns: Columns,
+    def _add_group(self, minute: int, dims: tuple[Any, ...], batch: RecordBatch,
                    indexes: Group) -> None:
+        columns = batch.columns
         route, service, consumer, model, upstream, status, error = dims
         key = (minute, route or "", service or "", consumer or "", model or "",
                upstream or "", status, error or "")
@@ -221,12 +223,12 @@ class RollupState:
             _add_ai(row, columns, indexes)
         latencies = pick(columns[_LATENCY], indexes)
         row[9] = sum(latencies, row[9])
-        count_sorted_into(row[12], sorted(latencies))
+        count_sorted_into(row[12], batch.sorted(latencies))
         upstream_latencies = measured(pick(columns[_UPSTREAM_LATENCY], indexes))
         if upstream_latencies:
             row[10] += len(upstream_latencies)
             row[11] = sum(upstream_latencies, row[11])
-            count_sorted_into(row[13], sorted(upstream_latencies))
+            count_sorted_into(row[13], batch.sorted(upstream_latencies))
 
     def take(self, now: float) -> Take:
         """Fold the delta into per-period, per-grouping deltas; list the rows that
