@@ -7,6 +7,7 @@ import pytest
 from rollup_samples import nearest_rank
 
 from campusgate.observe import histogram as h
+from campusgate.observe._speedups import NO_EXTENSIONS_ENV, speedups
 
 
 def _histogram(values: list[float]) -> h.Histogram:
@@ -82,3 +83,24 @@ def test_sorted_counting_matches_one_value_at_a_time() -> None:
     counted: h.Histogram = {}
     h.count_sorted_into(counted, sorted(values))
     assert counted == _histogram(values)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["C", "python"])
+def test_counting_in_any_order_matches_one_value_at_a_time(
+        compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``count_into``: in C (``log_counts``) or over a sort, the counts of
+    ``bucket_of`` for each value, added to what the histogram held."""
+    if not compiled:
+        monkeypatch.setenv(NO_EXTENSIONS_ENV, "1")
+    assert (speedups() is not None) is compiled
+    rng = random.Random(4)
+    values = [rng.lognormvariate(0.0, 4.0) for _ in range(20_000)] + [0.0, -1.0, h.MAX_MS * 2]
+    for i in range(1, h.MAX_INDEX + 1, 5):  # each side of bucket edges
+        edge = h.MIN_MS * h.GAMMA ** (i - 1)
+        values += [math.nextafter(edge, 0.0), edge, math.nextafter(edge, math.inf)]
+    rng.shuffle(values)
+    counted: h.Histogram = {3: 5}
+    h.count_into(counted, values)
+    expected = _histogram(values)
+    expected[3] = expected.get(3, 0) + 5
+    assert counted == expected

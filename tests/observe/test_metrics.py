@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from campusgate.config.model import Entities
 from campusgate.config.observe import MetricsSettings, ObserveConfig
+from campusgate.observe._metrics_tally import LATENCY_BUCKETS
+from campusgate.observe._speedups import NO_EXTENSIONS_ENV
+from campusgate.observe.batch import RecordBatch
 from campusgate.observe.metrics import (
     NodeMetrics,
     RecordTally,
@@ -288,3 +292,23 @@ def test_a_batch_counts_exactly_as_its_records_one_at_a_time() -> None:
         each.add([record])
     assert whole.entries == each.entries and whole.errors == each.errors
     assert sum(sum(acc[:16]) for acc in whole.entries.values()) == 2000
+
+
+def test_latency_buckets_are_the_same_counted_in_c_or_from_a_sort(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's latencies go into the Prometheus buckets by ``bisect_left`` of
+    each value: in C (``_rowpack.le_counts``) or from the batch's sorted column."""
+    rng = random.Random(9)
+    bounds = [bound * 1000 for bound in LATENCY_BUCKETS]
+    latencies = [rng.lognormvariate(0.0, 2.0) for _ in range(3000)] + bounds
+    records = [sample(time=1_700_000_000.0 + i, latency_ms=ms,
+                      upstream_latency_ms=None if i % 7 == 0 else ms / 2)
+               for i, ms in enumerate(latencies)]
+    tallies = []
+    for pure in ("", "1"):
+        monkeypatch.setenv(NO_EXTENSIONS_ENV, pure)
+        tally = RecordTally()
+        tally.add(RecordBatch.of(records))
+        tally.add(RecordBatch.of(records[:40]))  # onto what the slots already hold
+        tallies.append(tally.entries)
+    assert tallies[0] == tallies[1] and sum(next(iter(tallies[0].values()))) > 0

@@ -12,6 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from campusgate.observe._speedups import speedups
 from campusgate.observe.batch import FEW, INDEX, Columns, Group, RecordBatch, group, measured, pick
 from campusgate.observe.record import AccessRecord
 
@@ -198,13 +199,13 @@ def _add_entry(acc: list[float], batch: RecordBatch, indexes: Group) -> None:
     columns = batch.columns
     latencies = pick(columns[_LATENCY], indexes)
     acc[_LATENCY_SUM] = sum(latencies, acc[_LATENCY_SUM])
-    _count_sorted(acc, 0, batch.sorted(latencies))
+    _count(acc, 0, latencies, batch)
     acc[_BYTES_IN] = sum(pick(columns[_BYTES_IN_AT], indexes), acc[_BYTES_IN])
     acc[_BYTES_OUT] = sum(pick(columns[_BYTES_OUT_AT], indexes), acc[_BYTES_OUT])
     upstream = measured(pick(columns[_UPSTREAM_LATENCY], indexes))
     if upstream:
         acc[_UPSTREAM_SUM] = sum(upstream, acc[_UPSTREAM_SUM])
-        _count_sorted(acc, _UPSTREAM, batch.sorted(upstream))
+        _count(acc, _UPSTREAM, upstream, batch)
     acc[_LIMITED] += pick(columns[_RATE_LIMIT], indexes).count("limited")
     acc[_RETRIES] = sum(pick(columns[_RETRIES_AT], indexes), acc[_RETRIES])
 
@@ -229,6 +230,17 @@ def _add_each(acc: list[float], columns: Columns, indexes: Group) -> None:
             acc[_LIMITED] += 1
         if retries[i]:
             acc[_RETRIES] += retries[i]
+
+
+def _count(acc: list[float], first: int, values: Sequence[float], batch: RecordBatch) -> None:
+    """Add each value of ``values`` to its bucket among ``acc[first:first +
+    _NBUCKETS]``: in C when it is built (``_rowpack.le_counts``: ``bisect_left``
+    of each value), else from the batch's shared sort."""
+    module = speedups()
+    if module is None:
+        _count_sorted(acc, first, batch.sorted(values))
+    else:
+        module.le_counts(values, _BOUNDS_MS, acc, first)
 
 
 def _count_sorted(acc: list[float], first: int, values: list[float]) -> None:

@@ -1,6 +1,6 @@
 """Types of the C row packer (``_rowpack.c``)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 FIELDS: int
@@ -22,3 +22,8 @@ COLUMNS: int
 
 def finish(chunks: list[bytes], now: float, /) -> tuple[list[Any], list[tuple[int, Any, Any]]]:
     ...
+
+def log_counts(values: Sequence[float], min_ms: float, inv_min: float, inv_log_gamma: float,
+               max_index: int, target: dict[int, int], /) -> None: ...
+def le_counts(values: Sequence[float], bounds: Sequence[float], acc: list[float],
+              first: int, /) -> None: ...

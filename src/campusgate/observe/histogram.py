@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from campusgate.observe._speedups import speedups
 
 __all__ = [
     "GAMMA",
@@ -34,6 +36,7 @@ __all__ = [
     "RELATIVE_ERROR",
     "Histogram",
     "bucket_of",
+    "count_into",
     "count_sorted_into",
     "decode",
     "decode_into",
@@ -83,6 +86,19 @@ def count_sorted_into(target: Histogram, values: list[float]) -> None:
         stop = bisect_right(values, index, start + 1, end, key=bucket_of)
         target[index] = get(index, 0) + stop - start
         start = stop
+
+
+def count_into(target: Histogram, values: Sequence[float],
+               ordered: Callable[[Sequence[float]], list[float]] = sorted) -> None:
+    """Add one count per value of ``values`` (any order) to ``target``: the bucket
+    of each worked out in C (``_rowpack.log_counts``: the same arithmetic as
+    :func:`bucket_of`, one pass, no sort) when it is built, else
+    :func:`count_sorted_into` over ``ordered(values)`` (a batch's shared sort)."""
+    module = speedups()
+    if module is None:
+        count_sorted_into(target, ordered(values))
+    else:
+        module.log_counts(values, MIN_MS, _INV_MIN, _INV_LOG_GAMMA, MAX_INDEX, target)
 
 
 def representative(index: int) -> float:

@@ -17,7 +17,6 @@ ships them with :mod:`marshal`, as before, and the writer finishes rows.  See
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections import deque
@@ -25,6 +24,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from campusgate.observe import _speedups
+from campusgate.observe._speedups import NO_EXTENSIONS_ENV
 from campusgate.observe.batch import RecordBatch
 from campusgate.observe.capture import Capture, add_extras, finish_rows, trace_of
 from campusgate.observe.tracing import Trace
@@ -42,9 +43,6 @@ log = logging.getLogger("campusgate.observe")
 #: What the log writer queues of a frame: a packed chunk, or marshalled rows.
 Entry = bytes | list["Row"]
 
-#: Set to 1 to use the pure-Python path (tuples and marshal) even when the C row
-#: packer is built.
-NO_EXTENSIONS_ENV = "CAMPUSGATE_NO_EXTENSIONS"
 #: What a packed chunk starts with (a marshal frame never starts with a zero byte).
 MAGIC = b"\x00CGR"
 #: The chunk's head: MAGIC, version, fields per row, rows (u32, native order).
@@ -52,22 +50,12 @@ _HEAD = 10
 _VERSION, _FIELDS = 1, 30
 
 
-def _load() -> ModuleType | None:
-    try:
-        from campusgate.observe import _rowpack
-    except ImportError:
-        return None
-    return _rowpack
-
-
-_MODULE = _load()
+_MODULE = _speedups.speedups()  # the writer's reading side: unless not built or turned off
 
 
 def packer_module() -> ModuleType | None:
     """The compiled row packer, None when it is not built or turned off."""
-    if os.environ.get(NO_EXTENSIONS_ENV, "") not in ("", "0"):
-        return None
-    return _MODULE
+    return _speedups.speedups()
 
 
 def chunk_rows(data: bytes) -> int:

@@ -35,7 +35,7 @@ from campusgate.observe.batch import FEW, INDEX, Columns, Group, RecordBatch, gr
 from campusgate.observe.histogram import (
     Histogram,
     bucket_of,
-    count_sorted_into,
+    count_into,
     decode,
     encode,
     merge_into,
@@ -177,8 +177,8 @@ class RollupState:
         records are grouped by minute and dimensions (:func:`~campusgate.observe.
         batch.group`: one group, the usual batch, found without a tuple built), and
         each group summed column by column (``sum`` of its values, in the records'
-        order, as one record at a time would) and its latencies counted sorted
-        (:func:`~campusgate.observe.histogram.count_sorted_into`).  A group of a
+        order, as one record at a time would) and its latencies counted into
+        buckets (:func:`~campusgate.observe.histogram.count_into`).  A group of a
         few records is summed record by record.
         """
         batch = RecordBatch.of(records)
@@ -223,12 +223,12 @@ class RollupState:
             _add_ai(row, columns, indexes)
         latencies = pick(columns[_LATENCY], indexes)
         row[9] = sum(latencies, row[9])
-        count_sorted_into(row[12], batch.sorted(latencies))
+        count_into(row[12], latencies, batch.sorted)
         upstream_latencies = measured(pick(columns[_UPSTREAM_LATENCY], indexes))
         if upstream_latencies:
             row[10] += len(upstream_latencies)
             row[11] = sum(upstream_latencies, row[11])
-            count_sorted_into(row[13], batch.sorted(upstream_latencies))
+            count_into(row[13], upstream_latencies, batch.sorted)
 
     def take(self, now: float) -> Take:
         """Fold the delta into per-period, per-grouping deltas; list the rows that
