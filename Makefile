@@ -11,8 +11,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall when pyproject.toml or the C row packer changes.
-$(INSTALLED): pyproject.toml src/campusgate/observe/_rowpack.c | $(BIN)/python
+# Reinstall when pyproject.toml or the access log's C helper changes.
+$(INSTALLED): pyproject.toml $(wildcard src/campusgate/observe/_rowpack*.[ch]) | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(INSTALLED)
 
