@@ -116,6 +116,7 @@ class ClientConnection(ConnectionTimers, asyncio.Protocol):
         self.write_paused = False
         self.write_paused_at = 0.0
         self._corked: list[bytes] | None = None
+        self._corked_size = 0
         self._drain_waiter: asyncio.Future[None] | None = None
         self.write_pause_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._timer: asyncio.TimerHandle | None = None

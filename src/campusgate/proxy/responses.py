@@ -43,6 +43,9 @@ class ResponseWriter:
     _resp_body: bool
     _resp_chunked: bool
     _corked: list[bytes] | None
+    #: Bytes in ``_corked`` (kept as they are held: ``sent`` is asked twice a
+    #: request when access records are on, and a sum over the list cost more).
+    _corked_size: int
     _drain_waiter: asyncio.Future[None] | None
 
     def send_error(self, req: Request | None, error: ProxyError) -> str:
@@ -56,8 +59,7 @@ class ResponseWriter:
 
     def sent(self) -> int:
         """Bytes written to the client so far, held (corked) ones included."""
-        corked = self._corked
-        return self.bytes_out + (sum(map(len, corked)) if corked else 0)
+        return self.bytes_out + (self._corked_size if self._corked is not None else 0)
 
     # ------------------------------------------------------------ answering
     def send_local(self, req: Request | None, resp: LocalResponse) -> None:
@@ -167,6 +169,7 @@ class ResponseWriter:
         corked = self._corked
         if corked is not None:
             corked.append(data)
+            self._corked_size += len(data)
             return
         transport = self.transport
         if transport is not None and not self.closed:
@@ -177,6 +180,7 @@ class ResponseWriter:
         """Hold writes until :meth:`uncork`, then send them in one system call."""
         if self._corked is None:
             self._corked = []
+            self._corked_size = 0
 
     def uncork(self) -> None:
         corked, self._corked = self._corked, None
