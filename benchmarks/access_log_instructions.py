@@ -43,8 +43,9 @@ sys.path.insert(0, str(HERE))
 
 import access_log_profile as profile  # noqa: E402
 from campusgate.observe._ship import RowQueue, ShipQueue  # noqa: E402
+from campusgate.observe._speedups import speedups  # noqa: E402
 from campusgate.observe.capture import Capture  # noqa: E402
-from campusgate.observe.packed import PackedQueue, packer_module  # noqa: E402
+from campusgate.observe.packed import PackedQueue  # noqa: E402
 
 #: The worker's two paths: tuples and marshal, or the C row packer.
 KINDS = ("tuples", "packed")
@@ -70,7 +71,7 @@ def _queue(kind: str) -> tuple[ShipQueue, Callable[[Any], None]]:
     """A shipping worker's queue of ``kind`` (``tuples``, ``packed``) and its recorder."""
     capture = Capture("proxy")
     if kind == "packed":
-        module = packer_module()
+        module = speedups()
         assert module is not None, "the row packer is not built"
         packed = PackedQueue(1_000_000, 5000, capture, module)
         return packed, packed.record
@@ -138,7 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         print(f"instructions per record (callgrind; {args.records:,} records)")
-        for kind in KINDS if packer_module() is not None else KINDS[:1]:
+        for kind in KINDS if speedups() is not None else KINDS[:1]:
             worker = row_instructions(args.records, work, kind)
             writer = writer_instructions(args.records, work, kind)
             print(f"{kind:<8} worker {worker:>10,.0f}   writer {writer:>10,.0f}")

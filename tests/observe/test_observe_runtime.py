@@ -13,7 +13,8 @@ from access_samples import stored_records
 
 from campusgate.config.observe import ObserveConfig
 from campusgate.observe._ship import RowQueue
-from campusgate.observe.packed import NO_EXTENSIONS_ENV, PackedQueue
+from campusgate.observe._speedups import NO_EXTENSIONS_ENV
+from campusgate.observe.packed import PackedQueue
 from campusgate.observe.record import AccessRecord
 from campusgate.observe.runtime import ObserveRuntime, worker_id
 from campusgate.observe.sinks.base import SinkEnv

@@ -14,24 +14,23 @@ from typing import Any, cast
 import pytest
 
 from campusgate.observe._ship import encode_frame
+from campusgate.observe._speedups import NO_EXTENSIONS_ENV, speedups
 from campusgate.observe.capture import Capture, Row, finish_rows
 from campusgate.observe.packed import (
     MAGIC,
-    NO_EXTENSIONS_ENV,
     ChunkQueue,
     Entry,
     PackedQueue,
     chunk_rows,
     finish_chunks,
     finish_entries,
-    packer_module,
     unpack_rows,
 )
 from campusgate.observe.record import FIELDS
 from campusgate.observe.tracing import start_trace
 from campusgate.proxy.context import RequestContext
 
-MODULE = packer_module()
+MODULE = speedups()
 # The packer is built by `make install` (a C compiler is part of the test set-up):
 # tests that need it fail, not skip, when it is missing.
 assert MODULE is not None, f"the C row packer is not built (or {NO_EXTENSIONS_ENV} is set)"
@@ -257,9 +256,9 @@ def test_random_damage_to_a_chunk_never_crashes_the_reader() -> None:
 
 def test_no_extensions_turns_the_packer_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(NO_EXTENSIONS_ENV, "1")
-    assert packer_module() is None
+    assert speedups() is None
     monkeypatch.setenv(NO_EXTENSIONS_ENV, "0")
-    assert packer_module() is MODULE
+    assert speedups() is MODULE
 
 
 def test_a_packer_is_made_once_with_sane_settings() -> None:

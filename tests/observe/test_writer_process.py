@@ -20,9 +20,10 @@ from access_samples import stored_records
 
 from campusgate.config.observe import ObserveConfig
 from campusgate.observe._ship import RowQueue, Shipper, ShipQueue, encode_frame
+from campusgate.observe._speedups import speedups
 from campusgate.observe._writer_child import WriterChild
 from campusgate.observe.capture import Capture
-from campusgate.observe.packed import PackedQueue, packer_module
+from campusgate.observe.packed import PackedQueue
 from campusgate.observe.record import FIELDS, AccessRecord
 from campusgate.observe.runtime import ObserveRuntime
 from campusgate.observe.sinks.base import SinkEnv
@@ -91,7 +92,7 @@ async def test_shipped_rows_become_the_records_an_inline_worker_builds(
     await writer.start()
     contexts = [context(i, ai=i % 2 == 1) for i in range(7)]
     capture = Capture("proxy", worker=4242)
-    module = packer_module()
+    module = speedups()
     assert module is not None
     queue: ShipQueue
     if rows == "packed":

@@ -25,11 +25,10 @@ import contextlib
 import logging
 import marshal
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from campusgate.observe.capture import Row
-from campusgate.observe.queue import RecordQueue
+from campusgate.observe.queue import Bounded, RecordQueue
 
 __all__ = ["MAX_FRAME", "SHIP_INTERVAL", "RowQueue", "ShipQueue", "Shipper", "encode_frame"]
 
@@ -65,20 +64,8 @@ def encode_frame(rows: list[Row]) -> tuple[bytes, int]:
     return len(data).to_bytes(4, "big") + data, 0
 
 
-class ShipQueue(Protocol):
+class ShipQueue(Bounded, Protocol):
     """What the shipper drains: a bounded queue that hands out frames."""
-
-    size: int
-    dropped: int
-    on_full_batch: Callable[[], None] | None
-
-    def __len__(self) -> int: ...
-
-    @property
-    def depth(self) -> int: ...
-
-    @property
-    def accepted(self) -> int: ...
 
     def take_frame(self, limit: int) -> tuple[bytes, int, int]:
         """Up to ``limit`` of the oldest records as one frame, how many are in it,

@@ -22,10 +22,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from campusgate.observe import _speedups
-from campusgate.observe._speedups import NO_EXTENSIONS_ENV
+from campusgate.observe._speedups import speedups
 from campusgate.observe.batch import RecordBatch
 from campusgate.observe.capture import Capture, add_extras, finish_rows, trace_of
 from campusgate.observe.tracing import Trace
@@ -35,10 +34,12 @@ if TYPE_CHECKING:
     from campusgate.observe._rowpack import Packer
     from campusgate.observe.capture import Row
 
-__all__ = ["MAGIC", "NO_EXTENSIONS_ENV", "ChunkQueue", "Entry", "PackedQueue", "chunk_rows",
-           "finish_chunks", "finish_entries", "packer_module", "unpack_rows"]
+__all__ = ["MAGIC", "ChunkQueue", "Entry", "PackedQueue", "chunk_rows", "finish_chunks",
+           "finish_entries", "unpack_rows"]
 
 log = logging.getLogger("campusgate.observe")
+
+T = TypeVar("T")
 
 #: What the log writer queues of a frame: a packed chunk, or marshalled rows.
 Entry = bytes | list["Row"]
@@ -50,12 +51,7 @@ _HEAD = 10
 _VERSION, _FIELDS = 1, 30
 
 
-_MODULE = _speedups.speedups()  # the writer's reading side: unless not built or turned off
-
-
-def packer_module() -> ModuleType | None:
-    """The compiled row packer, None when it is not built or turned off."""
-    return _speedups.speedups()
+_MODULE = speedups()  # the writer's reading side: unless not built or turned off
 
 
 def chunk_rows(data: bytes) -> int:
@@ -76,25 +72,72 @@ def unpack_rows(data: bytes) -> list[Row]:
     return rows
 
 
-class PackedQueue:
-    """The bounded queue of one worker's packed records, in chunks of
-    ``chunk`` rows.  As with :class:`~campusgate.observe.queue.RecordQueue`,
-    nothing ever waits: when the queue holds more than ``size`` records, its
-    oldest chunk is dropped and counted.  ``on_full_batch`` is called when a chunk
-    fills (a full batch waits)."""
+class ChunkQueue(Generic[T]):
+    """A bounded queue of entries that each hold several records (the log
+    writer's frames as they came, packed chunks or lists of rows; a worker's
+    packed chunks), counted in records.  Nothing waits: past ``size`` records the
+    oldest entries are dropped and counted (the newest entry is always kept);
+    ``on_full_batch`` is called when ``wake_at`` records come to wait."""
 
-    def __init__(self, size: int, chunk: int, capture: Capture,
-                 module: ModuleType) -> None:
+    def __init__(self, size: int, wake_at: int | None = None) -> None:
         if size < 1:
             raise ValueError("the queue size must be at least 1")
         self.size = size
-        self.chunks: deque[tuple[bytes, int]] = deque()
-        #: Records in :attr:`chunks`; dropped (the oldest, when full) and taken.
+        self.items: deque[tuple[T, int]] = deque()
         self.held = 0
         self.dropped = 0
         self.taken = 0
-        self._reported = 0
         self.on_full_batch: Callable[[], None] | None = None
+        self._wake_at = size if wake_at is None else min(max(1, wake_at), size)
+
+    def __len__(self) -> int:
+        return self.held
+
+    @property
+    def depth(self) -> int:
+        return self.held
+
+    @property
+    def accepted(self) -> int:
+        return self.taken + self.held + self.dropped
+
+    def put(self, entry: T, count: int) -> None:
+        """Queue a frame's ``count`` records."""
+        before = self.held
+        items = self.items
+        items.append((entry, count))
+        self.held += count
+        while self.held > self.size and len(items) > 1:
+            _, lost = items.popleft()
+            self.held -= lost
+            self.dropped += lost
+        if before < self._wake_at <= self.held and self.on_full_batch is not None:
+            self.on_full_batch()
+
+    def take(self, limit: int) -> list[T]:
+        """The oldest entries holding up to ``limit`` records (at least one entry)."""
+        items = self.items
+        taken: list[T] = []
+        count = 0
+        while items and (not taken or count + items[0][1] <= limit):
+            entry, rows = items.popleft()
+            taken.append(entry)
+            count += rows
+        self.held -= count
+        self.taken += count
+        return taken
+
+
+class PackedQueue(ChunkQueue[bytes]):
+    """The bounded queue of one worker's packed records: the chunks the packer
+    filled (a :class:`ChunkQueue`: past ``size`` records the oldest chunk is
+    dropped and counted, a full chunk wakes the shipper) and the chunk it is
+    filling, ``chunk`` rows at most.  Nothing ever waits."""
+
+    def __init__(self, size: int, chunk: int, capture: Capture,
+                 module: ModuleType) -> None:
+        super().__init__(size, chunk)
+        self._reported = 0
         self.packer: Packer = module.Packer(
             RequestContext, Trace, capture.offset, capture.listener, capture.worker,
             min(chunk, size), self._cut, trace_of)
@@ -114,30 +157,21 @@ class PackedQueue:
         return self.taken + len(self) + self.dropped + self.packer.broken
 
     def _cut(self) -> None:
-        """The packer's chunk is full: queue it, drop the oldest past ``size``."""
-        data, count = self.packer.cut()
-        self.chunks.append((data, count))
-        self.held += count
-        while self.held + self.packer.count > self.size and self.chunks:
-            _, lost = self.chunks.popleft()
-            self.held -= lost
-            self.dropped += lost
-        if self.on_full_batch is not None:
-            self.on_full_batch()
+        """The packer's chunk is full: queue it."""
+        self.put(*self.packer.cut())
 
     def take_frame(self, limit: int) -> tuple[bytes, int, int]:
-        """The oldest chunk as one frame (length prefix and chunk), its records,
-        and how many records could not be packed since the last call.  ``limit``
-        is the shipper's batch size, which a chunk never exceeds."""
-        if self.chunks:
-            data, count = self.chunks.popleft()
-            self.held -= count
-        else:
-            data, count = self.packer.cut()
-        self.taken += count
+        """The oldest chunk (the one being filled when none is full) as one frame
+        (length prefix and chunk), its records, and how many records could not be
+        packed since the last call.  ``limit`` is the shipper's batch size, which a
+        chunk never exceeds."""
+        if not self.items:
+            self.put(*self.packer.cut())
+        taken = self.taken
+        data = self.take(1)[0]
         broken = self.packer.broken
         bad, self._reported = broken - self._reported, broken
-        return len(data).to_bytes(4, "big") + data, count, bad
+        return len(data).to_bytes(4, "big") + data, self.taken - taken, bad
 
 
 def finish_entries(entries: list[Entry]) -> RecordBatch:
@@ -174,57 +208,3 @@ def finish_chunks(chunks: list[bytes]) -> RecordBatch:
     if extras:
         add_extras(columns, extras)
     return RecordBatch(columns)
-
-
-class ChunkQueue:
-    """The log writer's bounded queue of frames as they came (packed chunks or
-    lists of rows), counted in records.  Nothing waits: past ``size`` records the
-    oldest entries are dropped and counted (the newest entry is always kept)."""
-
-    def __init__(self, size: int, wake_at: int | None = None) -> None:
-        if size < 1:
-            raise ValueError("the queue size must be at least 1")
-        self.size = size
-        self.items: deque[tuple[Entry, int]] = deque()
-        self.held = 0
-        self.dropped = 0
-        self.taken = 0
-        self.on_full_batch: Callable[[], None] | None = None
-        self._wake_at = size if wake_at is None else min(max(1, wake_at), size)
-
-    def __len__(self) -> int:
-        return self.held
-
-    @property
-    def depth(self) -> int:
-        return self.held
-
-    @property
-    def accepted(self) -> int:
-        return self.taken + self.held + self.dropped
-
-    def put(self, entry: Entry, count: int) -> None:
-        """Queue a frame's ``count`` records."""
-        before = self.held
-        items = self.items
-        items.append((entry, count))
-        self.held += count
-        while self.held > self.size and len(items) > 1:
-            _, lost = items.popleft()
-            self.held -= lost
-            self.dropped += lost
-        if before < self._wake_at <= self.held and self.on_full_batch is not None:
-            self.on_full_batch()
-
-    def take(self, limit: int) -> list[Entry]:
-        """The oldest entries holding up to ``limit`` records (at least one entry)."""
-        items = self.items
-        taken: list[Entry] = []
-        count = 0
-        while items and (not taken or count + items[0][1] <= limit):
-            entry, rows = items.popleft()
-            taken.append(entry)
-            count += rows
-        self.held -= count
-        self.taken += count
-        return taken

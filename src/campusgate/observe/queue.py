@@ -17,19 +17,17 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["Backlog", "RecordQueue"]
+__all__ = ["Backlog", "Bounded", "RecordQueue"]
 
 T = TypeVar("T")
 
 
-class Backlog(Protocol[T]):
-    """What a batch writer drains: a bounded queue of records, taken in entries
-    (a record each here; a chunk of records in the log writer's ``ChunkQueue``)."""
+class Bounded(Protocol):
+    """A bounded queue of records as its drainer and its counters see it."""
 
     size: int
     dropped: int
-    #: Records taken since the start.
-    taken: int
+    #: Called when a full batch comes to wait.
     on_full_batch: Callable[[], None] | None
 
     def __len__(self) -> int:
@@ -41,6 +39,14 @@ class Backlog(Protocol[T]):
 
     @property
     def accepted(self) -> int: ...
+
+
+class Backlog(Bounded, Protocol[T]):
+    """What a batch writer drains: a bounded queue of records, taken in entries
+    (a record each here; a chunk of records in the log writer's ``ChunkQueue``)."""
+
+    #: Records taken since the start.
+    taken: int
 
     def take(self, limit: int) -> list[T]:
         """The oldest entries, about ``limit`` records (at least one entry)."""

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from campusgate.config.observe import ObserveConfig
 from campusgate.observe._ship import RowQueue, Shipper
+from campusgate.observe._speedups import speedups
 from campusgate.observe.capture import Capture, Row, finish_rows
-from campusgate.observe.packed import PackedQueue, packer_module
+from campusgate.observe.packed import PackedQueue
 from campusgate.observe.queue import RecordQueue
 from campusgate.observe.sinks.base import Sink, SinkEnv
 from campusgate.observe.writer import BatchWriter
@@ -98,7 +99,7 @@ class ObserveRuntime:
         self.queue: RecordQueue[Row] | PackedQueue
         if ship_to is not None:
             self.sinks: list[Sink] = []
-            module = packer_module()
+            module = speedups()
             shipped: PackedQueue | RowQueue = (
                 RowQueue(settings.queue_size, settings.batch_size) if module is None
                 else PackedQueue(settings.queue_size, settings.batch_size, self.capture,

@@ -71,7 +71,7 @@ class LogWriter:
         self.socket_path = socket_path
         settings = config.access_log
         #: The frames as they came (packed chunks, or lists of rows).
-        self.queue = ChunkQueue(settings.queue_size, settings.batch_size)
+        self.queue: ChunkQueue[Entry] = ChunkQueue(settings.queue_size, settings.batch_size)
         self.sinks = build_sinks(config, env) if sinks is None else sinks
         self.writer: BatchWriter[Entry] = BatchWriter(
             self.queue, self.sinks, finish_entries, flush_interval=settings.flush_interval,
