@@ -153,6 +153,30 @@ async def test_records_wait_in_the_queue_while_no_writer_listens(tmp_path: Path)
     assert [r.request_id for r in sink.records] == ["req-0000", "req-0001", "req-0002"]
 
 
+async def test_the_worker_keeps_serving_while_a_full_batch_waits_for_no_writer(
+        tmp_path: Path) -> None:
+    # A full batch waiting while the writer is down once made the shipper loop
+    # without ever yielding: the worker stopped serving until the writer came back.
+    path = str(tmp_path / "w.sock")
+    queue = RowQueue(100, 2)
+    shipper = Shipper(queue, path, batch_size=2)
+    for i in range(5):
+        queue.put(Capture("proxy").row(context(i)))
+    shipper.start()
+    ticks = 0
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and queue.depth == 5 and not shipper.connected
+    sink = ListSink()
+    writer = LogWriter(ObserveConfig(), SinkEnv("sqlite:///unused", "w"), path, [sink])
+    await writer.start()
+    await until(lambda: queue.depth == 0)  # the next try, after the backoff, ships
+    await shipper.close()
+    await writer.close(5.0)
+    assert [r.request_id for r in sink.records] == [f"req-{i:04d}" for i in range(5)]
+
+
 def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

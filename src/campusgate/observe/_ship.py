@@ -122,9 +122,10 @@ class Shipper:
     async def _run(self) -> None:
         wake = self._wake
         while not self._closing:
-            if len(self.queue) < self.batch_size:
+            pause = self._pause()
+            if pause > 0:
                 try:
-                    async with asyncio.timeout(self.interval):
+                    async with asyncio.timeout(pause):
                         await wake.wait()
                 except TimeoutError:
                     pass
@@ -133,6 +134,16 @@ class Shipper:
                 await self.ship()
             except Exception:  # the edge of a background task: log, keep shipping
                 log.exception("the access-log shipper failed; going on")
+
+    def _pause(self) -> float:
+        """How long to wait before shipping: the interval, unless a full batch
+        waits; and while the writer cannot be reached, until the next try however
+        many records wait (shipping would return at once: without the wait the loop
+        would never let the worker serve)."""
+        pause = 0.0 if len(self.queue) >= self.batch_size else self.interval
+        if self._stream is None:
+            pause = max(pause, self._retry_at - time.monotonic())
+        return pause
 
     async def _connect(self) -> bool:
         now = time.monotonic()
