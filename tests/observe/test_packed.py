@@ -90,6 +90,7 @@ class Sub(RequestContext):
     """Not the class the packer knows: read by plain attribute lookups."""
 
 
+NON_ASCII_ID = "r\u00e9q-1"
 UNUSUAL: list[tuple[str, dict[str, Any]]] = [
     ("no route, service, consumer, credential", {
         "route": None, "service": None, "consumer": None, "credential": None,
@@ -114,6 +115,9 @@ UNUSUAL: list[tuple[str, dict[str, Any]]] = [
         "log.bodies": {"request": "{}", "response": "[]"}, "other": object()}}),
     ("vars without the record's keys", {"vars": {"plugin.state": object()}}),
     ("bytes where text was expected", {"client_ip": b"10.0.0.9", "method": b"GET"}),
+    ("a non-ASCII request id, the trace's id too", {
+        "request_id": NON_ASCII_ID,
+        "trace": SimpleNamespace(trace_id=NON_ASCII_ID, span_id="b" * 16, parent_id=None)}),
 ]
 
 
@@ -125,6 +129,25 @@ def test_a_packed_row_is_the_row_capture_makes(values: dict[str, Any]) -> None:
     assert rows == [capture.row(ctx) for ctx in contexts]
     assert [type(v) for v in rows[1]] == [type(v) for v in capture.row(contexts[1])]
     assert queue.packer.broken == 0
+
+
+def test_a_trace_the_gateway_started_refers_to_the_request_id_written_once() -> None:
+    capture = Capture("proxy", 4242)
+    started = [context(i) for i in range(50)]  # the trace's id is the request id itself
+    equal = [context(i) for i in range(50)]
+    for ctx in equal:  # the same text, another object: written out
+        assert ctx.trace is not None
+        ctx.trace = SimpleNamespace(trace_id="".join(ctx.trace.trace_id),
+                                    span_id=ctx.trace.span_id, parent_id=None)
+    (short,), _ = chunks_of(capture, started)
+    (long,), _ = chunks_of(capture, equal)
+    assert len(long) - len(short) == 50 * 32  # 37 bytes of text against a 5-byte reference
+    assert unpack_rows(short) == [capture.row(ctx) for ctx in started]
+    assert unpack_rows(long) == [capture.row(ctx) for ctx in equal]
+    finished = finish_entries([short]).columns
+    request_ids, trace_ids = (finished[FIELDS.index(name)]
+                              for name in ("request_id", "trace_id"))
+    assert all(a is b for a, b in zip(request_ids, trace_ids, strict=True))
 
 
 def test_many_rows_over_several_chunks_share_nothing_across_chunks() -> None:

@@ -506,7 +506,13 @@ pack(Packer *self, PyObject *ctx)
     PUT(slots[S_ENDED], 0);
     PUT(slots[S_UP_STARTED], 0);
     PUT(slots[S_UP_ENDED], 0);
-    PUT(slots[S_REQUEST_ID], 0);
+    /* A trace the gateway started has the request id as its id (the same
+     * object): written once, the trace id refers to it. */
+    PyObject *request_id = slots[S_REQUEST_ID];
+    uint32_t request_id_index = self->strings;
+    int request_id_str = PyUnicode_CheckExact(request_id)
+        && PyUnicode_IS_COMPACT_ASCII(request_id);
+    PUT(request_id, 0);
     PUT(slots[S_TARGET], 1);
     PUT(slots[S_CREDENTIAL], 1);
     PUT(slots[S_CLIENT_IP], 1);
@@ -522,7 +528,12 @@ pack(Packer *self, PyObject *ctx)
     PUT(self->offset, 0);
     PUT(self->listener, 1);
     PUT(self->worker, 0);
-    PUT(tr[TR_ID], 0);
+    if (request_id_str && tr[TR_ID] == request_id) {
+        put_tag(self, TAG_REF);
+        put_u32(self, request_id_index);
+    }
+    else
+        PUT(tr[TR_ID], 0);
     PUT(tr[TR_SPAN], 0);
     PUT(tr[TR_PARENT], 0);
     if ((err = put_name(self, slots[S_ROUTE])) != 0
