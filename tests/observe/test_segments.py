@@ -8,6 +8,7 @@ import zlib
 
 import orjson
 import pytest
+import zstandard
 from access_samples import sample, series
 
 from campusgate.observe import segments
@@ -161,13 +162,25 @@ def test_terms_list_only_term_fields_with_values() -> None:
 
 
 def _body(layout: object) -> bytes:
-    return zlib.compress(orjson.dumps(layout))
+    return zstandard.ZstdCompressor().compress(orjson.dumps(layout))
+
+
+def _zstd_claiming(size: int) -> bytes:
+    """A zstd frame whose header claims ``size`` bytes of content (damaged)."""
+    frame = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(b"[2]"))
+    params = zstandard.get_frame_parameters(bytes(frame))
+    assert params.content_size == 3 and frame[4] & 0xC0 == 0  # a one-byte size field
+    frame[4] |= 0xC0  # the size field is now eight bytes: the size, then the rest
+    return bytes(frame[:5]) + size.to_bytes(8, "little") + bytes(frame[6:])
 
 
 @pytest.mark.parametrize("body", [
     b"",
     b"not zlib at all",
     zlib.compress(b"{not json"),
+    _body(None)[:-3],  # a zstd frame cut short
+    segments.ZSTD_MAGIC + b"\x00" * 20,  # a zstd frame header that is not one
+    _zstd_claiming(1 << 40),  # a frame claiming a terabyte of text
     _body({"format": 1}),
     _body([1, list(FIELDS)]),  # no rows
     _body([3, list(FIELDS), []]),  # a format this version does not know
@@ -195,3 +208,14 @@ def test_a_segment_with_other_fields_maps_by_name(layout: list[object]) -> None:
         (1.5, "a", 200), (2.5, "b", 404)]
     assert all(r["consumer"] is None and r["ai_model"] is None for r in records)
     assert "future_field" not in records[0]
+
+
+def test_the_body_is_zstd_and_bodies_written_as_zlib_are_read_too() -> None:
+    batch = series(20)
+    segment = encode(batch)
+    assert segment.body.startswith(segments.ZSTD_MAGIC)
+    text = segments.inflate(segment.body)
+    older = zlib.compress(text)  # a segment written before zstd: the same text
+    assert decode(older) == decode(segment.body)
+    assert [dict(zip(FIELDS, values, strict=True)) for values in decode(older)] == [
+        record.as_dict() for record in batch]

@@ -6,7 +6,7 @@ Built for CPU per record, since it runs on the worker's own CPU: a batch becomes
 one compressed body) plus an ``access_request_ids`` row for each request id a search
 could not find by the segment's id range (a client's own ``X-Request-Id``; usually
 none), written in one transaction.  No SQLAlchemy on the write path.  The segment is
-encoded in the sink's own thread, so the event loop does not wait on it (zlib also
+encoded in the sink's own thread, so the event loop does not wait on it (zstd also
 lets go of the GIL while it compresses).
 
 - SQLite: the stdlib driver in that thread (the event loop never waits on the file),
