@@ -282,6 +282,31 @@ async def test_requests_refused_before_routing_are_recorded(upstream: HttpUpstre
         await gw.close()
 
 
+async def test_a_connection_over_max_connections_is_recorded_as_overloaded(
+        upstream: HttpUpstream) -> None:
+    gw = await start_gateway(_services(upstream), limits=Limits(max_connections=2))
+    recorder = Recorder()
+    gw.finished(recorder)
+    held = [await RawClient.connect(gw.port) for _ in range(2)]
+    try:
+        await asyncio.sleep(0.05)
+        answers = [await _refusal(gw, b"GET /plain/ok HTTP/1.1\r\nhost: gw.test\r\n\r\n")
+                   for _ in range(3)]
+        assert [status for status, _ in answers] == [503, 503, 503]
+        records = recorder.take()
+        assert [(r.status, r.error) for r in records] == [(503, "overloaded")] * 3
+        assert [r.request_id for r in records] == [rid for _, rid in answers]
+        assert "overloaded" in ERROR_CLASSES
+        for record in records:  # nothing of the request was read
+            assert (record.method, record.path, record.route) == ("", "", None)
+            assert record.client_ip == "127.0.0.1" and record.bytes_out > 0
+            assert record.upstream is None and len(record.trace_id) == 32
+    finally:
+        for client in held:
+            await client.close()
+        await gw.close()
+
+
 def test_the_log_phase_recorder_puts_the_row_and_counts_as_put_does() -> None:
     """``Capture.recorder``: the same row as ``row``; appended straight to the queue
     while no drop or wake-up is due, through ``put`` beyond: a full batch wakes the

@@ -55,6 +55,8 @@ ERROR_CLASSES: dict[str, str] = {
     "bad_request": "the connection refused the request before routing: not valid "
                    "HTTP/1.x, over a size limit (413, 414, 431), a version not served "
                    "(505), or its head too slow to arrive (408)",
+    "overloaded": "the listener held max_connections open connections already: the "
+                  "new one was answered 503 and closed",
     "plugin_error": "a plugin answered with a 5xx (e.g. its state backend is down and "
                     "it fails closed)",
     "upstream_connect": "no connection to the upstream target could be made",

@@ -24,6 +24,7 @@ __all__ = [
     "PayloadTooLarge",
     "ProxyError",
     "RequestTimeout",
+    "TooManyConnections",
     "UpstreamError",
     "UriTooLong",
     "VersionNotSupported",
@@ -123,3 +124,12 @@ class ConnectTimeout(GatewayTimeout):
     """Connecting to the target took longer than ``timeouts.connect``."""
 
     error_class: ClassVar[str] = "upstream_connect"
+
+
+class TooManyConnections(ProxyError):
+    """The listener holds ``max_connections`` already: the gateway's own limit, not
+    the client's fault nor the upstream's."""
+
+    status = 503
+    code = "too_many_connections"
+    error_class: ClassVar[str] = "overloaded"

@@ -264,11 +264,12 @@ class Gateway:
             self._log(plugins, ctx)
         record(ctx)
 
-    def refused(self, conn: ClientConnection, req: Request | None, error: ClientError,
+    def refused(self, conn: ClientConnection, req: Request | None, error: ProxyError,
                 request_id: str, sent: int) -> None:
         """The record of a request the connection refused before routing (not valid
-        HTTP, over a limit, too slow to arrive), from what was read of it: ``req``
-        when its head was whole, else the connection's :meth:`partial_head`."""
+        HTTP, over a limit, too slow to arrive: ``bad_request``; a connection over
+        ``max_connections``, not read: ``overloaded``), from what was read of it:
+        ``req`` when its head was whole, else the connection's :meth:`partial_head`."""
         record = self.record
         if record is None:
             return
@@ -282,7 +283,7 @@ class Gateway:
                              query.decode("latin-1"), headers, conn.client_ip, self.scheme,
                              host[:REFUSED_TARGET_LIMIT].decode("latin-1"), request_id)
         ctx.status = error.status
-        ctx.error = "bad_request"
+        ctx.error = "bad_request" if isinstance(error, ClientError) else proxy_error(error)
         ctx.ended = _monotonic()
         ctx.bytes_in = received
         ctx.bytes_out = sent

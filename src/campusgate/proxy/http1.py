@@ -21,13 +21,14 @@ import httptools
 
 from campusgate.config.model import Limits
 from campusgate.proxy._conn_timers import ConnectionTimers
-from campusgate.proxy.context import HeaderList, LocalResponse
+from campusgate.proxy.context import HeaderList
 from campusgate.proxy.errors import (
     BadRequest,
     ClientError,
     HeadersTooLarge,
     PayloadTooLarge,
     ProxyError,
+    TooManyConnections,
     UriTooLong,
     VersionNotSupported,
 )
@@ -42,6 +43,8 @@ log = logging.getLogger("campusgate.proxy")
 
 #: Chunked bodies: bytes of framing allowed beyond the data (chunk-size lines, CRLFs,
 #: extensions).  Per chunk, plus a flat allowance; past it, "chunk extension abuse".
+#: A flood of connections over ``max_connections`` is logged at most this often (s).
+OVERLOAD_LOG_INTERVAL = 10.0
 CHUNK_OVERHEAD_PER_CHUNK = 64
 CHUNK_OVERHEAD_SLACK = 16 * 1024
 _SCHEMES = (b"http://", b"https://")
@@ -58,9 +61,10 @@ class Dispatcher(Protocol):
 
 
 #: A dispatcher's optional ``refused(conn, req, error, request_id, bytes_sent)``: told
-#: of each request the connection answers itself with a client error, before or
-#: without dispatching it (``req`` None when its head was not whole).
-Refused = Callable[["ClientConnection", "Request | None", ClientError, str, int], None]
+#: of each request the connection answers itself, before or without dispatching it:
+#: with a client error, or a connection over ``max_connections`` (``req`` None when
+#: its head was not whole, or not read).
+Refused = Callable[["ClientConnection", "Request | None", ProxyError, str, int], None]
 
 
 class FastJob(Protocol):
@@ -80,6 +84,9 @@ class ListenerState:
     closing: bool = False
     try_fast: Callable[[ClientConnection, Request], bool] | None = None
     refused: Refused | None = None
+    #: Connections refused over ``max_connections``, and when that was last logged.
+    overloads: int = 0
+    overload_logged_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.try_fast = getattr(self.dispatcher, "try_fast", None)
@@ -146,19 +153,30 @@ class ClientConnection(ConnectionTimers, asyncio.Protocol):
         if isinstance(peer, tuple):
             self.client_ip, self.client_port = peer[0], peer[1]
         if len(self.listener.connections) >= self.limits.max_connections:
-            log.warning("max_connections (%d) reached; refusing a connection",
-                        self.limits.max_connections)
-            rid = new_request_id()
-            resp = LocalResponse.error(503, "too_many_connections",
-                                       "the gateway has too many open connections", rid,
-                                       [(b"x-request-id", rid.encode())])
-            self._stop_parsing = True
-            self.send_local(None, resp)
-            self.closed = True
-            self.transport.close()
+            self._refuse_connection(self.transport)
             return
         self.listener.connections.add(self)
         self._arm(self.limits.header_timeout)
+
+    def _refuse_connection(self, transport: asyncio.Transport) -> None:
+        """Answer 503 to a connection over ``max_connections`` and close it, without
+        reading it; the dispatcher records it (its request id is the answer's)."""
+        listener = self.listener
+        listener.overloads += 1
+        now = asyncio.get_running_loop().time()
+        if now >= listener.overload_logged_at + OVERLOAD_LOG_INTERVAL:  # a flood: one line
+            listener.overload_logged_at = now
+            log.warning("max_connections (%d) reached: %d connections refused so far",
+                        self.limits.max_connections, listener.overloads)
+        request_id = new_request_id()
+        error = TooManyConnections("the gateway has too many open connections",
+                                   [(b"x-request-id", request_id.encode())])
+        self._stop_parsing = True
+        self.send_local(None, error.response(request_id))
+        self.closed = True
+        transport.close()
+        if listener.refused is not None:
+            listener.refused(self, None, error, request_id, self.sent())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
