@@ -81,6 +81,10 @@ clear_cache(Packer *self)
     }
 }
 
+/* The buffer holds a frame: the chunk's length (FRAME_PREFIX bytes, big-endian,
+ * written by cut()), then the chunk: the shipper sends it as it is, no copy. */
+#define FRAME_PREFIX 4
+
 static int
 start_chunk(Packer *self)
 {
@@ -88,13 +92,14 @@ start_chunk(Packer *self)
     self->len = 0;
     self->count = 0;
     self->strings = 0;
-    if (reserve(self, HEADER) < 0)
+    if (reserve(self, FRAME_PREFIX + HEADER) < 0)
         return -1;
-    memcpy(self->buf, MAGIC, 4);
-    self->buf[4] = VERSION;
-    self->buf[5] = NFIELDS;
-    memset(self->buf + 6, 0, 4);  /* the row count, written by cut() */
-    self->len = HEADER;
+    char *chunk = self->buf + FRAME_PREFIX;
+    memcpy(chunk, MAGIC, 4);
+    chunk[4] = VERSION;
+    chunk[5] = NFIELDS;
+    memset(chunk + 6, 0, 4);  /* the row count, written by cut() */
+    self->len = FRAME_PREFIX + HEADER;
     return 0;
 }
 
@@ -591,7 +596,17 @@ static PyObject *
 Packer_cut(Packer *self, PyObject *Py_UNUSED(ignored))
 {
     uint32_t count = (uint32_t)self->count;
-    memcpy(self->buf + 6, &count, 4);
+    memcpy(self->buf + FRAME_PREFIX + 6, &count, 4);
+    Py_ssize_t size = self->len - FRAME_PREFIX;
+    if (size > UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a chunk over 4 GiB");
+        return NULL;
+    }
+    unsigned char *prefix = (unsigned char *)self->buf;
+    prefix[0] = (unsigned char)(size >> 24);
+    prefix[1] = (unsigned char)(size >> 16);
+    prefix[2] = (unsigned char)(size >> 8);
+    prefix[3] = (unsigned char)size;
     PyObject *data = PyBytes_FromStringAndSize(self->buf, self->len);
     if (data == NULL)
         return NULL;
@@ -609,7 +624,8 @@ static PyMethodDef Packer_methods[] = {
     {"record", (PyCFunction)Packer_record, METH_O,
      "record(ctx): pack the finished request's row."},
     {"cut", (PyCFunction)Packer_cut, METH_NOARGS,
-     "cut() -> (chunk, rows): the rows packed so far, as one chunk; a new chunk starts."},
+     "cut() -> (frame, rows): the rows packed so far, as one chunk in a frame (its "
+     "length, 4 bytes big-endian, then the chunk); a new chunk starts."},
     {NULL}
 };
 
@@ -617,7 +633,8 @@ static PyMemberDef Packer_members[] = {
     {"count", T_PYSSIZET, offsetof(Packer, count), READONLY, "rows in the chunk"},
     {"broken", T_PYSSIZET, offsetof(Packer, broken), READONLY,
      "rows left out: a value that cannot be written"},
-    {"size", T_PYSSIZET, offsetof(Packer, len), READONLY, "bytes in the chunk"},
+    {"size", T_PYSSIZET, offsetof(Packer, len), READONLY,
+     "bytes in the frame so far (the chunk and its 4-byte length)"},
     {NULL}
 };
 

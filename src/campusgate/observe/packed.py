@@ -157,21 +157,22 @@ class PackedQueue(ChunkQueue[bytes]):
         return self.taken + len(self) + self.dropped + self.packer.broken
 
     def _cut(self) -> None:
-        """The packer's chunk is full: queue it."""
+        """The packer's chunk is full: queue it (as the frame it is shipped in)."""
         self.put(*self.packer.cut())
 
     def take_frame(self, limit: int) -> tuple[bytes, int, int]:
         """The oldest chunk (the one being filled when none is full) as one frame
-        (length prefix and chunk), its records, and how many records could not be
-        packed since the last call.  ``limit`` is the shipper's batch size, which a
-        chunk never exceeds."""
+        (length prefix and chunk: the packer writes both, so the frame is not copied
+        again), its records, and how many records could not be packed since the
+        last call.  ``limit`` is the shipper's batch size, which a chunk never
+        exceeds."""
         if not self.items:
             self.put(*self.packer.cut())
         taken = self.taken
-        data = self.take(1)[0]
+        frame = self.take(1)[0]
         broken = self.packer.broken
         bad, self._reported = broken - self._reported, broken
-        return len(data).to_bytes(4, "big") + data, self.taken - taken, bad
+        return frame, self.taken - taken, bad
 
 
 def finish_entries(entries: list[Entry]) -> RecordBatch:
