@@ -5,7 +5,10 @@ listener's limits (header size and count, URL length, body size, header/body/idl
 timeouts), rejects request-smuggling shapes, and gives each request to the listener's
 dispatcher, which answers through the :class:`ResponseWriter` methods
 (``proxy/responses.py``): ``send_local``, or ``start_response`` / ``write_body`` /
-``end_body``.
+``end_body``.  The connection is three halves and this module: reading a request's
+head (``_request_head.py``: the parser's callbacks), its timers
+(``_conn_timers.py``), answering (``responses.py``); here, the transport's events,
+the queue of requests and serving them.
 """
 
 from __future__ import annotations
@@ -20,16 +23,13 @@ from typing import Protocol, cast
 import httptools
 
 from campusgate.config.model import Limits
-from campusgate.proxy._conn_timers import ConnectionTimers
+from campusgate.proxy._request_head import ParseFault, RequestHead
 from campusgate.proxy.context import HeaderList
 from campusgate.proxy.errors import (
     BadRequest,
     ClientError,
-    HeadersTooLarge,
-    PayloadTooLarge,
     ProxyError,
     TooManyConnections,
-    UriTooLong,
     VersionNotSupported,
 )
 from campusgate.proxy.request import Request
@@ -47,7 +47,6 @@ log = logging.getLogger("campusgate.proxy")
 OVERLOAD_LOG_INTERVAL = 10.0
 CHUNK_OVERHEAD_PER_CHUNK = 64
 CHUNK_OVERHEAD_SLACK = 16 * 1024
-_SCHEMES = (b"http://", b"https://")
 
 
 class Dispatcher(Protocol):
@@ -99,14 +98,7 @@ class ListenerState:
             conn.close_when_idle()
 
 
-class _ParseFault(Exception):
-    """Raised inside parser callbacks; carries the client error to answer with."""
-
-    def __init__(self, error: ClientError) -> None:
-        self.error = error
-
-
-class ClientConnection(ConnectionTimers, asyncio.Protocol):
+class ClientConnection(RequestHead, asyncio.Protocol):
     def __init__(self, listener: ListenerState, loop: asyncio.AbstractEventLoop) -> None:
         self.listener = listener
         self.limits = listener.limits
@@ -208,7 +200,7 @@ class ClientConnection(ConnectionTimers, asyncio.Protocol):
             return
         except httptools.HttpParserCallbackError as exc:
             fault = exc.__context__
-            error = fault.error if isinstance(fault, _ParseFault) else BadRequest(str(exc))
+            error = fault.error if isinstance(fault, ParseFault) else BadRequest(str(exc))
             self._fail(error)
             return
         except httptools.HttpParserError as exc:
@@ -240,100 +232,6 @@ class ClientConnection(ConnectionTimers, asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    # ------------------------------------------------------------ parser callbacks
-    def _reset_message(self) -> None:
-        self._url = b""
-        self._headers: HeaderList = []
-        self._header_bytes = 0
-        self._cl_values: list[bytes] = []
-        self._te: bytes | None = None
-        self._host = b""
-        self._expect = False
-        self._current: Request | None = None
-        self._in_message = False
-        self._chunks = 0
-        self._chunk_overhead = 0
-
-    def on_message_begin(self) -> None:
-        self._reset_message()
-        self._in_message = True
-        self._header_armed = False
-        # The header timer is armed by data_received only if the head is not complete
-        # by the end of this read: most requests arrive in one read and need none.
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-        if len(self._url) > self.limits.max_url_bytes:
-            raise _ParseFault(UriTooLong(
-                f"the URL is longer than {self.limits.max_url_bytes} bytes"))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > self.limits.max_header_bytes:
-            raise _ParseFault(HeadersTooLarge(
-                f"request headers are larger than {self.limits.max_header_bytes} bytes"))
-        if len(self._headers) >= self.limits.max_headers:
-            raise _ParseFault(HeadersTooLarge(f"more than {self.limits.max_headers} headers"))
-        name = name.lower()
-        if name == b"content-length":
-            self._cl_values.append(value.strip())
-        elif name == b"transfer-encoding":
-            if self._te is not None:
-                raise _ParseFault(BadRequest("duplicate Transfer-Encoding header"))
-            self._te = value.strip().lower()
-        elif name == b"host":
-            if self._host:
-                raise _ParseFault(BadRequest("duplicate Host header"))
-            self._host = value.strip()
-        elif name == b"expect":
-            if value.strip().lower() != b"100-continue":
-                raise _ParseFault(ClientError("unsupported Expect header", []))
-            self._expect = True
-        self._headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        content_length: int | None = None
-        if self._cl_values:
-            if self._te is not None:
-                raise _ParseFault(BadRequest("both Content-Length and Transfer-Encoding"))
-            if len(self._cl_values) > 1:
-                raise _ParseFault(BadRequest("more than one Content-Length header"))
-            raw = self._cl_values[0]
-            if not raw.isdigit() or len(raw) > 18:
-                raise _ParseFault(BadRequest("invalid Content-Length"))
-            content_length = int(raw)
-            if content_length > self.limits.max_body_bytes:
-                raise _ParseFault(PayloadTooLarge(
-                    f"the body is larger than {self.limits.max_body_bytes} bytes"))
-        if self._te is not None and self._te != b"chunked":
-            raise _ParseFault(BadRequest("unsupported Transfer-Encoding (only 'chunked')"))
-        version = self.parser.get_http_version().encode()
-        if version != b"1.1" and version != b"1.0":
-            raise _ParseFault(VersionNotSupported(
-                f"HTTP/{version.decode()} is not supported; use HTTP/1.1"))
-        if self._te is not None and version == b"1.0":
-            # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
-            raise _ParseFault(BadRequest("Transfer-Encoding in an HTTP/1.0 request"))
-        target = self._url
-        host = self._host
-        if target[:1] != b"/" and target[:8].lower().startswith(_SCHEMES):
-            target, host = _absolute_form(target)
-        if version == b"1.1" and not host:
-            raise _ParseFault(BadRequest("HTTP/1.1 request without Host header"))
-        upgrade = self.parser.should_upgrade()
-        req = Request(
-            self, self.parser.get_method(), target, version, self._headers,
-            self.parser.should_keep_alive(), content_length, self._te is not None,
-            upgrade, self._expect, host,
-        )
-        self._current = req
-        self.pending.append(req)
-        if len(self.pending) > 1:
-            self.pause_reading()  # pipelined: finish the one before first
-        self._arm(self.limits.body_timeout) if req.has_body else self._cancel_timer()
-        if self.task is None and self.fast is None:
-            self._start_next()
 
     def _start_next(self) -> None:
         """Serve the head of the queue: by callbacks when the dispatcher can, else a task."""
@@ -378,27 +276,6 @@ class ClientConnection(ConnectionTimers, asyncio.Protocol):
                       else self.limits.keepalive_timeout)
             if self.listener.closing:
                 self.close()
-
-    def on_chunk_header(self) -> None:
-        self._chunks += 1
-
-    def on_body(self, body: bytes) -> None:
-        req = self._current
-        if req is None:
-            return
-        if req.received + len(body) > self.limits.max_body_bytes:
-            raise _ParseFault(PayloadTooLarge(
-                f"the body is larger than {self.limits.max_body_bytes} bytes"))
-        self._last_body = self.loop.time()
-        req.feed_body(body)
-
-    def on_message_complete(self) -> None:
-        self._in_message = False
-        req = self._current
-        if req is not None:
-            req.feed_eof()
-            if self.pending and self.pending[0] is req:
-                self._cancel_timer()
 
     # ------------------------------------------------------------ serving
     def _fail(self, error: ClientError) -> None:
@@ -527,20 +404,4 @@ class ClientConnection(ConnectionTimers, asyncio.Protocol):
         self._close_after = True
         if self.task is None and self.fast is None and not self.pending:
             self.close()
-
-
-def _absolute_form(url: bytes) -> tuple[bytes, bytes]:
-    """``http://host[:port]/path?q`` -> (``/path?q``, ``host[:port]``) (RFC 9112 3.2.2)."""
-    scheme_end = url.index(b"://") + 3
-    slash = url.find(b"/", scheme_end)
-    query = url.find(b"?", scheme_end)
-    ends = [i for i in (slash, query) if i >= 0]
-    end = min(ends) if ends else len(url)
-    authority = url[scheme_end:end]
-    if not authority or b"@" in authority:
-        raise _ParseFault(BadRequest("invalid absolute-form request target"))
-    target = url[end:]
-    if not target.startswith(b"/"):
-        target = b"/" + target
-    return target, authority
 
