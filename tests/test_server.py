@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from campusgate.server import _LogWriter
+
 CAMPUSGATE = [str(Path(sys.executable).parent / "campusgate")]
 
 
@@ -289,3 +291,16 @@ def test_reload_under_load_fails_no_request(gateway: Gateway) -> None:
     for thread in threads:
         thread.join(30)
     assert failures == []
+
+
+def test_the_supervisor_kills_a_log_writer_that_ignores_sigterm(tmp_path: Path) -> None:
+    """A hung or stopped log writer never holds the supervisor's exit."""
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+         "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE)
+    assert hung.stdout is not None and hung.stdout.readline() == b"ready\n"
+    writer = _LogWriter({}, str(tmp_path))
+    writer.pid = hung.pid
+    writer.stop(kill_after=0.3)
+    assert hung.wait(timeout=10) == -signal.SIGKILL

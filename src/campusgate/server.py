@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -143,9 +144,11 @@ def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
 class _LogWriter:
     """The node's log-writer process, as the supervisor runs it."""
 
-    def __init__(self, env: dict[str, str], directory: str) -> None:
+    def __init__(self, env: dict[str, str], directory: str,
+                 drain_timeout: float = 40.0) -> None:
         self.env = env
         self.directory = directory
+        self.drain_timeout = drain_timeout
         self.pid = 0
 
     @classmethod
@@ -159,10 +162,10 @@ class _LogWriter:
             return None
         directory = tempfile.mkdtemp(prefix="campusgate-log-")
         path = os.path.join(directory, "writer.sock")
-        env = writer_environment(config.observe, config.storage, path,
-                                 config.limits.shutdown_timeout + 10.0)
+        drain = config.limits.shutdown_timeout + 10.0
+        env = writer_environment(config.observe, config.storage, path, drain)
         os.environ[SOCKET_ENV] = path
-        return cls(env, directory)
+        return cls(env, directory, drain)
 
     def spawn(self) -> int:
         from campusgate.observe.writer_process import MODULE
@@ -170,9 +173,22 @@ class _LogWriter:
         self.pid = subprocess.Popen([sys.executable, "-m", MODULE], env=self.env).pid
         return self.pid
 
-    def stop(self) -> None:
+    def stop(self, kill_after: float = 0.0) -> None:
+        """SIGTERM the writer (it drains into its sinks); SIGKILL it if it is still
+        there ``kill_after`` seconds later (0: its drain timeout and 5 s), so a hung
+        or stopped writer never holds the supervisor's exit."""
+        pid = self.pid
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
+        timer = threading.Timer(kill_after or self.drain_timeout + 5.0, self._kill, (pid,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill(self, pid: int) -> None:
+        if self.pid == pid:  # not yet reaped: still there
+            log.error("the log writer (pid %d) did not stop after SIGTERM; killed", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _run_workers(config: Config, config_path: Path | None, workers: int,

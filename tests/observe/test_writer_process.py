@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -175,6 +176,52 @@ async def test_the_worker_keeps_serving_while_a_full_batch_waits_for_no_writer(
     await shipper.close()
     await writer.close(5.0)
     assert [r.request_id for r in sink.records] == [f"req-{i:04d}" for i in range(5)]
+
+
+async def test_closing_gives_up_on_a_writer_that_takes_no_more_within_the_deadline(
+        tmp_path: Path) -> None:
+    # A writer alive but not reading (stopped, hung) once held the worker's shutdown
+    # for as long as it stayed so.
+    path = str(tmp_path / "w.sock")
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_unix_server(never_read, path)
+    queue = RowQueue(100_000, 500)
+    shipper = Shipper(queue, path, batch_size=500)
+    big = context(1)
+    big.path = "/" + "p" * 20_000  # 10,000 such rows fill any socket buffer
+    for _ in range(10_000):
+        queue.put(Capture("proxy").row(big))
+    shipper.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await shipper.close(deadline=0.5)
+    assert loop.time() - started < 3.0
+    counters = shipper.counters()
+    assert counters["shipped"] + counters["lost"] == 10_000 and counters["lost"] > 0
+    assert queue.depth == 0 and not shipper.connected
+    server.close()
+    for writer in accepted:
+        writer.close()
+
+
+async def test_a_writer_that_ignores_sigterm_is_killed_after_its_stop_timeout(
+        tmp_path: Path) -> None:
+    child = WriterChild({}, tmp_path, stop_timeout=0.5)
+    child.process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+        "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)",
+        stdout=asyncio.subprocess.PIPE)
+    assert child.process.stdout is not None
+    assert await child.process.stdout.readline() == b"ready\n"  # SIGTERM is ignored now
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await child.close()
+    assert loop.time() - started < 5.0
+    assert child.process.returncode == -signal.SIGKILL
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

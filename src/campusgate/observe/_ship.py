@@ -42,6 +42,8 @@ SHIP_INTERVAL = 0.2
 BACKOFF = (0.02, 1.0)
 #: An outage shorter than this (the writer starting) is not logged.
 QUIET_OUTAGE = 3.0
+#: How long a shipper that shipped everything waits for its connection to close.
+CLOSE_WAIT = 2.0
 
 
 def encode_frame(rows: list[Row]) -> tuple[bytes, int]:
@@ -193,6 +195,9 @@ class Shipper:
                 self._drop_stream()
                 self._failed(time.monotonic(), exc)
                 break
+            except asyncio.CancelledError:  # close() gave up on a writer not reading
+                self.lost += sent
+                raise
             self.shipped += sent
             self.frames += 1
             total += sent
@@ -211,20 +216,28 @@ class Shipper:
             stream.close()
 
     async def close(self, deadline: float = 10.0) -> None:
-        """Stop the loop and ship everything still queued (waiting up to
-        ``deadline`` seconds for a writer that is restarting), then disconnect."""
+        """Stop the loop and ship everything still queued, then disconnect: within
+        ``deadline`` seconds in all, whether the writer is restarting or alive but not
+        reading (stopped, hung); what is not shipped by then is counted lost."""
         self._closing = True
         task, self._task = self._task, None
-        if task is not None:
-            self._wake.set()
-            await task
         loop = asyncio.get_running_loop()
-        end = loop.time() + deadline
-        while True:
-            await self.ship()
-            if not len(self.queue) or loop.time() >= end:
-                break
-            await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+        try:
+            async with asyncio.timeout_at(loop.time() + deadline):
+                if task is not None:
+                    self._wake.set()
+                    await task
+                while True:
+                    await self.ship()
+                    if not len(self.queue):
+                        break
+                    await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+        except TimeoutError:
+            log.error("the log writer at %s took no more records for %.0f s; giving up",
+                      self.path, deadline)
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                stream.transport.abort()  # a close would wait for the unread frames
         left = 0
         while len(self.queue):
             _, sent, bad = self.queue.take_frame(len(self.queue))
@@ -237,8 +250,9 @@ class Shipper:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
-            with contextlib.suppress(OSError):  # the writer already went
-                await stream.wait_closed()
+            with contextlib.suppress(OSError, TimeoutError):  # the writer already went
+                async with asyncio.timeout(CLOSE_WAIT):
+                    await stream.wait_closed()
 
     def counters(self) -> dict[str, Any]:
         queue = self.queue

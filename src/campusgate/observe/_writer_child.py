@@ -28,10 +28,15 @@ MAX_RESTARTS = 5
 class WriterChild:
     """One log-writer process, kept running (``env``: ``writer_environment(...)``)."""
 
-    def __init__(self, env: dict[str, str], directory: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], directory: Path | None = None, *,
+                 stop_timeout: float = 35.0) -> None:
         self.env = env
         #: A directory made for the socket, removed after the writer stopped.
         self.directory = directory
+        #: Seconds a SIGTERMed writer has to drain and exit before it is killed (its
+        #: own drain timeout and some): a hung or stopped writer never holds the
+        #: worker's shutdown.
+        self.stop_timeout = stop_timeout
         self.restarts = 0
         self.process: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +76,14 @@ class WriterChild:
         process = self.process
         if process is not None and process.returncode is None:
             process.send_signal(signal.SIGTERM)
-            status = await process.wait()
+            try:
+                async with asyncio.timeout(self.stop_timeout):
+                    status = await process.wait()
+            except TimeoutError:
+                log.error("the log writer (pid %d) did not stop within %.0f s of SIGTERM; "
+                          "killed", process.pid, self.stop_timeout)
+                process.kill()
+                status = await process.wait()
             if status:
                 log.error("the log writer exited with status %d", status)
         if self.directory is not None:

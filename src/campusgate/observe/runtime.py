@@ -39,6 +39,9 @@ __all__ = ["INTERNAL_STAGES", "ObserveRuntime", "build_sinks", "worker_id"]
 
 log = logging.getLogger("campusgate.observe")
 
+#: A log writer this worker started gets its drain timeout and this many seconds
+#: to exit after SIGTERM, then is killed.
+STOP_MARGIN = 5.0
 #: Modules whose ``build(env) -> Sink`` makes a stage every batch also goes through.
 INTERNAL_STAGES = ("campusgate.observe.rollup", "campusgate.observe.metrics")
 
@@ -138,7 +141,7 @@ class ObserveRuntime:
         directory = Path(tempfile.mkdtemp(prefix="campusgate-log-"))
         path = str(directory / "writer.sock")
         child = WriterChild(writer_environment(config, env.storage, path, drain_timeout),
-                            directory)
+                            directory, stop_timeout=drain_timeout + STOP_MARGIN)
         return cls(config, env, ship_to=path, child=child)
 
     @property
