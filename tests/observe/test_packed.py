@@ -150,6 +150,28 @@ def test_a_trace_the_gateway_started_refers_to_the_request_id_written_once() -> 
     assert all(a is b for a, b in zip(request_ids, trace_ids, strict=True))
 
 
+def test_chunks_are_cut_at_their_frame_size_and_the_queue_is_bounded_in_bytes() -> None:
+    assert MODULE is not None
+    capture = Capture("proxy", 4242)
+    queue = PackedQueue(100_000, 5000, capture, MODULE, frame_bytes=100_000,
+                        queue_bytes=350_000)
+    contexts = [context(i, vars={"log.bodies": {"request": f"{i}".ljust(30_000, "q"),
+                                                "response": None}})
+                for i in range(40)]
+    for ctx in contexts:
+        queue.record(ctx)
+    # a chunk is cut once its frame reaches 100,000 bytes: after 4 rows of ~30 KB
+    assert all(count == 4 for _, count in queue.items)
+    assert all(len(frame) < 100_000 + 31_000 for frame, _ in queue.items)
+    # at most 350,000 bytes of frames are held: the oldest went, counted
+    assert queue.held_bytes == sum(len(frame) for frame, _ in queue.items) <= 350_000
+    assert queue.dropped == 40 - len(queue) and queue.accepted == 40
+    rows = [row for frame, _ in list(queue.items) for row in unpack_rows(frame[4:])]
+    assert rows == [capture.row(ctx) for ctx in contexts[-len(rows):]]
+    queue.take(4)
+    assert queue.held_bytes == sum(len(frame) for frame, _ in queue.items)
+
+
 def test_many_rows_over_several_chunks_share_nothing_across_chunks() -> None:
     """Names repeat (packed once per chunk, then referenced); each chunk reads alone."""
     capture = Capture("admin", 7)

@@ -84,24 +84,34 @@ async def until(check: Callable[[], bool]) -> None:
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("rows", ["packed", "tuples"])
-async def test_shipped_rows_become_the_records_an_inline_worker_builds(
-        tmp_path: Path, rows: str) -> None:
+async def started_writer(tmp_path: Path) -> tuple[str, ListSink, LogWriter]:
+    """A log writer listening in ``tmp_path`` into a list: its socket, sink, writer."""
     path = str(tmp_path / "w.sock")
     sink = ListSink()
     writer = LogWriter(ObserveConfig(), SinkEnv("sqlite:///unused", "w"), path, [sink])
     await writer.start()
+    return path, sink, writer
+
+
+def shipping_queue(rows: str, capture: Capture, size: int,
+                   ) -> tuple[ShipQueue, Callable[[RequestContext], None]]:
+    """A worker's queue of ``rows`` (``packed`` or ``tuples``) and its recorder."""
+    if rows == "packed":
+        module = speedups()
+        assert module is not None
+        packed = PackedQueue(size, 5000, capture, module)
+        return packed, packed.record
+    tuples = RowQueue(size, 5000)
+    return tuples, capture.recorder(tuples)
+
+
+@pytest.mark.parametrize("rows", ["packed", "tuples"])
+async def test_shipped_rows_become_the_records_an_inline_worker_builds(
+        tmp_path: Path, rows: str) -> None:
+    path, sink, writer = await started_writer(tmp_path)
     contexts = [context(i, ai=i % 2 == 1) for i in range(7)]
     capture = Capture("proxy", worker=4242)
-    module = speedups()
-    assert module is not None
-    queue: ShipQueue
-    if rows == "packed":
-        queue = packed = PackedQueue(100, 5000, capture, module)
-        record: Callable[[RequestContext], None] = packed.record
-    else:
-        queue = tuples = RowQueue(100, 5000)
-        record = capture.recorder(tuples)
+    queue, record = shipping_queue(rows, capture, 100)
     shipper = Shipper(queue, path)
     shipper.start()
     for ctx in contexts:
@@ -114,6 +124,28 @@ async def test_shipped_rows_become_the_records_an_inline_worker_builds(
         == (5, 2, {"email": 2}, "[]")
     assert sink.records[0].worker == 4242 and sink.records[0].error == "upstream_status"
     assert shipper.counters()["shipped"] == 7 and writer.frames == 1
+
+
+@pytest.mark.parametrize("rows", ["packed", "tuples"])
+async def test_records_with_large_captured_bodies_go_in_frames_the_writer_takes(
+        tmp_path: Path, rows: str) -> None:
+    # 40 records of two 1 MiB bodies once made one 80 MiB frame, over the writer's
+    # MAX_FRAME: it was refused and every record in it lost.
+    path, sink, writer = await started_writer(tmp_path)
+    capture = Capture("proxy")
+    queue, record = shipping_queue(rows, capture, 1000)
+    shipper = Shipper(queue, path)
+    bodies = [f"{i:04d}".ljust(1 << 20, "b") for i in range(40)]  # distinct: no sharing
+    for i, body in enumerate(bodies):
+        ctx = context(i)
+        ctx.vars["log.bodies"] = {"request": body, "response": body[::-1]}
+        record(ctx)
+    await shipper.close()
+    await writer.close(10.0)
+    assert writer.bad_frames == 0 and writer.frames >= 10  # cut at FRAME_BYTES (8 MiB)
+    assert [r.request_id for r in sink.records] == [f"req-{i:04d}" for i in range(40)]
+    assert [r.request_body for r in sink.records] == bodies
+    assert shipper.counters()["lost"] == 0
 
 
 async def test_a_broken_frame_closes_only_its_own_connection(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ typedef struct {
     PyObject *offset, *listener, *worker;
     PyObject *on_full, *trace_of;
     Py_ssize_t chunk;                /* rows per chunk: then on_full() */
+    Py_ssize_t max_size;             /* or bytes per frame: then on_full() */
     char *buf;
     Py_ssize_t len, cap;
     Py_ssize_t count, broken;
@@ -416,19 +417,20 @@ static int
 Packer_init(Packer *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"context_type", "trace_type", "offset", "listener", "worker",
-                             "chunk", "on_full", "trace_of", NULL};
+                             "chunk", "on_full", "trace_of", "max_size", NULL};
     PyObject *ctx_type, *trace_type, *offset, *listener, *worker, *on_full, *trace_of;
-    Py_ssize_t chunk;
+    Py_ssize_t chunk, max_size = PY_SSIZE_T_MAX;
     if (self->ctx_type != NULL) {
         PyErr_SetString(PyExc_TypeError, "a Packer is made once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOnOO", kwlist, &PyType_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OOOnOO|n", kwlist, &PyType_Type,
                                      &ctx_type, &PyType_Type, &trace_type, &offset,
-                                     &listener, &worker, &chunk, &on_full, &trace_of))
+                                     &listener, &worker, &chunk, &on_full, &trace_of,
+                                     &max_size))
         return -1;
-    if (chunk < 1) {
-        PyErr_SetString(PyExc_ValueError, "chunk must be at least 1");
+    if (chunk < 1 || max_size < 1) {
+        PyErr_SetString(PyExc_ValueError, "chunk and max_size must be at least 1");
         return -1;
     }
     if (!PyCallable_Check(on_full) || !PyCallable_Check(trace_of)) {
@@ -443,6 +445,7 @@ Packer_init(Packer *self, PyObject *args, PyObject *kwds)
     self->on_full = Py_NewRef(on_full);
     self->trace_of = Py_NewRef(trace_of);
     self->chunk = chunk;
+    self->max_size = max_size;
     for (int i = 0; i < NSLOTS; i++) {
         if ((self->slot_names[i] = PyUnicode_InternFromString(SLOT_NAMES[i])) == NULL)
             return -1;
@@ -583,7 +586,7 @@ Packer_record(Packer *self, PyObject *ctx)
         self->broken++;
         Py_RETURN_NONE;
     }
-    if (++self->count >= self->chunk) {
+    if (++self->count >= self->chunk || self->len >= self->max_size) {
         PyObject *r = PyObject_CallNoArgs(self->on_full);
         if (r == NULL)
             return NULL;

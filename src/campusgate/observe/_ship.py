@@ -30,12 +30,17 @@ from typing import Any, Protocol
 from campusgate.observe.capture import Row
 from campusgate.observe.queue import Bounded, RecordQueue
 
-__all__ = ["MAX_FRAME", "SHIP_INTERVAL", "RowQueue", "ShipQueue", "Shipper", "encode_frame"]
+__all__ = ["FRAME_BYTES", "MAX_FRAME", "SHIP_INTERVAL", "RowQueue", "ShipQueue", "Shipper",
+           "encode_frame"]
 
 log = logging.getLogger("campusgate.observe")
 
 #: The longest frame the writer accepts (a batch of 100,000 records of 600 bytes).
 MAX_FRAME = 64 << 20
+#: A worker's frames are cut at this many bytes (or ``batch_size`` records): well
+#: under :data:`MAX_FRAME`, with room for a last record of two 1 MiB captured bodies
+#: (``log-bodies``), which would otherwise make frames the writer refuses.
+FRAME_BYTES = 8 << 20
 #: A worker ships at least this often (seconds).
 SHIP_INTERVAL = 0.2
 #: Reconnection backoff: first wait, longest wait (seconds).
@@ -80,8 +85,17 @@ class RowQueue(RecordQueue[Row]):
     without the compiled row packer."""
 
     def take_frame(self, limit: int) -> tuple[bytes, int, int]:
+        """Up to ``limit`` rows as one frame: fewer when they make more than
+        :data:`FRAME_BYTES` (the rest go back to the front of the queue)."""
         entries = self.take(limit)
         frame, bad = encode_frame(entries)
+        while len(frame) > FRAME_BYTES and len(entries) > 1:
+            keep = len(entries) // 2
+            rest = entries[keep:]
+            self.items.extendleft(reversed(rest))  # there is room: they were just taken
+            self.taken -= len(rest)
+            entries = entries[:keep]
+            frame, bad = encode_frame(entries)
         return frame, len(entries) - bad, bad
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from campusgate.observe._ship import FRAME_BYTES
 from campusgate.observe._speedups import speedups
 from campusgate.observe.batch import RecordBatch
 from campusgate.observe.capture import Capture, add_extras, finish_rows, trace_of
@@ -44,6 +45,8 @@ T = TypeVar("T")
 #: What the log writer queues of a frame: a packed chunk, or marshalled rows.
 Entry = bytes | list["Row"]
 
+#: The most bytes of frames a worker's queue holds; past it the oldest are dropped.
+QUEUE_BYTES = 256 << 20
 #: What a packed chunk starts with (a marshal frame never starts with a zero byte).
 MAGIC = b"\x00CGR"
 #: The chunk's head: MAGIC, version, fields per row, rows (u32, native order).
@@ -132,15 +135,22 @@ class PackedQueue(ChunkQueue[bytes]):
     """The bounded queue of one worker's packed records: the chunks the packer
     filled (a :class:`ChunkQueue`: past ``size`` records the oldest chunk is
     dropped and counted, a full chunk wakes the shipper) and the chunk it is
-    filling, ``chunk`` rows at most.  Nothing ever waits."""
+    filling, ``chunk`` rows or :data:`FRAME_BYTES` at most.  The chunks it holds
+    are bounded in bytes too (:data:`QUEUE_BYTES`): records with captured bodies
+    (``log-bodies``, up to 1 MiB each) would otherwise make frames the log writer
+    refuses (over ``MAX_FRAME``: all their records lost) and a queue of gigabytes.
+    Nothing ever waits."""
 
     def __init__(self, size: int, chunk: int, capture: Capture,
-                 module: ModuleType) -> None:
+                 module: ModuleType, *, frame_bytes: int = FRAME_BYTES,
+                 queue_bytes: int = QUEUE_BYTES) -> None:
         super().__init__(size, chunk)
         self._reported = 0
+        self.queue_bytes = queue_bytes
+        self.held_bytes = 0
         self.packer: Packer = module.Packer(
             RequestContext, Trace, capture.offset, capture.listener, capture.worker,
-            min(chunk, size), self._cut, trace_of)
+            min(chunk, size), self._cut, trace_of, frame_bytes)
         #: What the log phase calls with each finished request.
         self.record: Callable[[RequestContext], None] = self.packer.record
 
@@ -159,6 +169,24 @@ class PackedQueue(ChunkQueue[bytes]):
     def _cut(self) -> None:
         """The packer's chunk is full: queue it (as the frame it is shipped in)."""
         self.put(*self.packer.cut())
+
+    def put(self, entry: bytes, count: int) -> None:
+        """Queue a frame; past :attr:`queue_bytes` the oldest frames are dropped
+        and counted, as past ``size`` records (the newest is always kept)."""
+        super().put(entry, count)
+        items = self.items
+        held_bytes = sum(len(frame) for frame, _ in items)  # a few frames at most
+        while held_bytes > self.queue_bytes and len(items) > 1:
+            frame, lost = items.popleft()
+            held_bytes -= len(frame)
+            self.held -= lost
+            self.dropped += lost
+        self.held_bytes = held_bytes
+
+    def take(self, limit: int) -> list[bytes]:
+        taken = super().take(limit)
+        self.held_bytes -= sum(map(len, taken))
+        return taken
 
     def take_frame(self, limit: int) -> tuple[bytes, int, int]:
         """The oldest chunk (the one being filled when none is full) as one frame
