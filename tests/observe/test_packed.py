@@ -161,15 +161,15 @@ def test_chunks_are_cut_at_their_frame_size_and_the_queue_is_bounded_in_bytes() 
     for ctx in contexts:
         queue.record(ctx)
     # a chunk is cut once its frame reaches 100,000 bytes: after 4 rows of ~30 KB
-    assert all(count == 4 for _, count in queue.items)
-    assert all(len(frame) < 100_000 + 31_000 for frame, _ in queue.items)
+    assert all(count == 4 for _, count, _ in queue.items)
+    assert all(len(frame) < 100_000 + 31_000 for frame, _, _ in queue.items)
     # at most 350,000 bytes of frames are held: the oldest went, counted
-    assert queue.held_bytes == sum(len(frame) for frame, _ in queue.items) <= 350_000
+    assert queue.held_bytes == sum(len(frame) for frame, _, _ in queue.items) <= 350_000
     assert queue.dropped == 40 - len(queue) and queue.accepted == 40
-    rows = [row for frame, _ in list(queue.items) for row in unpack_rows(frame[4:])]
+    rows = [row for frame, _, _ in list(queue.items) for row in unpack_rows(frame[4:])]
     assert rows == [capture.row(ctx) for ctx in contexts[-len(rows):]]
     queue.take(4)
-    assert queue.held_bytes == sum(len(frame) for frame, _ in queue.items)
+    assert queue.held_bytes == sum(len(frame) for frame, _, _ in queue.items)
 
 
 def test_many_rows_over_several_chunks_share_nothing_across_chunks() -> None:
@@ -379,6 +379,18 @@ def test_the_writers_queue_counts_records_and_drops_its_oldest_frames() -> None:
     assert (len(queue), queue.dropped) == (50, 4)
     with pytest.raises(ValueError):
         ChunkQueue(0)
+
+
+def test_the_writers_queue_drops_its_oldest_frames_past_its_bytes() -> None:
+    queue: ChunkQueue[bytes] = ChunkQueue(1000, max_bytes=100)
+    queue.put(b"a" * 40, 1, 40)
+    queue.put(b"b" * 40, 1, 40)
+    assert (queue.held_bytes, queue.dropped) == (80, 0)
+    queue.put(b"c" * 40, 1, 40)  # 120 > 100: the oldest frame goes
+    assert (queue.held_bytes, queue.dropped, len(queue)) == (80, 1, 2)
+    assert queue.take(1) == [b"b" * 40] and queue.held_bytes == 40
+    queue.put(b"d" * 500, 1, 500)  # one frame past the bytes is kept, alone
+    assert (queue.held_bytes, queue.dropped, queue.accepted) == (500, 2, 4)
 
 
 @dataclass(frozen=True)

@@ -78,16 +78,21 @@ def unpack_rows(data: bytes) -> list[Row]:
 class ChunkQueue(Generic[T]):
     """A bounded queue of entries that each hold several records (the log
     writer's frames as they came, packed chunks or lists of rows; a worker's
-    packed chunks), counted in records.  Nothing waits: past ``size`` records the
-    oldest entries are dropped and counted (the newest entry is always kept);
-    ``on_full_batch`` is called when ``wake_at`` records come to wait."""
+    packed chunks), counted in records and in bytes.  Nothing waits: past ``size``
+    records or ``max_bytes`` bytes the oldest entries are dropped and counted (the
+    newest entry is always kept); ``on_full_batch`` is called when ``wake_at``
+    records come to wait."""
 
-    def __init__(self, size: int, wake_at: int | None = None) -> None:
+    def __init__(self, size: int, wake_at: int | None = None, *,
+                 max_bytes: int = QUEUE_BYTES) -> None:
         if size < 1:
             raise ValueError("the queue size must be at least 1")
         self.size = size
-        self.items: deque[tuple[T, int]] = deque()
+        self.max_bytes = max_bytes
+        #: (entry, records, bytes), oldest first.
+        self.items: deque[tuple[T, int, int]] = deque()
         self.held = 0
+        self.held_bytes = 0
         self.dropped = 0
         self.taken = 0
         self.on_full_batch: Callable[[], None] | None = None
@@ -104,15 +109,17 @@ class ChunkQueue(Generic[T]):
     def accepted(self) -> int:
         return self.taken + self.held + self.dropped
 
-    def put(self, entry: T, count: int) -> None:
-        """Queue a frame's ``count`` records."""
+    def put(self, entry: T, count: int, size: int = 0) -> None:
+        """Queue a frame's ``count`` records, ``size`` bytes."""
         before = self.held
         items = self.items
-        items.append((entry, count))
+        items.append((entry, count, size))
         self.held += count
-        while self.held > self.size and len(items) > 1:
-            _, lost = items.popleft()
+        self.held_bytes += size
+        while (self.held > self.size or self.held_bytes > self.max_bytes) and len(items) > 1:
+            _, lost, lost_bytes = items.popleft()
             self.held -= lost
+            self.held_bytes -= lost_bytes
             self.dropped += lost
         if before < self._wake_at <= self.held and self.on_full_batch is not None:
             self.on_full_batch()
@@ -121,12 +128,14 @@ class ChunkQueue(Generic[T]):
         """The oldest entries holding up to ``limit`` records (at least one entry)."""
         items = self.items
         taken: list[T] = []
-        count = 0
+        count = size = 0
         while items and (not taken or count + items[0][1] <= limit):
-            entry, rows = items.popleft()
+            entry, rows, nbytes = items.popleft()
             taken.append(entry)
             count += rows
+            size += nbytes
         self.held -= count
+        self.held_bytes -= size
         self.taken += count
         return taken
 
@@ -144,10 +153,8 @@ class PackedQueue(ChunkQueue[bytes]):
     def __init__(self, size: int, chunk: int, capture: Capture,
                  module: ModuleType, *, frame_bytes: int = FRAME_BYTES,
                  queue_bytes: int = QUEUE_BYTES) -> None:
-        super().__init__(size, chunk)
+        super().__init__(size, chunk, max_bytes=queue_bytes)
         self._reported = 0
-        self.queue_bytes = queue_bytes
-        self.held_bytes = 0
         self.packer: Packer = module.Packer(
             RequestContext, Trace, capture.offset, capture.listener, capture.worker,
             min(chunk, size), self._cut, trace_of, frame_bytes)
@@ -168,25 +175,8 @@ class PackedQueue(ChunkQueue[bytes]):
 
     def _cut(self) -> None:
         """The packer's chunk is full: queue it (as the frame it is shipped in)."""
-        self.put(*self.packer.cut())
-
-    def put(self, entry: bytes, count: int) -> None:
-        """Queue a frame; past :attr:`queue_bytes` the oldest frames are dropped
-        and counted, as past ``size`` records (the newest is always kept)."""
-        super().put(entry, count)
-        items = self.items
-        held_bytes = sum(len(frame) for frame, _ in items)  # a few frames at most
-        while held_bytes > self.queue_bytes and len(items) > 1:
-            frame, lost = items.popleft()
-            held_bytes -= len(frame)
-            self.held -= lost
-            self.dropped += lost
-        self.held_bytes = held_bytes
-
-    def take(self, limit: int) -> list[bytes]:
-        taken = super().take(limit)
-        self.held_bytes -= sum(map(len, taken))
-        return taken
+        frame, count = self.packer.cut()
+        self.put(frame, count, len(frame))
 
     def take_frame(self, limit: int) -> tuple[bytes, int, int]:
         """The oldest chunk (the one being filled when none is full) as one frame
@@ -195,7 +185,7 @@ class PackedQueue(ChunkQueue[bytes]):
         last call.  ``limit`` is the shipper's batch size, which a chunk never
         exceeds."""
         if not self.items:
-            self.put(*self.packer.cut())
+            self._cut()
         taken = self.taken
         frame = self.take(1)[0]
         broken = self.packer.broken

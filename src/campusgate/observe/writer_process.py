@@ -127,7 +127,7 @@ class LogWriter:
                 self._refuse("a frame that is not a list of rows")
                 return
             self.frames += 1
-            put(entry, count)
+            put(entry, count, size)  # a marshal frame's rows take about as much
 
     def _refuse(self, what: str) -> None:
         self.bad_frames += 1
