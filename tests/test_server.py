@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from campusgate.server import _LogWriter
+from campusgate.server import _LogWriter, terminate
 
 CAMPUSGATE = [str(Path(sys.executable).parent / "campusgate")]
 
@@ -293,14 +293,31 @@ def test_reload_under_load_fails_no_request(gateway: Gateway) -> None:
     assert failures == []
 
 
-def test_the_supervisor_kills_a_log_writer_that_ignores_sigterm(tmp_path: Path) -> None:
-    """A hung or stopped log writer never holds the supervisor's exit."""
+def _ignoring_sigterm() -> subprocess.Popen[bytes]:
     hung = subprocess.Popen(
         [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
          "signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE)
     assert hung.stdout is not None and hung.stdout.readline() == b"ready\n"
+    return hung
+
+
+def test_the_supervisor_kills_a_log_writer_that_ignores_sigterm(tmp_path: Path) -> None:
+    """A hung or stopped log writer never holds the supervisor's exit."""
+    hung = _ignoring_sigterm()
     writer = _LogWriter({}, str(tmp_path))
     writer.pid = hung.pid
     writer.stop(kill_after=0.3)
     assert hung.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_the_supervisor_kills_a_worker_still_there_after_its_time_only() -> None:
+    gone, hung = _ignoring_sigterm(), _ignoring_sigterm()
+    children = {hung.pid: 0}  # ``gone`` was reaped meanwhile: never killed
+    terminate(gone.pid, 0.2, lambda: gone.pid in children, "worker 1")
+    terminate(hung.pid, 0.2, lambda: hung.pid in children, "worker 0")
+    assert hung.wait(timeout=10) == -signal.SIGKILL
+    time.sleep(0.5)
+    assert gone.poll() is None  # SIGTERM ignored, not reaped: left alone
+    gone.kill()
+    gone.wait()

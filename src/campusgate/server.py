@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import operator
 import os
 import shutil
 import signal
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from campusgate.config.model import Config
@@ -141,6 +144,10 @@ def _supervise(config: Config, config_path: Path | None, workers: int) -> int:
             shutil.rmtree(writer.directory, ignore_errors=True)
 
 
+#: A worker still there this long after its shutdown timeout (past SIGTERM) is killed.
+WORKER_KILL_MARGIN = 20.0
+
+
 class _LogWriter:
     """The node's log-writer process, as the supervisor runs it."""
 
@@ -178,17 +185,28 @@ class _LogWriter:
         there ``kill_after`` seconds later (0: its drain timeout and 5 s), so a hung
         or stopped writer never holds the supervisor's exit."""
         pid = self.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        timer = threading.Timer(kill_after or self.drain_timeout + 5.0, self._kill, (pid,))
-        timer.daemon = True
-        timer.start()
+        terminate(pid, kill_after or self.drain_timeout + 5.0, lambda: self.pid == pid,
+                  "the log writer")
 
-    def _kill(self, pid: int) -> None:
-        if self.pid == pid:  # not yet reaped: still there
-            log.error("the log writer (pid %d) did not stop after SIGTERM; killed", pid)
+
+def terminate(pid: int, kill_after: float, still_there: Callable[[], bool],
+              what: str) -> None:
+    """SIGTERM ``pid``; SIGKILL it ``kill_after`` seconds later if ``still_there()``
+    (not reaped yet), from a timer thread: the supervisor's ``os.wait`` never waits
+    on a child that hangs or is stopped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+    def kill() -> None:
+        if still_there():
+            log.error("%s (pid %d) did not stop %.0f s after SIGTERM; killed", what, pid,
+                      kill_after)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+    timer = threading.Timer(kill_after, kill)
+    timer.daemon = True
+    timer.start()
 
 
 def _run_workers(config: Config, config_path: Path | None, workers: int,
@@ -198,10 +216,13 @@ def _run_workers(config: Config, config_path: Path | None, workers: int,
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
+        if stopping:
+            return  # a second signal: the first one's timers are running
         stopping = True
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+        for pid, index in children.items():
+            # a worker drains its requests, then ships its last records (up to 10 s)
+            terminate(pid, config.limits.shutdown_timeout + WORKER_KILL_MARGIN,
+                      partial(operator.contains, children, pid), f"worker {index}")
         if not children and writer is not None:
             writer.stop()
 
