@@ -305,7 +305,7 @@ def _ignoring_sigterm() -> subprocess.Popen[bytes]:
 def test_the_supervisor_kills_a_log_writer_that_ignores_sigterm(tmp_path: Path) -> None:
     """A hung or stopped log writer never holds the supervisor's exit."""
     hung = _ignoring_sigterm()
-    writer = _LogWriter({}, str(tmp_path))
+    writer = _LogWriter({}, str(tmp_path), drain_timeout=40.0)
     writer.pid = hung.pid
     writer.stop(kill_after=0.3)
     assert hung.wait(timeout=10) == -signal.SIGKILL

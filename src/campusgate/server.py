@@ -151,8 +151,7 @@ WORKER_KILL_MARGIN = 20.0
 class _LogWriter:
     """The node's log-writer process, as the supervisor runs it."""
 
-    def __init__(self, env: dict[str, str], directory: str,
-                 drain_timeout: float = 40.0) -> None:
+    def __init__(self, env: dict[str, str], directory: str, drain_timeout: float) -> None:
         self.env = env
         self.directory = directory
         self.drain_timeout = drain_timeout
@@ -182,11 +181,13 @@ class _LogWriter:
 
     def stop(self, kill_after: float = 0.0) -> None:
         """SIGTERM the writer (it drains into its sinks); SIGKILL it if it is still
-        there ``kill_after`` seconds later (0: its drain timeout and 5 s), so a hung
-        or stopped writer never holds the supervisor's exit."""
+        there ``kill_after`` seconds later (0: its drain timeout and ``STOP_MARGIN``),
+        so a hung or stopped writer never holds the supervisor's exit."""
+        from campusgate.observe.writer_process import STOP_MARGIN
+
         pid = self.pid
-        terminate(pid, kill_after or self.drain_timeout + 5.0, lambda: self.pid == pid,
-                  "the log writer")
+        terminate(pid, kill_after or self.drain_timeout + STOP_MARGIN,
+                  lambda: self.pid == pid, "the log writer")
 
 
 def terminate(pid: int, kill_after: float, still_there: Callable[[], bool],

@@ -272,7 +272,7 @@ async def test_a_killed_writer_process_is_restarted_and_sigterm_drains_it(
         {"access_log": {"flush_interval": 0.1, "writer_cpus": [0]},
          "sinks": [{"type": "file", "path": str(log_file)}]})
     path = str(tmp_path / "w.sock")
-    child = WriterChild(writer_environment(config, storage, path, 10.0))
+    child = WriterChild(writer_environment(config, storage, path, 10.0), stop_timeout=15.0)
     runtime = ObserveRuntime(config, SinkEnv(storage, "w"), ship_to=path, child=child)
     runtime.start()
     put = runtime.put

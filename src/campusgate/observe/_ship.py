@@ -224,10 +224,15 @@ class Shipper:
         return (gone is not None and gone.at_eof()) or (
             stream is not None and stream.is_closing())
 
-    def _drop_stream(self) -> None:
+    def _drop_stream(self, abort: bool = False) -> None:
+        """Let the connection go (``abort``: at once, unsent frames and all; a close
+        waits for them to be written)."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.close()
+            if abort:
+                stream.transport.abort()
+            else:
+                stream.close()
 
     async def close(self, deadline: float = 10.0) -> None:
         """Stop the loop and ship everything still queued, then disconnect: within
@@ -249,9 +254,7 @@ class Shipper:
         except TimeoutError:
             log.error("the log writer at %s took no more records for %.0f s; giving up",
                       self.path, deadline)
-            stream, self._stream = self._stream, None
-            if stream is not None:
-                stream.transport.abort()  # a close would wait for the unread frames
+            self._drop_stream(abort=True)
         left = 0
         while len(self.queue):
             _, sent, bad = self.queue.take_frame(len(self.queue))

@@ -29,7 +29,7 @@ class WriterChild:
     """One log-writer process, kept running (``env``: ``writer_environment(...)``)."""
 
     def __init__(self, env: dict[str, str], directory: Path | None = None, *,
-                 stop_timeout: float = 35.0) -> None:
+                 stop_timeout: float) -> None:
         self.env = env
         #: A directory made for the socket, removed after the writer stopped.
         self.directory = directory

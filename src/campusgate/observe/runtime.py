@@ -39,9 +39,6 @@ __all__ = ["INTERNAL_STAGES", "ObserveRuntime", "build_sinks", "worker_id"]
 
 log = logging.getLogger("campusgate.observe")
 
-#: A log writer this worker started gets its drain timeout and this many seconds
-#: to exit after SIGTERM, then is killed.
-STOP_MARGIN = 5.0
 #: Modules whose ``build(env) -> Sink`` makes a stage every batch also goes through.
 INTERNAL_STAGES = ("campusgate.observe.rollup", "campusgate.observe.metrics")
 
@@ -136,7 +133,7 @@ class ObserveRuntime:
         if path:
             return cls(config, env, ship_to=path)
         from campusgate.observe._writer_child import WriterChild
-        from campusgate.observe.writer_process import writer_environment
+        from campusgate.observe.writer_process import STOP_MARGIN, writer_environment
 
         directory = Path(tempfile.mkdtemp(prefix="campusgate-log-"))
         path = str(directory / "writer.sock")

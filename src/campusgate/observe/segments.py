@@ -131,6 +131,8 @@ def encode(batch: Sequence[AccessRecord]) -> Segment:
     time_min_ms, time_max_ms = int(min(times) * 1000), int(max(times) * 1000)
     rid_min, rid_max, loose = _locate(columns[_REQUEST_ID], times, time_min_ms,
                                       time_max_ms)
+    # A compressor per segment (a few us): one must not be used by two threads at
+    # once, and every store sink encodes in its own.
     body = zstandard.ZstdCompressor(level=LEVEL).compress(
         orjson.dumps([FORMAT, FIELDS, columns]))
     return Segment(time_min_ms, time_max_ms, len(times), rid_min, rid_max,

@@ -53,6 +53,11 @@ PARENT_CHECK = 1.0
 YOUNG_BATCHES = 8
 
 
+#: A writer SIGTERMed gets its drain timeout and this many seconds more to exit; then
+#: whoever started it (a lone worker, the supervisor) kills it.
+STOP_MARGIN = 5.0
+
+
 def writer_environment(config: ObserveConfig, storage: str, socket_path: str,
                        drain_timeout: float) -> dict[str, str]:
     """The environment that starts a writer with these settings."""

@@ -43,10 +43,10 @@ log = logging.getLogger("campusgate.proxy")
 
 #: Chunked bodies: bytes of framing allowed beyond the data (chunk-size lines, CRLFs,
 #: extensions).  Per chunk, plus a flat allowance; past it, "chunk extension abuse".
-#: A flood of connections over ``max_connections`` is logged at most this often (s).
-OVERLOAD_LOG_INTERVAL = 10.0
 CHUNK_OVERHEAD_PER_CHUNK = 64
 CHUNK_OVERHEAD_SLACK = 16 * 1024
+#: A flood of connections over ``max_connections`` is logged at most this often (s).
+OVERLOAD_LOG_INTERVAL = 10.0
 
 
 class Dispatcher(Protocol):
