@@ -45,7 +45,8 @@ T = TypeVar("T")
 #: What the log writer queues of a frame: a packed chunk, or marshalled rows.
 Entry = bytes | list["Row"]
 
-#: The most bytes of frames a worker's queue holds; past it the oldest are dropped.
+#: The most bytes of frames a queue of them holds (a worker's, the log writer's);
+#: past it the oldest are dropped.
 QUEUE_BYTES = 256 << 20
 #: What a packed chunk starts with (a marshal frame never starts with a zero byte).
 MAGIC = b"\x00CGR"
