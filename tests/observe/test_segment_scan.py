@@ -8,7 +8,10 @@ import random
 from typing import Any
 
 import orjson
+import pytest
 
+from campusgate.observe import columnar, segments
+from campusgate.observe._speedups import speedups
 from campusgate.observe.logsearch import LogQuery
 from campusgate.observe.record import FIELDS
 from campusgate.observe.segment_scan import NewestFirst, body_filter, matching
@@ -64,3 +67,29 @@ def test_the_body_prefilter_never_rules_out_a_segment_that_matches() -> None:
     assert not body_filter(LogQuery({"trace_id": "u" * 32}))(body)  # type: ignore[misc]
     assert body_filter(LogQuery(text="roster/USERS"))(body)  # type: ignore[misc]
     assert not body_filter(LogQuery(text="grades"))(body)  # type: ignore[misc]
+
+
+def test_the_prefilter_reads_bodies_in_binary_columns_too() -> None:
+    module = speedups()
+    if module is None:
+        pytest.skip("the C helpers are not built")
+    rows = [row(1, trace_id="t" * 32, path="/Roster/Users", worker=7, client_ip='a"b'),
+            row(2, trace_id="v" * 32, path="/grades", worker=7, client_ip="10.0.0.1")]
+    body = segments.body_text(list(map(list, zip(*rows, strict=True))))
+    assert body.startswith(columnar.MAGIC)
+
+    def may(query: LogQuery) -> bool:
+        check = body_filter(query)
+        assert check is not None
+        return check(body)
+
+    assert may(LogQuery({"trace_id": "t" * 32})) and may(LogQuery({"trace_id": "v" * 32}))
+    assert not may(LogQuery({"trace_id": "u" * 32}))
+    assert may(LogQuery(text="roster/USERS")) and may(LogQuery(text="GRADES"))
+    assert not may(LogQuery(text="teachers"))
+    # what a binary body cannot rule out: a number, a string JSON would escape
+    assert may(LogQuery({"worker": 8})) and may(LogQuery({"client_ip": 'x"y'}))
+    # a string that is not ASCII: lower() may differ, no text rules the body out
+    other = segments.body_text([[value] for value in row(1, path="/CAFÉ")])
+    check = body_filter(LogQuery(text="nowhere"))
+    assert check is not None and check(other)

@@ -11,7 +11,7 @@ import pytest
 import zstandard
 from access_samples import sample, series
 
-from campusgate.observe import segments
+from campusgate.observe import columnar, segments
 from campusgate.observe.record import FIELDS, AccessRecord
 from campusgate.observe.segments import LOCATE_WINDOW_MS, decode, encode, id_time_ms
 from campusgate.proxy.request_ids import new_request_id
@@ -29,7 +29,19 @@ def as_dicts(body: bytes) -> list[dict[str, object]]:
     return [dict(zip(FIELDS, values, strict=True)) for values in decode(body)]
 
 
-def test_every_field_comes_back() -> None:
+@pytest.fixture(params=["columns", "json"])
+def body_format(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """Bodies in binary columns (the C helpers; skipped when not built) or, as an
+    install without them writes, JSON: what the body text starts with."""
+    if request.param == "json":
+        monkeypatch.setattr(segments, "_MODULE", None)
+        return b"["
+    if segments._MODULE is None:
+        pytest.skip("the C helpers are not built")
+    return columnar.MAGIC
+
+
+def test_every_field_comes_back(body_format: bytes) -> None:
     batch = [
         *series(50),
         sample(time=T0 + 0.123456, request_id=new_request_id(), ai_provider="openai",
@@ -42,6 +54,7 @@ def test_every_field_comes_back() -> None:
     ]
     segment = encode(batch)
     assert segment.records == 51
+    assert segments.inflate(segment.body).startswith(body_format)
     assert as_dicts(segment.body) == [record.as_dict() for record in batch]
 
 

@@ -19,6 +19,23 @@
  */
 #include "_rowpack.h"
 
+/* Grow the PyMem buffer `*buf` of `*room` bytes (doubling) to hold `need`. */
+int
+grow_buffer(void **buf, Py_ssize_t *room, Py_ssize_t need)
+{
+    Py_ssize_t size = *room ? *room : 4096;
+    while (size < need)
+        size *= 2;
+    void *grown = PyMem_Realloc(*buf, size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *buf = grown;
+    *room = size;
+    return 0;
+}
+
 static PyMethodDef module_methods[] = {
     {"unpack", unpack, METH_O,
      "unpack(chunk) -> list of rows: what Packer.record packed, as tuples."},
@@ -26,6 +43,8 @@ static PyMethodDef module_methods[] = {
      "finish(chunks, now) -> (columns, extras): the chunks' records as columns."},
     {"log_counts", log_counts, METH_VARARGS,
      "log_counts(values, min_ms, inv_min, inv_log_gamma, max_index, target)."},
+    {"columns_body", columns_body, METH_VARARGS,
+     "columns_body(columns, names_json, dumps) -> bytes: a segment body (format 3)."},
     {"le_counts", le_counts, METH_VARARGS, "le_counts(values, bounds, acc, first)."},
     {NULL}
 };

@@ -25,6 +25,9 @@ static const char MAGIC[4] = {'\0', 'C', 'G', 'R'};
 enum { TAG_NONE = 0, TAG_FLOAT, TAG_INT, TAG_STR, TAG_REF, TAG_BYTES, TAG_MARSHAL };
 
 
+/* _rowpack.c: a growing PyMem buffer, for the packer and the segment body. */
+int grow_buffer(void **buf, Py_ssize_t *room, Py_ssize_t need);
+
 /* _rowpack_pack.c: the worker's side. */
 extern PyTypeObject PackerType;
 
@@ -36,5 +39,8 @@ PyObject *finish(PyObject *module, PyObject *args);
 /* _rowpack_counts.c: histogram counts for the writer's stages. */
 PyObject *log_counts(PyObject *module, PyObject *args);
 PyObject *le_counts(PyObject *module, PyObject *args);
+
+/* _rowpack_columns.c: the store sink's segment body in binary columns. */
+PyObject *columns_body(PyObject *module, PyObject *args);
 
 #endif

@@ -58,17 +58,7 @@ reserve(Packer *self, Py_ssize_t more)
 {
     if (self->len + more <= self->cap)
         return 0;
-    Py_ssize_t cap = self->cap ? self->cap : 4096;
-    while (cap < self->len + more)
-        cap *= 2;
-    char *buf = PyMem_Realloc(self->buf, cap);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    self->buf = buf;
-    self->cap = cap;
-    return 0;
+    return grow_buffer((void **)&self->buf, &self->cap, self->len + more);
 }
 
 static void

@@ -16,13 +16,19 @@ a search decompresses it about 4.5 times faster.  Bodies written before 29 Novem
 2026 are zlib streams and are read as well (:func:`inflate` tells them by zstd's
 magic number).
 
-- **body**: ``zstd(orjson([FORMAT, names, columns]))``; ``columns`` are the records'
-  values, one list per field in ``names`` order
-  (:data:`~campusgate.observe.record.FIELDS` when written): what the log writer holds
-  (:class:`~campusgate.observe.batch.RecordBatch`), and like values next to each
-  other compress better.  Format 1 (still read) held ``rows``, one list per record.
-  A reader maps the names onto today's fields, so a field added later reads as None
-  from older segments.
+- **body**: the records' values by column, one per field
+  (:data:`~campusgate.observe.record.FIELDS` when written, named in the body): what
+  the log writer holds (:class:`~campusgate.observe.batch.RecordBatch`), and like
+  values next to each other compress better.  Since 29 November 2026 the columns
+  are binary (format 3, :mod:`~campusgate.observe.columnar`), written in C from the
+  batch's columns: ``zstd(columns_body(...))``.  Measured on the ``access-log``
+  benchmark's records: 140 bytes a record before compression and 38 after, against
+  342 and 49 for the JSON, and the log writer's whole loop went from about 21,500 to
+  16,500 instructions a record (no JSON to make, a third of the bytes to compress).
+  Installs without the C helpers write JSON, ``zstd(orjson([FORMAT, names,
+  columns]))`` (format 2); format 1 held ``rows``, one list per record.  All three
+  are read.  A reader maps the names onto today's fields, so a field added later
+  reads as None from older segments.
 - **time_min_ms / time_max_ms**: the records' time range (epoch milliseconds).
 - **rid_min / rid_max**: the range of the segment's *locatable* request ids: ids the
   gateway made (:func:`campusgate.proxy.request_ids.new_request_id`: 32 hex digits,
@@ -47,14 +53,17 @@ import orjson
 import zstandard
 from isal import isal_zlib
 
+from campusgate.observe import columnar
+from campusgate.observe._speedups import speedups
 from campusgate.observe.batch import INDEX, RecordBatch
 from campusgate.observe.record import FIELDS, AccessRecord
 
 __all__ = ["FORMAT", "LOCATE_WINDOW_MS", "TERM_FIELDS", "Segment", "decode", "encode",
            "id_time_ms", "inflate", "parse", "term", "term_pattern"]
 
-#: The body's layout version (the first element of the encoded list): 2 holds
-#: columns, 1 (written until November 2026, still read) rows.
+#: The JSON body's layout version (the first element of the encoded list): 2 holds
+#: columns, 1 (written until November 2026, still read) rows.  Bodies in binary
+#: columns are format 3 (:data:`campusgate.observe.columnar.FORMAT`).
 FORMAT = 2
 _ROWS = 1
 #: zstd level: 1, the cheapest of zstd's proper levels (the negative ones keep
@@ -74,6 +83,8 @@ TERM_FIELDS: tuple[str, ...] = ("consumer", "route", "service", "upstream", "err
 #: What isal raises on data that is not zlib (its stub declares an instance).
 _NOT_ZLIB = cast(type[Exception], isal_zlib.error)
 _TIME, _REQUEST_ID = INDEX["time"], INDEX["request_id"]
+_FIELDS_JSON = orjson.dumps(FIELDS)
+_MODULE = speedups()  # writes binary columns, unless not built or turned off
 _TERM_INDEXES = [INDEX[name] for name in TERM_FIELDS]
 #: What :func:`~campusgate.proxy.request_ids.new_request_id` makes.
 _ID_LENGTH = 32
@@ -122,8 +133,8 @@ def encode(batch: Sequence[AccessRecord]) -> Segment:
     Built for CPU per record (the log writer shares the proxy's CPU): the batch's
     columns (:class:`~campusgate.observe.batch.RecordBatch`) are read whole by
     C-level calls (``min``, ``set``, one ``bytes.translate`` of the joined ids) and
-    dumped as they are; only a batch holding ids that are not locatable checks its
-    ids one by one.  Most of the time is orjson and zstd."""
+    written by one C call (:func:`body_text`); only a batch holding ids that are
+    not locatable checks its ids one by one."""
     if not batch:
         raise ValueError("a segment holds at least one record")
     columns = RecordBatch.of(batch).columns
@@ -133,10 +144,18 @@ def encode(batch: Sequence[AccessRecord]) -> Segment:
                                       time_max_ms)
     # A compressor per segment (a few us): one must not be used by two threads at
     # once, and every store sink encodes in its own.
-    body = zstandard.ZstdCompressor(level=LEVEL).compress(
-        orjson.dumps([FORMAT, FIELDS, columns]))
+    body = zstandard.ZstdCompressor(level=LEVEL).compress(body_text(columns))
     return Segment(time_min_ms, time_max_ms, len(times), rid_min, rid_max,
                    _terms(columns), body, loose)
+
+
+def body_text(columns: Sequence[Sequence[Any]]) -> bytes:
+    """A segment body before compression: binary columns (:mod:`~campusgate.
+    observe.columnar`, written in C) or, without the C module, JSON (format 2)."""
+    if _MODULE is not None:
+        text: bytes = _MODULE.columns_body(columns, _FIELDS_JSON, orjson.dumps)
+        return text
+    return orjson.dumps([FORMAT, FIELDS, columns])
 
 
 def _locate(ids: Sequence[str], times: Sequence[float], time_min_ms: int, time_max_ms: int,
@@ -185,8 +204,9 @@ def _terms(columns: Sequence[Sequence[Any]]) -> str:
 
 
 def inflate(body: bytes) -> bytes:
-    """A segment body's JSON text: a zstd frame, or (written before 29 November 2026)
-    a zlib stream; ``ValueError`` when it is neither, or damaged."""
+    """A segment body's text (binary columns or JSON) from a zstd frame, or (written
+    before 29 November 2026) a zlib stream; ``ValueError`` when it is neither, or
+    damaged."""
     if body[:4] == ZSTD_MAGIC:
         try:
             size = zstandard.frame_content_size(body)
@@ -203,9 +223,12 @@ def inflate(body: bytes) -> bytes:
 
 
 def parse(text: bytes) -> list[list[Any]]:
-    """The records of a segment body's JSON text (:func:`inflate`), each a list of
-    values in ``FIELDS`` order (a field the segment does not have is None).  Text
-    that is not a segment raises ``ValueError``."""
+    """The records of a segment body's text (:func:`inflate`: binary columns or
+    JSON), each a list of values in ``FIELDS`` order (a field the segment does not
+    have is None).  Text that is not a segment raises ``ValueError``."""
+    if text.startswith(columnar.MAGIC):
+        names, columns = columnar.read(text)
+        return _in_fields(names, list(map(list, zip(*columns, strict=True))))
     try:
         layout, names, values = orjson.loads(text)
         if layout not in (FORMAT, _ROWS):
@@ -220,7 +243,11 @@ def parse(text: bytes) -> list[list[Any]]:
             raise ValueError("its rows do not match its field names")
     except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"not an access-record segment: {exc}") from None
-    rows: list[list[Any]] = values
+    return _in_fields(names, values)
+
+
+def _in_fields(names: Sequence[str], rows: list[list[Any]]) -> list[list[Any]]:
+    """``rows`` (values in ``names`` order) with their values in ``FIELDS`` order."""
     if tuple(names) == FIELDS:
         return rows
     where = {name: index for index, name in enumerate(names)}

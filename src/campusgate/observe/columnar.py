@@ -1,0 +1,175 @@
+"""A segment body in binary columns (format 3), read back: plain code, no I/O.
+
+The store sink writes a batch's columns in C (``_rowpack_columns.c``, from the
+columns the log writer already holds) instead of as JSON text: no Python object is
+made per value, and the body zstd compresses is about a third of the JSON's size,
+with the bytes that repeat (the high bytes of the times, the routes' indexes) next to
+each other.  Installs without the C module write format 2 (JSON); every install
+reads both (:func:`campusgate.observe.segments.parse`).
+
+Layout (little-endian)::
+
+    magic b"\\0CGS", format u8 (3), flags u8 (1: some string is not ASCII),
+    columns u16, rows u32, names: u32 length + JSON list of the columns' names,
+    then each column: a kind byte and its payload
+
+=====  ======  ================================================================
+kind   name    payload
+=====  ======  ================================================================
+0      none    nothing: every value None
+1      float   8 bytes a row, byte-shuffled (every row's byte 0, then every row's
+               byte 1, ...), then the None rows: u32 count, u32 indexes
+2      int     as float, signed 64-bit
+3      same    u16: an earlier column holding the same values row for row
+4      dict    u16 count of distinct values, each a u32 length (``0xFFFFFFFF``:
+               None) and UTF-8, then one u8 index a row
+5      str     a u32 length a row (``0xFFFFFFFF``: None), then the UTF-8 bytes
+6      json    u32 length, the column as a JSON list
+=====  ======  ================================================================
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from itertools import accumulate
+from typing import Any
+
+import orjson
+
+__all__ = ["FLAG_NON_ASCII", "FORMAT", "MAGIC", "read"]
+
+MAGIC = b"\x00CGS"
+FORMAT = 3
+#: Flags: some string (or JSON column) holds bytes that are not ASCII.
+FLAG_NON_ASCII = 1
+NULL_LENGTH = 0xFFFFFFFF
+NONE, FLOAT, INT, SAME, DICT, STR, JSON = range(7)
+_HEAD = 16
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+class _Reader:
+    """A cursor over a body; every read checks it stays inside."""
+
+    __slots__ = ("at", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.at = 0
+
+    def take(self, size: int) -> memoryview:
+        start, end = self.at, self.at + size
+        if size < 0 or end > len(self.data):
+            raise ValueError("it ends inside a column")
+        self.at = end
+        return self.data[start:end]
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u16(self) -> int:
+        return int.from_bytes(self.take(2), "little")
+
+    def u32(self) -> int:
+        return int.from_bytes(self.take(4), "little")
+
+    def u32s(self, count: int) -> array[int]:
+        values = array("I")
+        values.frombytes(self.take(4 * count))
+        if _BIG_ENDIAN:
+            values.byteswap()
+        return values
+
+
+def read(body: bytes) -> tuple[list[str], list[list[Any]]]:
+    """The column names and columns of a format-3 body (``ValueError`` when it is
+    not one, or damaged)."""
+    if len(body) < _HEAD or body[:4] != MAGIC or body[4] != FORMAT:
+        raise ValueError("not a segment body in binary columns")
+    r = _Reader(body)
+    r.take(6)
+    count, rows = r.u16(), r.u32()
+    try:
+        names = orjson.loads(r.take(r.u32()))
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"its column names are not JSON: {exc}") from None
+    if not (isinstance(names, list) and len(names) == count
+            and all(isinstance(name, str) for name in names)):
+        raise ValueError("its column names do not match its columns")
+    columns: list[list[Any]] = []
+    for _ in range(count):
+        columns.append(_column(r, rows, columns))
+    if r.at != len(body):
+        raise ValueError("bytes after its last column")
+    return names, columns
+
+
+def _column(r: _Reader, rows: int, earlier: list[list[Any]]) -> list[Any]:
+    kind = r.u8()
+    if kind == NONE:
+        return [None] * rows
+    if kind in (FLOAT, INT):
+        return _numbers(r, rows, "d" if kind == FLOAT else "q")
+    if kind == SAME:
+        which = r.u16()
+        if which >= len(earlier):
+            raise ValueError("a column the same as one not read yet")
+        return earlier[which]
+    if kind == DICT:
+        table = [_text(r.take(size)) if (size := r.u32()) != NULL_LENGTH else None
+                 for _ in range(r.u16())]
+        indexes = r.take(rows)
+        if rows and max(indexes) >= len(table):
+            raise ValueError("an index past its column's values")
+        return list(map(table.__getitem__, indexes))
+    if kind == STR:
+        return _strings(r, rows)
+    if kind == JSON:
+        try:
+            values = orjson.loads(r.take(r.u32()))
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"a column that is not JSON: {exc}") from None
+        if not isinstance(values, list) or len(values) != rows:
+            raise ValueError("a JSON column of another length")
+        return values
+    raise ValueError(f"a column of unknown kind {kind}")
+
+
+def _numbers(r: _Reader, rows: int, code: str) -> list[Any]:
+    planes = r.take(8 * rows)
+    unshuffled = bytearray(8 * rows)
+    for byte in range(8):
+        unshuffled[byte::8] = planes[byte * rows:(byte + 1) * rows]
+    values = array(code)
+    values.frombytes(unshuffled)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    column: list[Any] = values.tolist()
+    for index in r.u32s(r.u32()):
+        if index >= rows:
+            raise ValueError("a None past its column's end")
+        column[index] = None
+    return column
+
+
+def _strings(r: _Reader, rows: int) -> list[Any]:
+    lengths = r.u32s(rows)
+    if NULL_LENGTH not in lengths:
+        blob = r.take(sum(lengths))
+        ends = list(accumulate(lengths))
+        text = _text(blob)
+        if len(text) == len(blob):  # ASCII: a character is a byte
+            return [text[end - size:end] for size, end in zip(lengths, ends, strict=True)]
+        return [_text(blob[end - size:end]) for size, end in zip(lengths, ends, strict=True)]
+    column: list[Any] = []
+    for size in lengths:
+        column.append(None if size == NULL_LENGTH else _text(r.take(size)))
+    return column
+
+
+def _text(data: memoryview) -> str:
+    try:
+        return str(data, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"a string that is not UTF-8: {exc}") from None

@@ -1,0 +1,136 @@
+"""Segment bodies in binary columns: written in C (``_rowpack_columns.c``), read
+back by ``observe/columnar.py``.  Every kind of column comes back with its values and
+their types; a damaged body is refused, never misread."""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+from typing import Any
+
+import orjson
+import pytest
+import zstandard
+
+from campusgate.observe import columnar
+from campusgate.observe._speedups import speedups
+
+_MODULE = speedups()
+pytestmark = pytest.mark.skipif(_MODULE is None, reason="the C helpers are not built")
+
+
+def body(*columns: list[Any], names: list[str] | None = None) -> bytes:
+    assert _MODULE is not None
+    names = names or [f"c{i}" for i in range(len(columns))]
+    text: bytes = _MODULE.columns_body(list(columns), orjson.dumps(names), orjson.dumps)
+    return text
+
+
+def kinds(text: bytes) -> list[int]:
+    """The kind byte of each column, read as the reader walks them."""
+    r = columnar._Reader(text)
+    r.take(6)
+    count, rows = r.u16(), r.u32()
+    r.take(r.u32())
+    found: list[int] = []
+    done: list[list[Any]] = []
+    for _ in range(count):
+        found.append(r.data[r.at])
+        done.append(columnar._column(r, rows, done))
+    return found
+
+
+def same(a: list[Any], b: list[Any]) -> bool:
+    """Equal, type for type (1 is not 1.0, nor True), NaN equal to NaN."""
+    return len(a) == len(b) and all(
+        type(x) is type(y) and (x == y or (isinstance(x, float) and math.isnan(x)
+                                           and math.isnan(y)))
+        for x, y in zip(a, b, strict=True))
+
+
+def test_every_kind_of_column_comes_back_with_its_types() -> None:
+    request_ids = [f"{i:032x}" for i in range(300)]
+    columns: list[list[Any]] = [
+        [1.7e9 + i / 7 for i in range(300)],  # float
+        [None if i % 3 else 0.1 * i for i in range(300)],  # float with None
+        [float("inf"), float("-inf"), float("nan"), -0.0] + [1.0] * 296,
+        [i - 150 for i in range(300)],  # int
+        [None, 2**63 - 1, -(2**63)] + [7] * 297,  # int64's ends
+        [None] * 300,  # none
+        ["GET" if i % 2 else "POST" for i in range(300)],  # dict
+        [None if i % 5 == 0 else "route-a" for i in range(300)],  # dict with None
+        request_ids,  # str: 300 distinct values
+        list(request_ids),  # same objects as the column before
+        [f"{i:032x}" for i in range(300)],  # equal values, other objects
+        [None if i % 50 == 0 else f"/users/{i}" for i in range(300)],  # str with None
+        [{"email": 1}] + [None] * 299,  # json: a dict
+        [True] + [None] * 299,  # json: a bool is not an int
+        [2**63] + [1] * 299,  # json: an int past int64 (orjson writes up to 2**64 - 1)
+        [1, 1.5] + [None] * 298,  # json: mixed numbers
+    ]
+    text = body(*columns)
+    names, back = columnar.read(text)
+    assert names == [f"c{i}" for i in range(len(columns))]
+    for column, read in zip(columns, back, strict=True):
+        assert same(column, read), (column[:5], read[:5])
+    c = columnar
+    assert kinds(text) == [c.FLOAT] * 3 + [c.INT] * 2 + [c.NONE, c.DICT, c.DICT, c.STR,
+                                                         c.SAME, c.STR, c.STR] + [c.JSON] * 4
+    assert not text[5] & columnar.FLAG_NON_ASCII
+
+
+def test_strings_that_are_not_ascii_come_back_and_are_flagged() -> None:
+    names = ["naïve 日本", "a\nb\t\"c\"\\", "", "😀"]
+    text = body(names * 100, names[:2] + [None] * 398)
+    assert columnar.read(text)[1] == [names * 100, names[:2] + [None] * 398]
+    assert text[5] & columnar.FLAG_NON_ASCII
+
+
+def test_a_string_with_no_utf8_is_refused_as_json_refuses_it() -> None:
+    with pytest.raises(orjson.JSONEncodeError):
+        body(["fine", "lone \ud800 surrogate"])
+
+
+def test_the_usual_batch_keeps_fewer_bytes_than_json() -> None:
+    rng, rows = random.Random(5), 5000
+    columns = [[1.7e9 + i / 30000 + rng.random() / 1e5 for i in range(rows)],
+               ["route-a"] * rows, [rng.uniform(0.1, 2.0) for _ in range(rows)],
+               [200] * rows, [f"{rng.getrandbits(128):032x}" for _ in range(rows)]]
+    packed = zstandard.ZstdCompressor(level=1).compress
+    assert len(packed(body(*columns))) < 0.9 * len(packed(orjson.dumps(columns)))
+
+
+def test_a_batch_of_no_rows_and_of_no_columns() -> None:
+    assert columnar.read(body([], [])) == (["c0", "c1"], [[], []])
+    assert columnar.read(body()) == ([], [])
+
+
+def test_columns_of_unequal_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="unequal"):
+        body([1.0, 2.0], [1.0])
+
+
+def _damaged() -> list[bytes]:
+    good = body([1.5, None], ["a", "b"], ["x", "x"])
+    head = good[:16 + len(b'["c0","c1","c2"]')]
+    return [
+        b"",
+        good[:10],  # a head cut short
+        b"\x00CGX" + good[4:],  # not the magic
+        good[:4] + b"\x04" + good[5:],  # a format this version does not know
+        good[:-1],  # the last column cut short
+        good + b"\x00",  # bytes after the last column
+        head + b"\x09" + good[len(head) + 1:],  # a kind this version does not know
+        good[:12] + struct.pack("<I", 2) + b"[]" + good[len(head):],  # names not matching
+        good[:12] + struct.pack("<I", 3) + b"[1," + good[len(head):],  # names not JSON
+        head + bytes([columnar.SAME]) + struct.pack("<H", 5),  # same as a later column
+        body(["a", "b"])[:-1] + b"\x07",  # a dictionary index past its values
+        body(["\xff", "b"]).replace(b"\xc3\xbf", b"\xff\xfe"),  # not UTF-8
+    ]
+
+
+@pytest.mark.parametrize("text", _damaged())
+def test_a_damaged_body_raises_value_error(text: bytes) -> None:
+    with pytest.raises(ValueError):
+        columnar.read(text)
