@@ -20,11 +20,15 @@ _MODULE = speedups()
 pytestmark = pytest.mark.skipif(_MODULE is None, reason="the C helpers are not built")
 
 
-def body(*columns: list[Any], names: list[str] | None = None) -> bytes:
+def written(*columns: list[Any]) -> tuple[bytes, list[list[Any] | None]]:
     assert _MODULE is not None
-    names = names or [f"c{i}" for i in range(len(columns))]
-    text: bytes = _MODULE.columns_body(list(columns), orjson.dumps(names), orjson.dumps)
-    return text
+    names = [f"c{i}" for i in range(len(columns))]
+    text, distinct = _MODULE.columns_body(list(columns), orjson.dumps(names), orjson.dumps)
+    return text, distinct
+
+
+def body(*columns: list[Any]) -> bytes:
+    return written(*columns)[0]
 
 
 def kinds(text: bytes) -> list[int]:
@@ -134,3 +138,25 @@ def _damaged() -> list[bytes]:
 def test_a_damaged_body_raises_value_error(text: bytes) -> None:
     with pytest.raises(ValueError):
         columnar.read(text)
+
+
+def test_the_distinct_values_of_the_columns_that_have_few_come_with_the_body() -> None:
+    routes = ["a", "b", None] * 100
+    _, distinct = written([1.5] * 300, routes, list(routes), [f"{i}" for i in range(300)],
+                          [None] * 300, [{"x": 1}] * 300)
+    assert distinct == [None, ["a", "b", None], ["a", "b", None], None, [None], None]
+
+
+@pytest.mark.parametrize(("ids", "span"), [
+    (["b" * 32, "a" * 32, "0" * 32, "f" * 32], ("0" * 32, "f" * 32)),
+    (["0123456789abcdef" * 2], ("0123456789abcdef" * 2,) * 2),
+    ([], None),
+    (["a" * 32, "A" * 32], None),  # uppercase is not what the gateway makes
+    (["a" * 32, "a" * 31], None),
+    (["a" * 32, "g" * 32], None),
+    (["a" * 32, "é" * 32], None),
+    (["a" * 32, None], None),
+])
+def test_id_range_only_for_ids_the_gateway_made(ids: list[Any], span: Any) -> None:
+    assert _MODULE is not None
+    assert _MODULE.id_range(ids) == span

@@ -87,6 +87,7 @@ def test_id_time_ms(request_id: str, time_ms: int | None) -> None:
     assert id_time_ms(request_id) == time_ms
 
 
+@pytest.mark.usefixtures("body_format")
 def test_gateway_ids_are_located_by_range_and_others_are_loose() -> None:
     made = [gateway_id(T0_MS + i * 10, f"{i:020x}") for i in range(5)]
     others = ["client-1", gateway_id(T0_MS).upper(), gateway_id(T0_MS - 3_600_000)]
@@ -97,6 +98,7 @@ def test_gateway_ids_are_located_by_range_and_others_are_loose() -> None:
     assert segment.loose_ids == [(rid, T0_MS + (5 + i) * 10) for i, rid in enumerate(others)]
 
 
+@pytest.mark.usefixtures("body_format")
 def test_a_batch_of_only_client_ids_has_no_range() -> None:
     segment = encode(series(3))
     assert (segment.rid_min, segment.rid_max) == (None, None)
@@ -117,6 +119,7 @@ def test_the_window_around_the_segments_time_range(offset_ms: int, located: bool
     assert (rid not in dict(segment.loose_ids)) is located
 
 
+@pytest.mark.usefixtures("body_format")
 def test_every_id_is_in_the_range_or_loose_and_a_lookup_finds_its_segment() -> None:
     """Random batches mixing gateway-made, client and off-time ids: an id with a time
     close enough to the segment is covered by [rid_min, rid_max], and every other one
@@ -153,6 +156,7 @@ def test_every_id_is_in_the_range_or_loose_and_a_lookup_finds_its_segment() -> N
                 assert (record.request_id, int(record.time * 1000)) in segment.loose_ids
 
 
+@pytest.mark.usefixtures("body_format")
 def test_terms_hold_each_distinct_value_once() -> None:
     batch = [sample(consumer="district-app", status=200), sample(consumer="grade-book"),
              sample(consumer="district-app", status=503, error="upstream_timeout"),
@@ -167,6 +171,18 @@ def test_terms_hold_each_distinct_value_once() -> None:
     assert "\nconsumer=None\n" not in terms and "error=None" not in terms
 
 
+@pytest.mark.usefixtures("body_format")
+def test_terms_of_many_values_and_of_equal_values_that_are_other_objects() -> None:
+    """A column of more distinct values than a table holds (300 consumers), and one
+    whose equal values are distinct objects (made by ``join``): each value once."""
+    batch = [sample(consumer=f"app-{i}", route="".join(["roster", "-api"]))
+             for i in range(300)]
+    lines = encode(batch).terms.split("\n")
+    assert {f"consumer=app-{i}" for i in range(300)} <= set(lines)
+    assert lines.count("route=roster-api") == 1
+
+
+@pytest.mark.usefixtures("body_format")
 def test_terms_list_only_term_fields_with_values() -> None:
     ai = sample(ai_model="gpt-fast", ai_provider="openai")
     terms = encode([ai]).terms

@@ -44,7 +44,10 @@ static PyMethodDef module_methods[] = {
     {"log_counts", log_counts, METH_VARARGS,
      "log_counts(values, min_ms, inv_min, inv_log_gamma, max_index, target)."},
     {"columns_body", columns_body, METH_VARARGS,
-     "columns_body(columns, names_json, dumps) -> bytes: a segment body (format 3)."},
+     "columns_body(columns, names_json, dumps) -> (bytes, distinct): a segment body "
+     "(format 3) and the distinct values of the columns that have few."},
+    {"id_range", id_range, METH_O,
+     "id_range(ids) -> (min, max) or None: when every id is 32 lowercase hex digits."},
     {"le_counts", le_counts, METH_VARARGS, "le_counts(values, bounds, acc, first)."},
     {NULL}
 };

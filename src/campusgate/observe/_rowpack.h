@@ -42,5 +42,6 @@ PyObject *le_counts(PyObject *module, PyObject *args);
 
 /* _rowpack_columns.c: the store sink's segment body in binary columns. */
 PyObject *columns_body(PyObject *module, PyObject *args);
+PyObject *id_range(PyObject *module, PyObject *ids);
 
 #endif

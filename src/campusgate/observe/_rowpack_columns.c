@@ -27,6 +27,7 @@ enum { COL_NONE = 0, COL_FLOAT, COL_INT, COL_SAME, COL_DICT, COL_STR, COL_JSON }
 #define NULL_LENGTH 0xFFFFFFFFu
 #define DICT_MAX 256
 #define DICT_SLOTS 1024          /* open addressing, at most a quarter full */
+#define ID_LENGTH 32             /* a gateway-made request id (proxy/request_ids.py) */
 
 static const char COLUMNAR_MAGIC[4] = {'\0', 'C', 'G', 'S'};
 
@@ -143,7 +144,7 @@ put_numbers(Out *o, PyObject **items, Py_ssize_t n, int kind, Py_ssize_t nones)
 /* DICT, when the column holds at most DICT_MAX distinct objects: 1 written,
  * 0 when it holds more (nothing written), -1 on an error. */
 static int
-put_dict(Out *o, PyObject **items, Py_ssize_t n)
+put_dict(Out *o, PyObject **items, Py_ssize_t n, PyObject **values)
 {
     PyObject *slots[DICT_SLOTS] = {NULL};
     unsigned char index_of[DICT_SLOTS];
@@ -194,6 +195,10 @@ put_dict(Out *o, PyObject **items, Py_ssize_t n)
     if (!err)
         err = put_bytes(o, indexes, n) < 0;
     PyMem_Free(indexes);
+    if (!err && (*values = PyList_New(count)) == NULL)
+        err = 1;
+    for (int j = 0; j < count && !err; j++)
+        PyList_SET_ITEM(*values, j, Py_NewRef(distinct[j]));
     return err ? -1 : 1;
 }
 
@@ -266,9 +271,11 @@ same_as(PyObject **seqs, int c, Py_ssize_t n)
     return -1;
 }
 
-/* One column, the cheapest way its values allow. */
+/* One column, the cheapest way its values allow; `*values` becomes the list of
+ * its distinct objects when they are known (NONE, SAME, DICT), else stays NULL. */
 static int
-put_column(Out *o, PyObject **seqs, int c, Py_ssize_t n, PyObject *dumps)
+put_column(Out *o, PyObject **seqs, int c, Py_ssize_t n, PyObject *dumps,
+           PyObject **values, PyObject **known)
 {
     PyObject **items = PySequence_Fast_ITEMS(seqs[c]);
     Py_ssize_t nones = 0, floats = 0, ints = 0, strs = 0, others = 0;
@@ -294,18 +301,23 @@ put_column(Out *o, PyObject **seqs, int c, Py_ssize_t n, PyObject *dumps)
     int kinds = (floats > 0) + (ints > 0) + (strs > 0);
     if (others || kinds > 1)
         return put_json(o, seqs[c], dumps);
-    if (nones == n)
+    if (nones == n) {
+        if (n && (*values = Py_BuildValue("[O]", Py_None)) == NULL)
+            return -1;
         return put_small(o, COL_NONE, 1);
+    }
     if (floats || ints) {
         int kind = floats ? COL_FLOAT : COL_INT;
         return put_small(o, kind, 1) < 0 ? -1 : put_numbers(o, items, n, kind, nones);
     }
     int same = same_as(seqs, c, n);
-    if (same >= 0)
+    if (same >= 0) {
+        *values = Py_XNewRef(known[same]);
         return put_small(o, COL_SAME, 1) < 0 ? -1 : put_small(o, same, 2);
+    }
     Py_ssize_t start = o->len;
     int flags = o->flags;
-    int done = put_dict(o, items, n);
+    int done = put_dict(o, items, n, values);
     if (done == 0)
         done = put_strings(o, items, n);
     if (done == -2) {  /* a string with no UTF-8: JSON says what is wrong with it */
@@ -316,11 +328,13 @@ put_column(Out *o, PyObject **seqs, int c, Py_ssize_t n, PyObject *dumps)
     return done < 0 ? -1 : 0;
 }
 
-/* columns_body(columns, names_json, dumps) -> bytes: the segment body (before
- * compression) of `columns` (equal-length sequences), named by `names_json`
- * (the JSON text of their names). */
+/* columns_body(columns, names_json, dumps) -> (bytes, distinct): the segment body
+ * (before compression) of `columns` (equal-length sequences), named by
+ * `names_json` (the JSON text of their names), and for each column the list of its
+ * distinct objects when writing it found them (a few distinct values), else None:
+ * the segment's terms are made from those lists rather than from whole columns. */
 PyObject *
-columns_body(PyObject *module, PyObject *args)
+columns_body(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *columns, *dumps, *result = NULL;
     const char *names;
@@ -332,8 +346,10 @@ columns_body(PyObject *module, PyObject *args)
         return NULL;
     Py_ssize_t ncols = PySequence_Fast_GET_SIZE(outer), made = 0, n = 0;
     PyObject **seqs = PyMem_Calloc(ncols ? ncols : 1, sizeof(PyObject *));
+    PyObject **known = PyMem_Calloc(ncols ? ncols : 1, sizeof(PyObject *));
+    PyObject *distinct = NULL;
     Out o = {0};
-    if (seqs == NULL) {
+    if (seqs == NULL || known == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -361,15 +377,66 @@ columns_body(PyObject *module, PyObject *args)
             || put_bytes(&o, names, names_size) < 0)
         goto done;
     for (int c = 0; c < ncols; c++)
-        if (put_column(&o, seqs, c, n, dumps) < 0)
+        if (put_column(&o, seqs, c, n, dumps, &known[c], known) < 0)
             goto done;
     o.buf[5] = (unsigned char)o.flags;
-    result = PyBytes_FromStringAndSize((const char *)o.buf, o.len);
+    if ((distinct = PyList_New(ncols)) == NULL)
+        goto done;
+    for (Py_ssize_t c = 0; c < ncols; c++)
+        PyList_SET_ITEM(distinct, c, Py_NewRef(known[c] ? known[c] : Py_None));
+    PyObject *text = PyBytes_FromStringAndSize((const char *)o.buf, o.len);
+    if (text != NULL)
+        result = PyTuple_Pack(2, text, distinct);
+    Py_XDECREF(text);
 done:
     for (Py_ssize_t i = 0; i < made; i++)
         Py_XDECREF(seqs[i]);
+    for (Py_ssize_t i = 0; known != NULL && i < ncols; i++)
+        Py_XDECREF(known[i]);
+    Py_XDECREF(distinct);
+    PyMem_Free(known);
     PyMem_Free(seqs);
     PyMem_Free(o.buf);
     Py_DECREF(outer);
+    return result;
+}
+
+/* id_range(ids) -> (min, max) | None: the least and greatest of `ids` when every
+ * one is what the gateway makes (32 lowercase hex digits; compared as Python
+ * compares them), None when one is not (or there are none). */
+PyObject *
+id_range(PyObject *Py_UNUSED(module), PyObject *ids)
+{
+    PyObject *seq = PySequence_Fast(ids, "ids must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq), *low = NULL, *high = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i];
+        if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_COMPACT_ASCII(v)
+                || PyUnicode_GET_LENGTH(v) != ID_LENGTH) {
+            low = NULL;
+            break;
+        }
+        const unsigned char *id = PyUnicode_1BYTE_DATA(v);
+        int hex = 1;
+        for (int k = 0; k < ID_LENGTH; k++)
+            hex &= ((unsigned)(id[k] - '0') < 10u) | ((unsigned)(id[k] - 'a') < 6u);
+        if (!hex) {
+            low = NULL;
+            break;
+        }
+        if (low == NULL) {
+            low = high = v;
+            continue;
+        }
+        if (memcmp(id, PyUnicode_1BYTE_DATA(low), ID_LENGTH) < 0)
+            low = v;
+        else if (memcmp(id, PyUnicode_1BYTE_DATA(high), ID_LENGTH) > 0)
+            high = v;
+    }
+    PyObject *result = low == NULL ? Py_NewRef(Py_None) : PyTuple_Pack(2, low, high);
+    Py_DECREF(seq);
     return result;
 }
