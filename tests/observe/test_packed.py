@@ -6,6 +6,7 @@ its oldest chunk when full; a malformed chunk is refused, never a crash."""
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -218,6 +219,19 @@ def test_a_trace_not_propagated_is_worked_out_as_capture_does() -> None:
     assert rows[1][TRACE_ID] != sent.request_id and len(rows[1][TRACE_ID]) == 32
     assert (rows[2][TRACE_ID], rows[2][PARENT_ID]) == ("d" * 32, "e" * 16)
     assert made.trace is None  # the context is only read
+    assert rows[0][PARENT_ID] is None and rows[1][PARENT_ID] is None
+
+
+def test_new_spans_are_sixteen_hex_digits_and_do_not_repeat() -> None:
+    """The packer starts the request id's trace itself (no Python call): each row a
+    new span id, as ``trace_from`` makes them, in every queue (seeded apart)."""
+    spans = []
+    for _ in range(2):
+        rows, _ = packed(Capture("proxy", 1), [context(i, trace=None) for i in range(2000)])
+        assert all(row[TRACE_ID] == f"{i:032x}" for i, row in enumerate(rows))
+        spans += [row[SPAN_ID] for row in rows]
+    assert all(re.fullmatch("[0-9a-f]{16}", span) and span != "0" * 16 for span in spans)
+    assert len(set(spans)) == len(spans)
 
 
 def test_a_row_that_cannot_be_packed_is_left_out_whole_and_counted() -> None:
