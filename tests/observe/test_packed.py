@@ -423,3 +423,30 @@ def test_names_are_read_again_unless_their_object_is_frozen() -> None:
     queue.record(context(2, route=frozen, consumer=loose))
     rows = unpack_rows(queue.take_frame(100)[0][4:])
     assert [(r[23], r[25]) for r in rows] == [("fixed", "before"), ("fixed", "after")]
+
+
+def test_names_are_one_object_each_across_chunks_and_batches() -> None:
+    """Each chunk makes its own strings; with the writer's ``names`` a route's or a
+    target's name is one object in every batch (the stages then group by identity)."""
+    capture = Capture("proxy", 1)
+    chunks, _ = chunks_of(capture, [context(i) for i in range(30)], chunk=10)
+    names: dict[str, str] = {}
+    first, second = finish_chunks(chunks[:2], names), finish_chunks(chunks[2:], names)
+    for field in ("route", "service", "upstream", "method", "host", "rate_limit", "listener"):
+        values = [*first.column(field), *second.column(field)]
+        assert all(value is values[0] for value in values), field
+    assert [*first.column("request_id"), *second.column("request_id")] == [
+        f"{i:032x}" for i in range(30)]
+    apart = finish_chunks(chunks[:2])  # without: a string per chunk
+    assert apart.column("route")[0] is not apart.column("route")[10]
+    assert [list(c) for c in apart.columns] == [list(c) for c in first.columns]
+
+
+def test_the_names_kept_are_bounded() -> None:
+    capture = Capture("proxy", 1)
+    hosts = [context(i, host=f"h{i}.example") for i in range(5000)]
+    chunks, _ = chunks_of(capture, hosts, chunk=1000)
+    names: dict[str, str] = {}
+    batch = finish_chunks(chunks, names)
+    assert list(batch.column("host")) == [f"h{i}.example" for i in range(5000)]
+    assert len(names) <= 4096

@@ -20,7 +20,8 @@ def unpack(data: bytes, /) -> list[tuple[Any, ...]]: ...
 
 COLUMNS: int
 
-def finish(chunks: list[bytes], now: float, /) -> tuple[list[Any], list[tuple[int, Any, Any]]]:
+def finish(chunks: list[bytes], now: float, names: dict[str, str] | None = None, /,
+           ) -> tuple[list[Any], list[tuple[int, Any, Any]]]:
     ...
 
 def log_counts(values: Sequence[float], min_ms: float, inv_min: float, inv_log_gamma: float,

@@ -8,7 +8,12 @@ typedef struct {
     const unsigned char *p, *end;
     PyObject **table;                /* the chunk's strings, in order */
     Py_ssize_t strings, room;
+    PyObject *names;                 /* canonical strings across chunks (a dict), or NULL */
 } Reader;
+
+/* The most strings `names` holds: past it, it starts again (client addresses
+ * are not kept in it, but a flood of new hosts or credentials could be many). */
+#define NAMES_MAX 4096
 
 static void
 reader_clear(Reader *r)
@@ -87,7 +92,7 @@ ascii_str(const char *data, uint32_t size)
 /* The next value into `c` (an object in c->obj when `want`); -1 on error, with
  * nothing to release. */
 static int
-read_cell(Reader *r, Cell *c, int want)
+read_cell(Reader *r, Cell *c, int want, int canon)
 {
     c->obj = NULL;
     if (r->p >= r->end)
@@ -141,6 +146,17 @@ read_cell(Reader *r, Cell *c, int want)
         return (c->obj = PyMarshal_ReadObjectFromString(data, size)) == NULL ? -1 : 0;
     if ((c->obj = ascii_str(data, size)) == NULL)
         return -1;
+    if (canon && r->names != NULL) {  /* one object per name, batch after batch */
+        if (PyDict_GET_SIZE(r->names) >= NAMES_MAX)
+            PyDict_Clear(r->names);
+        PyObject *known = PyDict_SetDefault(r->names, c->obj, c->obj);
+        if (known == NULL) {
+            Py_CLEAR(c->obj);
+            return -1;
+        }
+        if (known != c->obj)
+            Py_SETREF(c->obj, Py_NewRef(known));
+    }
     if (r->strings == r->room) {
         Py_ssize_t room = r->room ? r->room * 2 : 64;
         PyObject **table = PyMem_Realloc(r->table, room * sizeof(PyObject *));
@@ -184,10 +200,10 @@ cells_clear(Cell *cells)
 /* Read one row's NFIELDS values into `cells` (objects where `want[i]`, or all when
  * `want` is NULL); -1 on error, with nothing left to release. */
 static int
-read_row(Reader *r, Cell *cells, const char *want)
+read_row(Reader *r, Cell *cells, const char *want, const char *canon)
 {
     for (int i = 0; i < NFIELDS; i++) {
-        if (read_cell(r, &cells[i], want == NULL || want[i]) < 0) {
+        if (read_cell(r, &cells[i], want == NULL || want[i], canon != NULL && canon[i]) < 0) {
             while (i--)
                 Py_CLEAR(cells[i].obj);
             return -1;
@@ -208,7 +224,7 @@ unpack(PyObject *module, PyObject *chunk)
     if (rows == NULL)
         goto fail;
     for (Py_ssize_t k = 0; k < count; k++) {
-        if (read_row(&r, cells, NULL) < 0)
+        if (read_row(&r, cells, NULL, NULL) < 0)
             goto fail;
         PyObject *row = PyTuple_New(NFIELDS);
         if (row == NULL) {
@@ -259,6 +275,14 @@ static const char WANTED[NFIELDS] = {
     [R_RETRIES] = 1, [R_RATE_LIMIT] = 1, [R_ERROR] = 1, [R_LISTENER] = 1, [R_WORKER] = 1,
     [R_TRACE_ID] = 1, [R_SPAN_ID] = 1, [R_PARENT_ID] = 1, [R_ROUTE] = 1, [R_SERVICE] = 1,
     [R_CONSUMER] = 1, [R_AI] = 1, [R_BODIES] = 1};
+
+/* The row's names: strings that repeat from chunk to chunk (the chunk's string
+ * table has them once each, but every chunk makes its own).  One object each
+ * across batches lets the writer's stages find a batch's groups by identity
+ * (`list.count`, the segment's tables) instead of comparing strings. */
+static const char CANON[NFIELDS] = {
+    [R_TARGET] = 1, [R_CREDENTIAL] = 1, [R_METHOD] = 1, [R_HOST] = 1, [R_RATE_LIMIT] = 1,
+    [R_ERROR] = 1, [R_LISTENER] = 1, [R_ROUTE] = 1, [R_SERVICE] = 1, [R_CONSUMER] = 1};
 
 /* A time stamp (or the clock offset) as a double, and whether it is set (Python's
  * truth of the value). */
@@ -389,10 +413,14 @@ PyObject *
 finish(PyObject *module, PyObject *args)
 {
     PyObject *chunks, *seq = NULL, *columns[NCOMPUTED] = {NULL}, *nothing = NULL,
-             *extras = NULL, *result = NULL;
+             *extras = NULL, *result = NULL, *names = Py_None;
     double now;
-    if (!PyArg_ParseTuple(args, "Od", &chunks, &now))
+    if (!PyArg_ParseTuple(args, "Od|O", &chunks, &now, &names))
         return NULL;
+    if (names != Py_None && !PyDict_CheckExact(names)) {
+        PyErr_SetString(PyExc_TypeError, "names must be a dict or None");
+        return NULL;
+    }
     if ((seq = PySequence_Fast(chunks, "chunks must be a sequence")) == NULL)
         return NULL;
     Py_ssize_t nchunks = PySequence_Fast_GET_SIZE(seq), total = 0;
@@ -414,11 +442,12 @@ finish(PyObject *module, PyObject *args)
     Py_ssize_t k = 0;
     for (Py_ssize_t c = 0; c < nchunks; c++) {
         Reader r = {0};
+        r.names = names == Py_None ? NULL : names;
         Py_ssize_t count = reader_open(&r, items[c]);
         for (Py_ssize_t n = 0; n < count; n++, k++) {
             Cell cells[NFIELDS];
             PyObject *out[NCOMPUTED] = {NULL}, *ai, *bodies;
-            if (read_row(&r, cells, WANTED) < 0) {
+            if (read_row(&r, cells, WANTED, CANON) < 0) {
                 reader_clear(&r);
                 goto done;
             }

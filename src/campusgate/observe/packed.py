@@ -194,15 +194,16 @@ class PackedQueue(ChunkQueue[bytes]):
         return frame, self.taken - taken, bad
 
 
-def finish_entries(entries: list[Entry]) -> RecordBatch:
+def finish_entries(entries: list[Entry], names: dict[str, str] | None = None) -> RecordBatch:
     """The records of a batch of the log writer's entries, as columns: packed
     chunks finished in C (``_rowpack.finish``), rows by ``capture.finish_rows``.
     A chunk that cannot be read (damaged) is left out and logged, not the batch:
-    the writer counts what is missing as broken."""
+    the writer counts what is missing as broken.  ``names``: the writer's
+    canonical strings (see :func:`finish_chunks`), kept from batch to batch."""
     chunks = [entry for entry in entries if isinstance(entry, bytes)]
     if _MODULE is not None and len(chunks) == len(entries):
         try:
-            return finish_chunks(chunks)
+            return finish_chunks(chunks, names)
         except (ValueError, TypeError, EOFError) as exc:
             log.error("a batch of access records holds a damaged chunk (%s); finishing "
                       "its chunks one by one", exc)
@@ -219,12 +220,19 @@ def finish_entries(entries: list[Entry]) -> RecordBatch:
     return finish_rows(rows)
 
 
-def finish_chunks(chunks: list[bytes]) -> RecordBatch:
+def finish_chunks(chunks: list[bytes], names: dict[str, str] | None = None) -> RecordBatch:
     """The records of packed chunks as columns, in C (ValueError when one is
-    damaged, or when this install has no row packer)."""
+    damaged, or when this install has no row packer).
+
+    ``names`` (a dict the caller keeps, up to 4,096 strings): the names of routes,
+    services, consumers, targets, methods... come out as one object each, batch
+    after batch; every chunk has its own string table, so without it a batch of
+    two chunks held two objects of each name, and the stages that group a batch
+    (roll-ups, metrics, the segment's tables) compared strings instead of
+    identities."""
     if _MODULE is None:
         raise ValueError("packed chunks, and the row packer is not built here")
-    columns, extras = _MODULE.finish(chunks, time.monotonic())
+    columns, extras = _MODULE.finish(chunks, time.monotonic(), names)
     if extras:
         add_extras(columns, extras)
     return RecordBatch(columns)

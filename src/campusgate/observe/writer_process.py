@@ -28,6 +28,7 @@ import marshal
 import os
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,11 @@ class LogWriter:
         #: The frames as they came (packed chunks, or lists of rows).
         self.queue: ChunkQueue[Entry] = ChunkQueue(settings.queue_size, settings.batch_size)
         self.sinks = build_sinks(config, env) if sinks is None else sinks
+        #: One object per name across batches (``finish_chunks``).
+        self._names: dict[str, str] = {}
         self.writer: BatchWriter[Entry] = BatchWriter(
-            self.queue, self.sinks, finish_entries, flush_interval=settings.flush_interval,
-            batch_size=settings.batch_size)
+            self.queue, self.sinks, partial(finish_entries, names=self._names),
+            flush_interval=settings.flush_interval, batch_size=settings.batch_size)
         #: Frames received, and frames refused (too long, not a list of rows).
         self.frames = 0
         self.bad_frames = 0
