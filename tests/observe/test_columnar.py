@@ -68,6 +68,9 @@ def test_every_kind_of_column_comes_back_with_its_types() -> None:
         list(request_ids),  # same objects as the column before
         [f"{i:032x}" for i in range(300)],  # equal values, other objects
         [None if i % 50 == 0 else f"/users/{i}" for i in range(300)],  # str with None
+        [f"{i:016x}".upper() for i in range(300)],  # str: hex, but upper case
+        [f"{i:x}" for i in range(300)],  # str: hex of odd and even lengths
+        [f"{i:015x}" for i in range(300)],  # str: an odd number of digits
         [{"email": 1}] + [None] * 299,  # json: a dict
         [True] + [None] * 299,  # json: a bool is not an int
         [2**63] + [1] * 299,  # json: an int past int64 (orjson writes up to 2**64 - 1)
@@ -79,8 +82,9 @@ def test_every_kind_of_column_comes_back_with_its_types() -> None:
     for column, read in zip(columns, back, strict=True):
         assert same(column, read), (column[:5], read[:5])
     c = columnar
-    assert kinds(text) == [c.FLOAT] * 3 + [c.INT] * 2 + [c.NONE, c.DICT, c.DICT, c.STR,
-                                                         c.SAME, c.STR, c.STR] + [c.JSON] * 4
+    assert kinds(text) == [c.FLOAT] * 3 + [c.INT] * 2 + [c.NONE, c.DICT, c.DICT, c.HEX,
+                                                         c.SAME, c.HEX, c.STR, c.STR, c.STR,
+                                                         c.STR] + [c.JSON] * 4
     assert not text[5] & columnar.FLAG_NON_ASCII
 
 
@@ -160,3 +164,22 @@ def test_the_distinct_values_of_the_columns_that_have_few_come_with_the_body() -
 def test_id_range_only_for_ids_the_gateway_made(ids: list[Any], span: Any) -> None:
     assert _MODULE is not None
     assert _MODULE.id_range(ids) == span
+
+
+def test_hex_ids_are_kept_as_bytes_and_come_back_as_the_same_digits() -> None:
+    rng = random.Random(3)
+    ids = [f"{rng.getrandbits(128):032x}" for _ in range(1000)]
+    spans = [f"{rng.getrandbits(64):016x}" for _ in range(1000)]
+    text = body(ids, spans, ["00"] * 1000)
+    assert kinds(text) == [columnar.HEX] * 3
+    assert columnar.read(text)[1] == [ids, spans, ["00"] * 1000]
+    assert len(text) < 16 + 20 + 1000 * (16 + 8 + 1) + 3 * 3  # a byte per two digits
+
+
+def test_may_hold_finds_strings_and_hex_ids_and_never_rules_out_a_damaged_body() -> None:
+    ids = [f"{i:032x}" for i in range(1, 101)]
+    text = body([1.5] * 100, ["route-a"] * 100, ids, [f"/p/{i}" for i in range(100)])
+    assert columnar.may_hold(text, ids[42]) and columnar.may_hold(text, "route-a")
+    assert columnar.may_hold(text, "/p/99")
+    assert not columnar.may_hold(text, f"{1000:032x}") and not columnar.may_hold(text, "/q")
+    assert columnar.may_hold(text[:-2], f"{1000:032x}")  # cut short: may hold anything

@@ -93,3 +93,25 @@ def test_the_prefilter_reads_bodies_in_binary_columns_too() -> None:
     other = segments.body_text([[value] for value in row(1, path="/CAFÉ")])
     check = body_filter(LogQuery(text="nowhere"))
     assert check is not None and check(other)
+
+
+def test_the_prefilter_finds_ids_kept_as_bytes_in_hex_columns() -> None:
+    if speedups() is None:
+        pytest.skip("the C helpers are not built")
+    ids = [f"{i:032x}" for i in range(1, 301)]
+    agents = [f"{i:08x}" for i in range(300)]  # a text field of hex values alone
+    rows = [row(i, request_id=rid, trace_id=rid, span_id=rid[:16], user_agent=agent)
+            for i, (rid, agent) in enumerate(zip(ids, agents, strict=True))]
+    body = segments.body_text(list(map(list, zip(*rows, strict=True))))
+    assert ids[7].encode() not in body  # kept as bytes, not digits
+
+    def may(query: LogQuery) -> bool:
+        check = body_filter(query)
+        assert check is not None
+        return check(body)
+
+    assert may(LogQuery({"trace_id": ids[7]})) and may(LogQuery({"span_id": ids[299][:16]}))
+    assert not may(LogQuery({"trace_id": f"{10**6:032x}"}))
+    assert not may(LogQuery({"trace_id": "f" * 31}))  # odd: never a hex column's value
+    assert may(LogQuery(text="0000012"))  # inside an agent's digits: cannot be ruled out
+    assert not may(LogQuery(text="mozilla"))

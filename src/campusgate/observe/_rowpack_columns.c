@@ -15,12 +15,15 @@
  *   DICT    strings (and None) of at most 256 distinct objects: u16 count, each
  *           as u32 length (NULL_LENGTH: None) and UTF-8, then a u8 index per row;
  *   STR     any strings (and None): a u32 length per row, then the UTF-8 bytes;
+ *   HEX     strings all of one even length of lowercase hex digits (request, trace
+ *           and span ids): u16 bytes per value, then the values as bytes,
+ *           shuffled like numbers (zstd's costliest input was their digits);
  *   JSON    anything else (dicts, bools, mixed types, huge ints): u32 length and
  *           the column as JSON, by the `dumps` the caller passes (orjson's).
  */
 #include "_rowpack.h"
 
-enum { COL_NONE = 0, COL_FLOAT, COL_INT, COL_SAME, COL_DICT, COL_STR, COL_JSON };
+enum { COL_NONE = 0, COL_FLOAT, COL_INT, COL_SAME, COL_DICT, COL_STR, COL_JSON, COL_HEX };
 
 #define COLUMNAR_FORMAT 3
 #define FLAG_NON_ASCII 1
@@ -28,6 +31,7 @@ enum { COL_NONE = 0, COL_FLOAT, COL_INT, COL_SAME, COL_DICT, COL_STR, COL_JSON }
 #define DICT_MAX 256
 #define DICT_SLOTS 1024          /* open addressing, at most a quarter full */
 #define ID_LENGTH 32             /* a gateway-made request id (proxy/request_ids.py) */
+#define HEX_MAX 64               /* the longest HEX value, in bytes */
 
 static const char COLUMNAR_MAGIC[4] = {'\0', 'C', 'G', 'S'};
 
@@ -257,6 +261,61 @@ put_json(Out *o, PyObject *column, PyObject *dumps)
     return err ? -1 : 0;
 }
 
+static inline int
+is_hex(unsigned char c)
+{
+    return (unsigned)(c - '0') < 10u || (unsigned)(c - 'a') < 6u;
+}
+
+static inline unsigned char
+hex_value(unsigned char c)
+{
+    return (unsigned char)(c <= '9' ? c - '0' : c - 'a' + 10);
+}
+
+/* The bytes per value when every value is a str of the same even length (2 to
+ * 2 * HEX_MAX) of lowercase hex digits, else 0. */
+static int
+hex_width(PyObject **items, Py_ssize_t n)
+{
+    if (n == 0 || !PyUnicode_CheckExact(items[0]) || !PyUnicode_IS_COMPACT_ASCII(items[0]))
+        return 0;
+    Py_ssize_t length = PyUnicode_GET_LENGTH(items[0]);
+    if (length < 2 || length % 2 || length > 2 * HEX_MAX)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i];
+        if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_COMPACT_ASCII(v)
+                || PyUnicode_GET_LENGTH(v) != length)
+            return 0;
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(v);
+        int hex = 1;
+        for (Py_ssize_t k = 0; k < length; k++)
+            hex &= is_hex(digits[k]);
+        if (!hex)
+            return 0;
+    }
+    return (int)(length / 2);
+}
+
+/* HEX: the values as bytes, byte k of every value together. */
+static int
+put_hex(Out *o, PyObject **items, Py_ssize_t n, int width)
+{
+    if (put_small(o, COL_HEX, 1) < 0 || put_small(o, width, 2) < 0
+            || out_reserve(o, width * n) < 0)
+        return -1;
+    unsigned char *planes = o->buf + o->len;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(items[i]);
+        for (int k = 0; k < width; k++)
+            planes[k * n + i] = (unsigned char)(hex_value(digits[2 * k]) << 4
+                                                | hex_value(digits[2 * k + 1]));
+    }
+    o->len += width * n;
+    return 0;
+}
+
 /* The earlier column (of `seqs[0..c-1]`) holding the same objects as column c. */
 static int
 same_as(PyObject **seqs, int c, Py_ssize_t n)
@@ -315,6 +374,9 @@ put_column(Out *o, PyObject **seqs, int c, Py_ssize_t n, PyObject *dumps,
         *values = Py_XNewRef(known[same]);
         return put_small(o, COL_SAME, 1) < 0 ? -1 : put_small(o, same, 2);
     }
+    int width = nones ? 0 : hex_width(items, n);
+    if (width)
+        return put_hex(o, items, n, width);
     Py_ssize_t start = o->len;
     int flags = o->flags;
     int done = put_dict(o, items, n, values);
@@ -422,7 +484,7 @@ id_range(PyObject *Py_UNUSED(module), PyObject *ids)
         const unsigned char *id = PyUnicode_1BYTE_DATA(v);
         int hex = 1;
         for (int k = 0; k < ID_LENGTH; k++)
-            hex &= ((unsigned)(id[k] - '0') < 10u) | ((unsigned)(id[k] - 'a') < 6u);
+            hex &= is_hex(id[k]);
         if (!hex) {
             low = NULL;
             break;

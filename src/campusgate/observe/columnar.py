@@ -25,28 +25,34 @@ kind   name    payload
                None) and UTF-8, then one u8 index a row
 5      str     a u32 length a row (``0xFFFFFFFF``: None), then the UTF-8 bytes
 6      json    u32 length, the column as a JSON list
+7      hex     u16 bytes per value, then the values (every one the same even
+               number of lowercase hex digits: request, trace and span ids) as
+               bytes, shuffled as numbers are
 =====  ======  ================================================================
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from array import array
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
 import orjson
 
-__all__ = ["FLAG_NON_ASCII", "FORMAT", "MAGIC", "read"]
+__all__ = ["FLAG_NON_ASCII", "FORMAT", "MAGIC", "may_hold", "read"]
 
 MAGIC = b"\x00CGS"
 FORMAT = 3
 #: Flags: some string (or JSON column) holds bytes that are not ASCII.
 FLAG_NON_ASCII = 1
 NULL_LENGTH = 0xFFFFFFFF
-NONE, FLOAT, INT, SAME, DICT, STR, JSON = range(7)
+NONE, FLOAT, INT, SAME, DICT, STR, JSON, HEX = range(8)
 _HEAD = 16
 _BIG_ENDIAN = sys.byteorder == "big"
+_LOWER_HEX = re.compile("[0-9a-f]+")
 
 
 class _Reader:
@@ -105,6 +111,56 @@ def read(body: bytes) -> tuple[list[str], list[list[Any]]]:
     return names, columns
 
 
+def may_hold(body: bytes, value: str) -> bool:
+    """Whether a format-3 body may hold the string ``value``, a string of plain
+    printable ASCII (no quote or backslash, which a JSON column escapes): never
+    False when it does.  It is in the body as it is (a str, dict or JSON column),
+    or, being lowercase hex, as bytes among a hex column's values.  A damaged body
+    may hold anything."""
+    if value.encode() in body:
+        return True
+    width, odd = divmod(len(value), 2)
+    if odd or not width or _LOWER_HEX.fullmatch(value) is None:
+        return False
+    needle = bytes.fromhex(value)
+    try:
+        return any(needle in _unshuffled(planes, rows, width)
+                   for column_width, planes, rows in _hex_columns(body)
+                   if column_width == width)
+    except ValueError:
+        return True
+
+
+def _hex_columns(body: bytes) -> Iterator[tuple[int, memoryview, int]]:
+    """``(bytes per value, planes, rows)`` of each hex column, the others skipped."""
+    r = _Reader(body)
+    r.take(6)
+    count, rows = r.u16(), r.u32()
+    r.take(r.u32())
+    for _ in range(count):
+        kind = r.u8()
+        if kind in (FLOAT, INT):
+            r.take(8 * rows)
+            r.take(4 * r.u32())
+        elif kind == SAME:
+            r.u16()
+        elif kind == DICT:
+            for _ in range(r.u16()):
+                if (size := r.u32()) != NULL_LENGTH:
+                    r.take(size)
+            r.take(rows)
+        elif kind == STR:
+            lengths = r.u32s(rows)
+            r.take(sum(lengths) - NULL_LENGTH * lengths.count(NULL_LENGTH))
+        elif kind == JSON:
+            r.take(r.u32())
+        elif kind == HEX:
+            width = r.u16()
+            yield width, r.take(width * rows), rows
+        elif kind != NONE:
+            raise ValueError(f"a column of unknown kind {kind}")
+
+
 def _column(r: _Reader, rows: int, earlier: list[list[Any]]) -> list[Any]:
     kind = r.u8()
     if kind == NONE:
@@ -125,6 +181,13 @@ def _column(r: _Reader, rows: int, earlier: list[list[Any]]) -> list[Any]:
         return list(map(table.__getitem__, indexes))
     if kind == STR:
         return _strings(r, rows)
+    if kind == HEX:
+        width = r.u16()
+        if not width:
+            raise ValueError("a hex column of empty values")
+        text = _unshuffled(r.take(width * rows), rows, width).hex()
+        step = 2 * width
+        return [text[at:at + step] for at in range(0, step * rows, step)]
     if kind == JSON:
         try:
             values = orjson.loads(r.take(r.u32()))
@@ -136,13 +199,17 @@ def _column(r: _Reader, rows: int, earlier: list[list[Any]]) -> list[Any]:
     raise ValueError(f"a column of unknown kind {kind}")
 
 
+def _unshuffled(planes: memoryview, rows: int, width: int) -> bytearray:
+    """Values of ``width`` bytes from their planes (every value's byte 0, then ...)."""
+    values = bytearray(width * rows)
+    for byte in range(width):
+        values[byte::width] = planes[byte * rows:(byte + 1) * rows]
+    return values
+
+
 def _numbers(r: _Reader, rows: int, code: str) -> list[Any]:
-    planes = r.take(8 * rows)
-    unshuffled = bytearray(8 * rows)
-    for byte in range(8):
-        unshuffled[byte::8] = planes[byte * rows:(byte + 1) * rows]
     values = array(code)
-    values.frombytes(unshuffled)
+    values.frombytes(_unshuffled(r.take(8 * rows), rows, 8))
     if _BIG_ENDIAN:
         values.byteswap()
     column: list[Any] = values.tolist()

@@ -19,6 +19,7 @@ than ``T`` is final (no segment still to come holds one that new) and goes out.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from heapq import heappop, heappush, heapreplace
 from operator import itemgetter
@@ -64,6 +65,7 @@ _time_of = itemgetter(0)
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 #: Where a body in binary columns keeps its flags.
 _FLAGS = 5
+_HEX_DIGITS = re.compile(rb"[0-9a-f]+")
 
 
 def candidates(query: LogQuery, segment_ids: Sequence[int] | None = None) -> Select[Any]:
@@ -98,29 +100,35 @@ def body_filter(query: LogQuery) -> Callable[[bytes], bool] | None:
     against 1 ms to decompress), so filters that ``terms`` does not cover (trace id,
     client address, text) first look for their value in the body.  In JSON text
     (format 2) a string equal to ``value`` is written as ``orjson.dumps(value)``; in
-    binary columns (format 3, :mod:`~campusgate.observe.columnar`) as its bytes, and
-    only strings of plain printable ASCII are looked for (a column written as JSON
-    would escape the others; numbers are not looked for).  A text needle of plain
-    printable ASCII (no quote or backslash, which JSON escapes) is written verbatim,
-    up to ASCII case, in a body whose strings are all ASCII.  Never rules out a
+    binary columns (format 3, :mod:`~campusgate.observe.columnar`) as its bytes, or
+    a hex id as its value's bytes in a hex column (:func:`~campusgate.observe.
+    columnar.may_hold`); only strings of plain printable ASCII are looked for (a
+    column written as JSON would escape the others; numbers are not looked for).
+    A text needle of plain printable ASCII (no quote or backslash, which JSON
+    escapes) is written verbatim, up to ASCII case, in a body whose strings are
+    all ASCII (hex columns hold ids, which text search does not read).  Never rules out a
     segment that matches."""
     exact = {name: value for name, value in query.equals.items() if name not in TERM_FIELDS}
     needles = [orjson.dumps(value) for value in exact.values()]
-    #: In binary columns a string is its UTF-8 bytes; a number cannot be told apart.
-    #: (JSON columns escape quotes and backslashes: those needles are not looked for).
-    raw_needles = [needle for value in exact.values() if isinstance(value, str)
-                   and _PLAIN.issuperset(needle := value.encode())]
+    #: In binary columns a string is its UTF-8 bytes, or a hex id its bytes
+    #: (``columnar.may_hold``); a number cannot be told apart.  (JSON columns escape
+    #: quotes and backslashes: those values are not looked for.)
+    raw_values = [value for value in exact.values() if isinstance(value, str)
+                  and _PLAIN.issuperset(value.encode())]
     text = query.text.lower().encode() if query.text else None
     if text is not None and not _PLAIN.issuperset(text):
         text = None
     if not needles and text is None:
         return None
+    hex_text = text is not None and _HEX_DIGITS.fullmatch(text) is not None
 
     def may_match(raw: bytes) -> bool:
         if raw.startswith(columnar.MAGIC):
-            if any(needle not in raw for needle in raw_needles):
+            if any(not columnar.may_hold(raw, value) for value in raw_values):
                 return False
-            ascii_only = len(raw) > _FLAGS and not raw[_FLAGS] & columnar.FLAG_NON_ASCII
+            # (a text of hex digits only may be inside a hex column's value)
+            ascii_only = (len(raw) > _FLAGS and not raw[_FLAGS] & columnar.FLAG_NON_ASCII
+                          and not hex_text)
         else:
             if any(needle not in raw for needle in needles):
                 return False

@@ -26,7 +26,8 @@ magic number).
   342 and 49 for the JSON, and the log writer's whole loop went from about 21,500 to
   16,500 instructions a record (no JSON to make, a third of the bytes to compress);
   13,200 once the terms came from the distinct values the writing found and the id
-  range from one C pass.
+  range from one C pass.  Ids kept as bytes (hex columns) then took the body to 108
+  bytes a record before compression and 34 after, and zstd's time from 193 to 57 ns.
   Installs without the C helpers write JSON, ``zstd(orjson([FORMAT, names,
   columns]))`` (format 2); format 1 held ``rows``, one list per record.  All three
   are read.  A reader maps the names onto today's fields, so a field added later
