@@ -121,6 +121,7 @@ def test_columns_of_unequal_lengths_are_refused() -> None:
 
 def _damaged() -> list[bytes]:
     good = body([1.5, None], ["a", "b"], ["x", "x"])
+    nones = body([None, None])
     head = good[:16 + len(b'["c0","c1","c2"]')]
     return [
         b"",
@@ -135,6 +136,7 @@ def _damaged() -> list[bytes]:
         head + bytes([columnar.SAME]) + struct.pack("<H", 5),  # same as a later column
         body(["a", "b"])[:-1] + b"\x07",  # a dictionary index past its values
         body(["\xff", "b"]).replace(b"\xc3\xbf", b"\xff\xfe"),  # not UTF-8
+        nones[:8] + struct.pack("<I", 4_000_000_000) + nones[12:],  # billions of Nones
     ]
 
 

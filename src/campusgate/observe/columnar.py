@@ -49,6 +49,9 @@ FORMAT = 3
 #: Flags: some string (or JSON column) holds bytes that are not ASCII.
 FLAG_NON_ASCII = 1
 NULL_LENGTH = 0xFFFFFFFF
+#: The most rows a body may claim (a batch holds at most ``batch_size``, 100,000):
+#: a damaged head must not make a reader build a list of billions of Nones.
+MAX_ROWS = 1_000_000
 NONE, FLOAT, INT, SAME, DICT, STR, JSON, HEX = range(8)
 _HEAD = 16
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -94,8 +97,7 @@ def read(body: bytes) -> tuple[list[str], list[list[Any]]]:
     if len(body) < _HEAD or body[:4] != MAGIC or body[4] != FORMAT:
         raise ValueError("not a segment body in binary columns")
     r = _Reader(body)
-    r.take(6)
-    count, rows = r.u16(), r.u32()
+    count, rows = _head(r)
     try:
         names = orjson.loads(r.take(r.u32()))
     except orjson.JSONDecodeError as exc:
@@ -134,8 +136,7 @@ def may_hold(body: bytes, value: str) -> bool:
 def _hex_columns(body: bytes) -> Iterator[tuple[int, memoryview, int]]:
     """``(bytes per value, planes, rows)`` of each hex column, the others skipped."""
     r = _Reader(body)
-    r.take(6)
-    count, rows = r.u16(), r.u32()
+    count, rows = _head(r)
     r.take(r.u32())
     for _ in range(count):
         kind = r.u8()
@@ -159,6 +160,15 @@ def _hex_columns(body: bytes) -> Iterator[tuple[int, memoryview, int]]:
             yield width, r.take(width * rows), rows
         elif kind != NONE:
             raise ValueError(f"a column of unknown kind {kind}")
+
+
+def _head(r: _Reader) -> tuple[int, int]:
+    """``(columns, rows)`` from a body's head, past its magic, format and flags."""
+    r.take(6)
+    count, rows = r.u16(), r.u32()
+    if rows > MAX_ROWS:
+        raise ValueError(f"a body claiming {rows} rows")
+    return count, rows
 
 
 def _column(r: _Reader, rows: int, earlier: list[list[Any]]) -> list[Any]:
