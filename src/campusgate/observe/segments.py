@@ -135,9 +135,10 @@ def encode(batch: Sequence[AccessRecord]) -> Segment:
 
     Built for CPU per record (the log writer shares the proxy's CPU): the batch's
     columns (:class:`~campusgate.observe.batch.RecordBatch`) are read whole by
-    C-level calls (``min``, ``set``, one ``bytes.translate`` of the joined ids) and
-    written by one C call (:func:`body_text`); only a batch holding ids that are
-    not locatable checks its ids one by one."""
+    C-level calls: ``min`` and ``max`` of the times, one pass over the ids
+    (:func:`_gateway_range`), and the body written by one call that also hands
+    back the few distinct values of the columns the terms list (:func:`_body`);
+    only a batch holding ids that are not locatable checks its ids one by one."""
     if not batch:
         raise ValueError("a segment holds at least one record")
     columns = RecordBatch.of(batch).columns
