@@ -33,16 +33,9 @@ def body(*columns: list[Any]) -> bytes:
 
 def kinds(text: bytes) -> list[int]:
     """The kind byte of each column, read as the reader walks them."""
-    r = columnar._Reader(text)
-    r.take(6)
-    count, rows = r.u16(), r.u32()
+    r, count, rows = columnar._open(text)
     r.take(r.u32())
-    found: list[int] = []
-    done: list[list[Any]] = []
-    for _ in range(count):
-        found.append(r.data[r.at])
-        done.append(columnar._column(r, rows, done))
-    return found
+    return [columnar._parts(r, rows)[0] for _ in range(count)]
 
 
 def same(a: list[Any], b: list[Any]) -> bool:

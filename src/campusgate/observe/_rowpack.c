@@ -40,7 +40,8 @@ static PyMethodDef module_methods[] = {
     {"unpack", unpack, METH_O,
      "unpack(chunk) -> list of rows: what Packer.record packed, as tuples."},
     {"finish", finish, METH_VARARGS,
-     "finish(chunks, now) -> (columns, extras): the chunks' records as columns."},
+     "finish(chunks, now, names=None) -> (columns, extras): the chunks' records as "
+     "columns (names: a dict of canonical name strings, kept across batches)."},
     {"log_counts", log_counts, METH_VARARGS,
      "log_counts(values, min_ms, inv_min, inv_log_gamma, max_index, target)."},
     {"columns_body", columns_body, METH_VARARGS,

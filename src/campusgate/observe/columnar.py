@@ -36,7 +36,6 @@ from __future__ import annotations
 import re
 import sys
 from array import array
-from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -94,10 +93,7 @@ class _Reader:
 def read(body: bytes) -> tuple[list[str], list[list[Any]]]:
     """The column names and columns of a format-3 body (``ValueError`` when it is
     not one, or damaged)."""
-    if len(body) < _HEAD or body[:4] != MAGIC or body[4] != FORMAT:
-        raise ValueError("not a segment body in binary columns")
-    r = _Reader(body)
-    count, rows = _head(r)
+    r, count, rows = _open(body)
     try:
         names = orjson.loads(r.take(r.u32()))
     except orjson.JSONDecodeError as exc:
@@ -107,7 +103,8 @@ def read(body: bytes) -> tuple[list[str], list[list[Any]]]:
         raise ValueError("its column names do not match its columns")
     columns: list[list[Any]] = []
     for _ in range(count):
-        columns.append(_column(r, rows, columns))
+        kind, parts = _parts(r, rows)
+        columns.append(_decode(kind, parts, rows, columns))
     if r.at != len(body):
         raise ValueError("bytes after its last column")
     return names, columns
@@ -117,8 +114,8 @@ def may_hold(body: bytes, value: str) -> bool:
     """Whether a format-3 body may hold the string ``value``, a string of plain
     printable ASCII (no quote or backslash, which a JSON column escapes): never
     False when it does.  It is in the body as it is (a str, dict or JSON column),
-    or, being lowercase hex, as bytes among a hex column's values.  A damaged body
-    may hold anything."""
+    or, being lowercase hex, as bytes among a hex column's values (the columns are
+    walked, not decoded).  A damaged body may hold anything."""
     if value.encode() in body:
         return True
     width, odd = divmod(len(value), 2)
@@ -126,87 +123,89 @@ def may_hold(body: bytes, value: str) -> bool:
         return False
     needle = bytes.fromhex(value)
     try:
-        return any(needle in _unshuffled(planes, rows, width)
-                   for column_width, planes, rows in _hex_columns(body)
-                   if column_width == width)
+        r, count, rows = _open(body)
+        r.take(r.u32())  # the names
+        for _ in range(count):
+            kind, parts = _parts(r, rows)
+            if kind == HEX and parts[0] == width and needle in _unshuffled(
+                    parts[1], rows, width):
+                return True
     except ValueError:
         return True
+    return False
 
 
-def _hex_columns(body: bytes) -> Iterator[tuple[int, memoryview, int]]:
-    """``(bytes per value, planes, rows)`` of each hex column, the others skipped."""
+def _open(body: bytes) -> tuple[_Reader, int, int]:
+    """A reader past the body's head, with its ``(columns, rows)``."""
+    if len(body) < _HEAD or body[:4] != MAGIC or body[4] != FORMAT:
+        raise ValueError("not a segment body in binary columns")
     r = _Reader(body)
-    count, rows = _head(r)
-    r.take(r.u32())
-    for _ in range(count):
-        kind = r.u8()
-        if kind in (FLOAT, INT):
-            r.take(8 * rows)
-            r.take(4 * r.u32())
-        elif kind == SAME:
-            r.u16()
-        elif kind == DICT:
-            for _ in range(r.u16()):
-                if (size := r.u32()) != NULL_LENGTH:
-                    r.take(size)
-            r.take(rows)
-        elif kind == STR:
-            lengths = r.u32s(rows)
-            r.take(sum(lengths) - NULL_LENGTH * lengths.count(NULL_LENGTH))
-        elif kind == JSON:
-            r.take(r.u32())
-        elif kind == HEX:
-            width = r.u16()
-            yield width, r.take(width * rows), rows
-        elif kind != NONE:
-            raise ValueError(f"a column of unknown kind {kind}")
-
-
-def _head(r: _Reader) -> tuple[int, int]:
-    """``(columns, rows)`` from a body's head, past its magic, format and flags."""
     r.take(6)
     count, rows = r.u16(), r.u32()
     if rows > MAX_ROWS:
         raise ValueError(f"a body claiming {rows} rows")
-    return count, rows
+    return r, count, rows
 
 
-def _column(r: _Reader, rows: int, earlier: list[list[Any]]) -> list[Any]:
+def _parts(r: _Reader, rows: int) -> tuple[int, Any]:
+    """One column's kind and its payload's parts, read past but not decoded: the
+    one place that knows each kind's layout."""
     kind = r.u8()
     if kind == NONE:
-        return [None] * rows
+        return kind, None
     if kind in (FLOAT, INT):
-        return _numbers(r, rows, "d" if kind == FLOAT else "q")
+        return kind, (r.take(8 * rows), r.u32s(r.u32()))
     if kind == SAME:
-        which = r.u16()
-        if which >= len(earlier):
-            raise ValueError("a column the same as one not read yet")
-        return earlier[which]
+        return kind, r.u16()
     if kind == DICT:
-        table = [_text(r.take(size)) if (size := r.u32()) != NULL_LENGTH else None
+        table = [r.take(size) if (size := r.u32()) != NULL_LENGTH else None
                  for _ in range(r.u16())]
-        indexes = r.take(rows)
-        if rows and max(indexes) >= len(table):
-            raise ValueError("an index past its column's values")
-        return list(map(table.__getitem__, indexes))
+        return kind, (table, r.take(rows))
     if kind == STR:
-        return _strings(r, rows)
+        lengths = r.u32s(rows)
+        return kind, (lengths, r.take(sum(lengths) - NULL_LENGTH * lengths.count(NULL_LENGTH)))
+    if kind == JSON:
+        return kind, r.take(r.u32())
     if kind == HEX:
         width = r.u16()
         if not width:
             raise ValueError("a hex column of empty values")
-        text = _unshuffled(r.take(width * rows), rows, width).hex()
+        return kind, (width, r.take(width * rows))
+    raise ValueError(f"a column of unknown kind {kind}")
+
+
+def _decode(kind: int, parts: Any, rows: int, earlier: list[list[Any]]) -> list[Any]:
+    """A column's values from :func:`_parts`."""
+    if kind == NONE:
+        return [None] * rows
+    if kind in (FLOAT, INT):
+        planes, nones = parts
+        return _numbers(planes, nones, rows, "d" if kind == FLOAT else "q")
+    if kind == SAME:
+        if parts >= len(earlier):
+            raise ValueError("a column the same as one not read yet")
+        return earlier[parts]
+    if kind == DICT:
+        raw, indexes = parts
+        table = [None if value is None else _text(value) for value in raw]
+        if rows and max(indexes) >= len(table):
+            raise ValueError("an index past its column's values")
+        return list(map(table.__getitem__, indexes))
+    if kind == STR:
+        lengths, blob = parts
+        return _strings(lengths, blob)
+    if kind == HEX:
+        width, planes = parts
+        text = _unshuffled(planes, rows, width).hex()
         step = 2 * width
         return [text[at:at + step] for at in range(0, step * rows, step)]
-    if kind == JSON:
-        try:
-            values = orjson.loads(r.take(r.u32()))
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"a column that is not JSON: {exc}") from None
-        if not isinstance(values, list) or len(values) != rows:
-            raise ValueError("a JSON column of another length")
-        return values
-    raise ValueError(f"a column of unknown kind {kind}")
+    try:  # JSON
+        values = orjson.loads(parts)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"a column that is not JSON: {exc}") from None
+    if not isinstance(values, list) or len(values) != rows:
+        raise ValueError("a JSON column of another length")
+    return values
 
 
 def _unshuffled(planes: memoryview, rows: int, width: int) -> bytearray:
@@ -217,32 +216,33 @@ def _unshuffled(planes: memoryview, rows: int, width: int) -> bytearray:
     return values
 
 
-def _numbers(r: _Reader, rows: int, code: str) -> list[Any]:
+def _numbers(planes: memoryview, nones: array[int], rows: int, code: str) -> list[Any]:
     values = array(code)
-    values.frombytes(_unshuffled(r.take(8 * rows), rows, 8))
+    values.frombytes(_unshuffled(planes, rows, 8))
     if _BIG_ENDIAN:
         values.byteswap()
     column: list[Any] = values.tolist()
-    for index in r.u32s(r.u32()):
+    for index in nones:
         if index >= rows:
             raise ValueError("a None past its column's end")
         column[index] = None
     return column
 
 
-def _strings(r: _Reader, rows: int) -> list[Any]:
-    lengths = r.u32s(rows)
+def _strings(lengths: array[int], blob: memoryview) -> list[Any]:
+    """A str column's values: ``lengths`` (:data:`NULL_LENGTH`: None), and the
+    UTF-8 bytes of the others one after the other in ``blob``."""
+    text = _text(blob)
+    ascii_only = len(text) == len(blob)  # a character is a byte: slice the text
     if NULL_LENGTH not in lengths:
-        blob = r.take(sum(lengths))
         ends = list(accumulate(lengths))
-        text = _text(blob)
-        if len(text) == len(blob):  # ASCII: a character is a byte
+        if ascii_only:
             return [text[end - size:end] for size, end in zip(lengths, ends, strict=True)]
-        return [_text(blob[end - size:end]) for size, end in zip(lengths, ends, strict=True)]
-    column: list[Any] = []
-    for size in lengths:
-        column.append(None if size == NULL_LENGTH else _text(r.take(size)))
-    return column
+    else:
+        ends = list(accumulate(0 if size == NULL_LENGTH else size for size in lengths))
+    return [None if size == NULL_LENGTH
+            else text[end - size:end] if ascii_only else _text(blob[end - size:end])
+            for size, end in zip(lengths, ends, strict=True)]
 
 
 def _text(data: memoryview) -> str:
