@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FLAG_NON_ASCII", "FORMAT", "MAGIC", "may_hold", "read"]
+__all__ = ["FLAG_NON_ASCII", "FORMAT", "MAGIC", "in_hex_value", "may_hold", "read"]
 
 MAGIC = b"\x00CGS"
 FORMAT = 3
@@ -119,7 +119,7 @@ def may_hold(body: bytes, value: str) -> bool:
     if value.encode() in body:
         return True
     width, odd = divmod(len(value), 2)
-    if odd or not width or _LOWER_HEX.fullmatch(value) is None:
+    if odd or not width or not in_hex_value(value):
         return False
     needle = bytes.fromhex(value)
     try:
@@ -133,6 +133,13 @@ def may_hold(body: bytes, value: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def in_hex_value(text: str) -> bool:
+    """Whether ``text`` could be part of a hex column's value (lowercase hex digits
+    only): such a value is kept as bytes, so a search cannot find ``text`` in the
+    body as it is."""
+    return _LOWER_HEX.fullmatch(text) is not None
 
 
 def _open(body: bytes) -> tuple[_Reader, int, int]:

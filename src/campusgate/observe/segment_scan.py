@@ -19,7 +19,6 @@ than ``T`` is final (no segment still to come holds one that new) and goes out.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from heapq import heappop, heappush, heapreplace
 from operator import itemgetter
@@ -65,7 +64,6 @@ _time_of = itemgetter(0)
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 #: Where a body in binary columns keeps its flags.
 _FLAGS = 5
-_HEX_DIGITS = re.compile(rb"[0-9a-f]+")
 
 
 def candidates(query: LogQuery, segment_ids: Sequence[int] | None = None) -> Select[Any]:
@@ -120,7 +118,7 @@ def body_filter(query: LogQuery) -> Callable[[bytes], bool] | None:
         text = None
     if not needles and text is None:
         return None
-    hex_text = text is not None and _HEX_DIGITS.fullmatch(text) is not None
+    hex_text = query.text is not None and columnar.in_hex_value(query.text.lower())
 
     def may_match(raw: bytes) -> bool:
         if raw.startswith(columnar.MAGIC):
