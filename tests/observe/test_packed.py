@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import pytest
 
+from campusgate.observe import packed as packed_module
 from campusgate.observe._ship import encode_frame
 from campusgate.observe._speedups import NO_EXTENSIONS_ENV, speedups
 from campusgate.observe.capture import Capture, Row, finish_rows
@@ -222,9 +223,15 @@ def test_a_trace_not_propagated_is_worked_out_as_capture_does() -> None:
     assert rows[0][PARENT_ID] is None and rows[1][PARENT_ID] is None
 
 
-def test_new_spans_are_sixteen_hex_digits_and_do_not_repeat() -> None:
+def test_new_spans_are_sixteen_hex_digits_and_do_not_repeat(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """The packer starts the request id's trace itself (no Python call): each row a
     new span id, as ``trace_from`` makes them, in every queue (seeded apart)."""
+
+    def no_call(ctx: RequestContext) -> None:
+        raise AssertionError("trace_of was called")
+
+    monkeypatch.setattr(packed_module, "trace_of", no_call)
     spans = []
     for _ in range(2):
         rows, _ = packed(Capture("proxy", 1), [context(i, trace=None) for i in range(2000)])
