@@ -29,7 +29,7 @@ from campusgate.observe.record import FIELDS, AccessRecord
 from campusgate.observe.runtime import ObserveRuntime
 from campusgate.observe.sinks.base import SinkEnv
 from campusgate.observe.tracing import start_trace
-from campusgate.observe.writer_process import LogWriter, writer_environment
+from campusgate.observe.writer_process import MALLOC_SETTINGS, LogWriter, writer_environment
 from campusgate.proxy.context import RequestContext
 from campusgate.store import ConfigStore
 from test_server import ECHO_SERVICE, start, stop, wait_until
@@ -262,6 +262,19 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def test_the_writer_keeps_what_malloc_freed_unless_its_environment_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in MALLOC_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    env = writer_environment(ObserveConfig(), "sqlite://", "w.sock", 1.0)
+    assert {name: env[name] for name in MALLOC_SETTINGS} == MALLOC_SETTINGS
+    assert int(env["MALLOC_TRIM_THRESHOLD_"]) == 64 << 20
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # an operator's own choice
+    env = writer_environment(ObserveConfig(), "sqlite://", "w.sock", 1.0)
+    assert env["MALLOC_TRIM_THRESHOLD_"] == "131072"
+    assert env["MALLOC_TOP_PAD_"] == MALLOC_SETTINGS["MALLOC_TOP_PAD_"]
+
+
 async def test_a_killed_writer_process_is_restarted_and_sigterm_drains_it(
         tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/cg.db"
@@ -283,6 +296,9 @@ async def test_a_killed_writer_process_is_restarted_and_sigterm_drains_it(
     first = child.process
     assert first is not None
     assert os.sched_getaffinity(first.pid) == {0}  # observe.access_log.writer_cpus
+    with open(f"/proc/{first.pid}/environ", "rb") as environ:  # noqa: ASYNC230 (procfs)
+        assert (f"MALLOC_TRIM_THRESHOLD_={MALLOC_SETTINGS['MALLOC_TRIM_THRESHOLD_']}".encode()
+                in environ.read().split(b"\0"))
     os.kill(first.pid, signal.SIGKILL)
     await until(lambda: child.process is not first and child.restarts == 1)
     for i in range(5, 25):
