@@ -171,6 +171,15 @@ def test_hex_ids_are_kept_as_bytes_and_come_back_as_the_same_digits() -> None:
     assert len(text) < 16 + 20 + 1000 * (16 + 8 + 1) + 3 * 3  # a byte per two digits
 
 
+def test_a_column_that_stops_being_hex_at_its_last_value_is_written_as_strings() -> None:
+    ids = [f"{i:032x}" for i in range(299)]
+    late = [*ids, "0" * 31 + "g"]  # every value looked at, the last one is not hex
+    few = ["00"] * 299 + ["0G"]
+    text = body(late, few, [*ids, "f" * 32])
+    assert kinds(text) == [columnar.STR, columnar.DICT, columnar.HEX]
+    assert columnar.read(text)[1] == [late, few, [*ids, "f" * 32]]
+
+
 def test_may_hold_finds_strings_and_hex_ids_and_never_rules_out_a_damaged_body() -> None:
     ids = [f"{i:032x}" for i in range(1, 101)]
     text = body([1.5] * 100, ["route-a"] * 100, ids, [f"/p/{i}" for i in range(100)])

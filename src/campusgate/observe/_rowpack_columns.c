@@ -261,20 +261,32 @@ put_json(Out *o, PyObject *column, PyObject *dumps)
     return err ? -1 : 0;
 }
 
+/* A hex digit's value (lowercase only), 0x10 for any other byte: one load tells
+ * both whether a byte is a digit and which. */
+static unsigned char HEX_VALUES[256];
+
+static void
+init_hex_values(void)
+{
+    if (HEX_VALUES[0] == 0x10)
+        return;
+    memset(HEX_VALUES, 0x10, sizeof HEX_VALUES);
+    for (int c = 0; c < 10; c++)
+        HEX_VALUES['0' + c] = (unsigned char)c;
+    for (int c = 0; c < 6; c++)
+        HEX_VALUES['a' + c] = (unsigned char)(10 + c);
+}
+
+/* Whether c is a lowercase hex digit, in arithmetic (a loop of these vectorizes,
+ * where one of table loads would not). */
 static inline int
 is_hex(unsigned char c)
 {
     return (unsigned)(c - '0') < 10u || (unsigned)(c - 'a') < 6u;
 }
 
-static inline unsigned char
-hex_value(unsigned char c)
-{
-    return (unsigned char)(c <= '9' ? c - '0' : c - 'a' + 10);
-}
-
-/* The bytes per value when every value is a str of the same even length (2 to
- * 2 * HEX_MAX) of lowercase hex digits, else 0. */
+/* The bytes per value when every value is a compact ASCII str of the same even
+ * length (2 to 2 * HEX_MAX), else 0: the values put_hex may take. */
 static int
 hex_width(PyObject **items, Py_ssize_t n)
 {
@@ -288,29 +300,32 @@ hex_width(PyObject **items, Py_ssize_t n)
         if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_COMPACT_ASCII(v)
                 || PyUnicode_GET_LENGTH(v) != length)
             return 0;
-        const unsigned char *digits = PyUnicode_1BYTE_DATA(v);
-        int hex = 1;
-        for (Py_ssize_t k = 0; k < length; k++)
-            hex &= is_hex(digits[k]);
-        if (!hex)
-            return 0;
     }
     return (int)(length / 2);
 }
 
-/* HEX: the values as bytes, byte k of every value together. */
+/* HEX: the values as bytes, byte k of every value together, decoded and checked
+ * in one pass: -2 (nothing written) when a value holds a byte that is not a
+ * lowercase hex digit. */
 static int
 put_hex(Out *o, PyObject **items, Py_ssize_t n, int width)
 {
+    Py_ssize_t start = o->len;
     if (put_small(o, COL_HEX, 1) < 0 || put_small(o, width, 2) < 0
             || out_reserve(o, width * n) < 0)
         return -1;
-    unsigned char *planes = o->buf + o->len;
+    unsigned char *planes = o->buf + o->len, bad = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         const unsigned char *digits = PyUnicode_1BYTE_DATA(items[i]);
-        for (int k = 0; k < width; k++)
-            planes[k * n + i] = (unsigned char)(hex_value(digits[2 * k]) << 4
-                                                | hex_value(digits[2 * k + 1]));
+        for (int k = 0; k < width; k++) {
+            unsigned char high = HEX_VALUES[digits[2 * k]], low = HEX_VALUES[digits[2 * k + 1]];
+            bad |= high | low;
+            planes[k * n + i] = (unsigned char)(high << 4 | low);
+        }
+        if (bad & 0x10) {
+            o->len = start;
+            return -2;
+        }
     }
     o->len += width * n;
     return 0;
@@ -375,8 +390,11 @@ put_column(Out *o, PyObject **seqs, int c, Py_ssize_t n, PyObject *dumps,
         return put_small(o, COL_SAME, 1) < 0 ? -1 : put_small(o, same, 2);
     }
     int width = nones ? 0 : hex_width(items, n);
-    if (width)
-        return put_hex(o, items, n, width);
+    if (width) {
+        int done = put_hex(o, items, n, width);
+        if (done != -2)
+            return done;
+    }
     Py_ssize_t start = o->len;
     int flags = o->flags;
     int done = put_dict(o, items, n, values);
@@ -403,6 +421,7 @@ columns_body(PyObject *Py_UNUSED(module), PyObject *args)
     Py_ssize_t names_size;
     if (!PyArg_ParseTuple(args, "Oy#O", &columns, &names, &names_size, &dumps))
         return NULL;
+    init_hex_values();
     PyObject *outer = PySequence_Fast(columns, "columns must be a sequence");
     if (outer == NULL)
         return NULL;
