@@ -449,6 +449,30 @@ def test_names_are_one_object_each_across_chunks_and_batches() -> None:
     assert [list(c) for c in apart.columns] == [list(c) for c in first.columns]
 
 
+def test_a_value_that_repeats_from_row_to_row_is_one_object_and_the_others_stay_apart(
+        ) -> None:
+    """The writer keeps each field's int or string of the row before: a worker's id,
+    a response's size past the small ints, a polled path come out as one object
+    while they repeat, and every value is still its row's own."""
+    capture = Capture("proxy", 7434)
+    paths = ["/poll", "/poll", "/poll", "/orders/3", "/poll", "/poll", "/pol", "/poll"]
+    sizes = [900, 900, 901, 900, 900, -1, 900, 1 << 70]
+    contexts = [context(i, path=path, bytes_out=size)
+                for i, (path, size) in enumerate(zip(paths, sizes, strict=True))]
+    chunks, _ = chunks_of(capture, contexts, chunk=100)
+    batch = finish_chunks(chunks)
+    assert list(batch.column("path")) == paths
+    assert list(batch.column("bytes_out")) == [900, 900, 901, 900, 900, 0, 900, 1 << 70]
+    assert list(batch.column("worker")) == [7434] * 8
+    assert len({id(w) for w in batch.column("worker")}) == 1
+    path, size = batch.column("path"), batch.column("bytes_out")
+    assert path[0] is path[1] is path[2] and path[4] is path[5] and path[4] is not path[0]
+    assert size[0] is size[1] and size[3] is size[4] and size[3] is not size[1]
+    assert list(batch.column("request_id")) == [f"{i:032x}" for i in range(8)]
+    rows = unpack_rows(chunks[0])  # the rows read back share them the same way
+    assert [row[10] for row in rows] == paths and rows[0][10] is rows[1][10]
+
+
 def test_the_names_kept_are_bounded() -> None:
     capture = Capture("proxy", 1)
     hosts = [context(i, host=f"h{i}.example") for i in range(5000)]

@@ -9,6 +9,8 @@ typedef struct {
     PyObject **table;                /* the chunk's strings, in order */
     Py_ssize_t strings, room;
     PyObject *names;                 /* canonical strings across chunks (a dict), or NULL */
+    PyObject *last[NFIELDS];         /* each field's int or str of the row before */
+    long long last_n[NFIELDS];       /* (an int's value) */
 } Reader;
 
 /* The most strings `names` holds: past it, it starts again (client addresses
@@ -23,6 +25,25 @@ reader_clear(Reader *r)
     PyMem_Free(r->table);
     r->table = NULL;
     r->strings = r->room = 0;
+    for (int i = 0; i < NFIELDS; i++)
+        Py_CLEAR(r->last[i]);
+}
+
+/* The row before's object of `field` when it was this int, else a new one (which
+ * the next row may take): a worker's id, a response's size, a path repeat from
+ * row to row, and each would otherwise be an object per record. */
+static PyObject *
+int_of(Reader *r, int field, long long n)
+{
+    PyObject *last = r->last[field];
+    if (last != NULL && r->last_n[field] == n && PyLong_CheckExact(last))
+        return Py_NewRef(last);
+    PyObject *v = PyLong_FromLongLong(n);
+    if (v != NULL) {
+        Py_XSETREF(r->last[field], Py_NewRef(v));
+        r->last_n[field] = n;
+    }
+    return v;
 }
 
 static int
@@ -89,10 +110,10 @@ ascii_str(const char *data, uint32_t size)
     return v;
 }
 
-/* The next value into `c` (an object in c->obj when `want`); -1 on error, with
- * nothing to release. */
+/* The next value (of `field`) into `c` (an object in c->obj when `want`); -1 on
+ * error, with nothing to release. */
 static int
-read_cell(Reader *r, Cell *c, int want, int canon)
+read_cell(Reader *r, Cell *c, int field, int want, int canon)
 {
     c->obj = NULL;
     if (r->p >= r->end)
@@ -113,7 +134,7 @@ read_cell(Reader *r, Cell *c, int want, int canon)
         }
         else {
             memcpy(&c->n, r->p, 8);
-            if (want && (c->obj = PyLong_FromLongLong(c->n)) == NULL)
+            if (want && (c->obj = int_of(r, field, c->n)) == NULL)
                 return -1;
         }
         r->p += 8;
@@ -144,9 +165,17 @@ read_cell(Reader *r, Cell *c, int want, int canon)
     }
     if (tag == TAG_MARSHAL)
         return (c->obj = PyMarshal_ReadObjectFromString(data, size)) == NULL ? -1 : 0;
-    if ((c->obj = ascii_str(data, size)) == NULL)
-        return -1;
-    if (canon && r->names != NULL) {  /* one object per name, batch after batch */
+    PyObject *last = r->last[field];
+    if (last != NULL && PyUnicode_CheckExact(last) && PyUnicode_IS_COMPACT_ASCII(last)
+            && PyUnicode_GET_LENGTH(last) == size
+            && memcmp(PyUnicode_1BYTE_DATA(last), data, size) == 0)
+        c->obj = Py_NewRef(last);  /* the row before's (canonical when it was) */
+    else {
+        if ((c->obj = ascii_str(data, size)) == NULL)
+            return -1;
+        canon = canon && r->names != NULL;
+    }
+    if (canon && c->obj != last) {  /* one object per name, batch after batch */
         if (PyDict_GET_SIZE(r->names) >= NAMES_MAX)
             PyDict_Clear(r->names);
         PyObject *known = PyDict_SetDefault(r->names, c->obj, c->obj);
@@ -157,6 +186,8 @@ read_cell(Reader *r, Cell *c, int want, int canon)
         if (known != c->obj)
             Py_SETREF(c->obj, Py_NewRef(known));
     }
+    if (c->obj != last)
+        Py_XSETREF(r->last[field], Py_NewRef(c->obj));
     if (r->strings == r->room) {
         Py_ssize_t room = r->room ? r->room * 2 : 64;
         PyObject **table = PyMem_Realloc(r->table, room * sizeof(PyObject *));
@@ -203,7 +234,7 @@ static int
 read_row(Reader *r, Cell *cells, const char *want, const char *canon)
 {
     for (int i = 0; i < NFIELDS; i++) {
-        if (read_cell(r, &cells[i], want == NULL || want[i], canon != NULL && canon[i]) < 0) {
+        if (read_cell(r, &cells[i], i, want == NULL || want[i], canon != NULL && canon[i]) < 0) {
             while (i--)
                 Py_CLEAR(cells[i].obj);
             return -1;
