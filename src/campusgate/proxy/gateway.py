@@ -92,7 +92,7 @@ class Gateway:
             self.scheme, req.host.decode("latin-1"), request_id,
         )
         if self.record is not None:  # the count at the start; _finish takes the difference
-            ctx.bytes_out = conn.sent()
+            ctx.bytes_out = conn.bytes_out
         if self.propagate:
             ctx.trace = trace_from(traceparent, made)
         snap = self.current()
@@ -257,7 +257,7 @@ class Gateway:
             return
         ctx.ended = _monotonic()
         ctx.bytes_in = req.received
-        ctx.bytes_out = conn.sent() - ctx.bytes_out
+        ctx.bytes_out = conn.bytes_out - ctx.bytes_out
         if req.disconnected and ctx.error is None:
             ctx.error = "client_abort"
         if plugins:

@@ -115,7 +115,6 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         self.write_paused = False
         self.write_paused_at = 0.0
         self._corked: list[bytes] | None = None
-        self._corked_size = 0
         self._drain_waiter: asyncio.Future[None] | None = None
         self.write_pause_hooks: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -168,7 +167,7 @@ class ClientConnection(RequestHead, asyncio.Protocol):
         self.closed = True
         transport.close()
         if listener.refused is not None:
-            listener.refused(self, None, error, request_id, self.sent())
+            listener.refused(self, None, error, request_id, self.bytes_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -330,11 +329,11 @@ class ClientConnection(RequestHead, asyncio.Protocol):
     def _refuse(self, req: Request | None, error: ClientError) -> None:
         """Answer ``error`` for a request the connection refuses itself, and tell
         the dispatcher (its access record)."""
-        sent = self.sent()
+        sent = self.bytes_out
         request_id = self.send_error(req, error)
         refused = self.listener.refused
         if refused is not None:
-            refused(self, req, error, request_id, self.sent() - sent)
+            refused(self, req, error, request_id, self.bytes_out - sent)
 
     def partial_head(self) -> tuple[bytes, bytes, HeaderList, bytes]:
         """What was read of a request refused before its head was whole: method
