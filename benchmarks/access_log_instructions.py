@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -61,9 +62,12 @@ def _summary(out: Path) -> int:
 
 
 def _count(argv: list[str], out: Path) -> int:
-    """Instructions callgrind counted running ``argv`` (threads included)."""
+    """Instructions callgrind counted running ``argv`` (threads included), with one
+    hash seed: with a random one the count moves by a few hundred a record from run
+    to run (the order of sets and dicts of strings)."""
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONHASHSEED": "0"})
     return _summary(out)
 
 
