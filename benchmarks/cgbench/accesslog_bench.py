@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cgbench.accesslog import ACCESS_LOG, MODES, accesslog_yaml, check_store
+from cgbench.accesslog import ACCESS_LOG, MODES, RUNS, accesslog_yaml, check_store
 from cgbench.procs import StartError, children_cpu_seconds, cpu_seconds, free_port
 from cgbench.wrk import WrkResult, median_result
 
@@ -62,8 +62,9 @@ class AccessLogBench:
             for mode, (port, _) in instances.items():
                 if s.warmup:
                     answered[mode] += b.wrk(port, path, s.warmup).requests
-            for _ in range(s.runs):
-                for mode, (port, pid) in instances.items():
+            for run in range(max(s.runs, RUNS)):
+                order = list(instances.items())
+                for mode, (port, pid) in order[::-1] if run % 2 else order:
                     before = cpu_seconds(pid)
                     before_writer = children_cpu_seconds(pid)
                     result = b.wrk(port, path, s.duration)
