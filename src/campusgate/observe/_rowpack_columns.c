@@ -262,20 +262,15 @@ put_json(Out *o, PyObject *column, PyObject *dumps)
 }
 
 /* A hex digit's value (lowercase only), 0x10 for any other byte: one load tells
- * both whether a byte is a digit and which. */
-static unsigned char HEX_VALUES[256];
-
-static void
-init_hex_values(void)
-{
-    if (HEX_VALUES[0] == 0x10)
-        return;
-    memset(HEX_VALUES, 0x10, sizeof HEX_VALUES);
-    for (int c = 0; c < 10; c++)
-        HEX_VALUES['0' + c] = (unsigned char)c;
-    for (int c = 0; c < 6; c++)
-        HEX_VALUES['a' + c] = (unsigned char)(10 + c);
-}
+ * both whether a byte is a digit and which.  A constant, filled in by the
+ * compiler. */
+static const unsigned char HEX_VALUES[256] = {
+    [0 ... '0' - 1] = 0x10,
+    ['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
+    ['8'] = 8, ['9'] = 9,
+    ['9' + 1 ... 'a' - 1] = 0x10,
+    ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['f' + 1 ... 255] = 0x10};
 
 /* Whether c is a lowercase hex digit, in arithmetic (a loop of these vectorizes,
  * where one of table loads would not). */
@@ -421,7 +416,6 @@ columns_body(PyObject *Py_UNUSED(module), PyObject *args)
     Py_ssize_t names_size;
     if (!PyArg_ParseTuple(args, "Oy#O", &columns, &names, &names_size, &dumps))
         return NULL;
-    init_hex_values();
     PyObject *outer = PySequence_Fast(columns, "columns must be a sequence");
     if (outer == NULL)
         return NULL;
