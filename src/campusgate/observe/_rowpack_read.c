@@ -133,12 +133,9 @@ read_sized(Reader *r, Cell *c, int field, int want, int canon, unsigned char tag
             && PyUnicode_GET_LENGTH(last) == size
             && memcmp(PyUnicode_1BYTE_DATA(last), data, size) == 0)
         c->obj = Py_NewRef(last);  /* the row before's (canonical when it was) */
-    else {
-        if ((c->obj = ascii_str(data, size)) == NULL)
-            return -1;
-        canon = canon && r->names != NULL;
-    }
-    if (canon && c->obj != last) {  /* one object per name, batch after batch */
+    else if ((c->obj = ascii_str(data, size)) == NULL)
+        return -1;
+    if (canon && r->names != NULL && c->obj != last) {  /* one object per name */
         if (PyDict_GET_SIZE(r->names) >= NAMES_MAX)
             PyDict_Clear(r->names);
         PyObject *known = PyDict_SetDefault(r->names, c->obj, c->obj);
